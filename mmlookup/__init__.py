@@ -1,0 +1,6 @@
+"""mmlookup: efficient video understanding and captioning with token-compressing encoders."""
+from mmlookup.encoders.base import Encoder, EncoderOutput
+from mmlookup.registry import create_encoder, list_encoders, register_encoder
+
+__version__ = "0.1.0"
+__all__ = ["Encoder", "EncoderOutput", "create_encoder", "list_encoders", "register_encoder", "__version__"]

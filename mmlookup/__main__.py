@@ -1,0 +1,5 @@
+import sys
+
+from mmlookup.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Encoder families; importing this package registers all of them."""

@@ -1,0 +1,65 @@
+"""The one registry of mmlookup: encoders.
+
+A family module decorates a small variant function with :func:`register_encoder`; :func:`create_encoder`
+builds it by name. Everything else in the project is chosen by explicit code, not by registries.
+"""
+from __future__ import annotations
+
+import fnmatch
+from typing import Any, Callable, TypeVar
+
+import torch.nn as nn
+
+_ENCODERS: dict[str, Callable[..., nn.Module]] = {}
+F = TypeVar("F", bound=Callable[..., nn.Module])
+
+
+def register_encoder(fn: F) -> F:
+    """Register ``fn`` under its ``__name__``; a second registration of one name is an error."""
+    name = fn.__name__
+    if name in _ENCODERS:
+        raise ValueError(f"encoder {name!r} is registered twice")
+    _ENCODERS[name] = fn
+    return fn
+
+
+def list_encoders(pattern: str = "*") -> list[str]:
+    """Sorted registered names matching a shell-style ``pattern`` (e.g. ``"lookupvit_*"``)."""
+    _import_families()
+    return sorted(n for n in _ENCODERS if fnmatch.fnmatchcase(n, pattern))
+
+
+def is_encoder(name: str) -> bool:
+    _import_families()
+    return name in _ENCODERS
+
+
+def create_encoder(
+    name: str,
+    *,
+    checkpoint: Any = None,
+    checkpoint_format: str = "auto",
+    **kwargs: Any,
+) -> nn.Module:
+    """Build a registered encoder.
+
+    Keyword arguments set to ``None`` are dropped, so command-line defaults can stay ``None`` and leave the
+    variant's own default in place. ``checkpoint`` (a path or a state dict) is loaded through
+    :func:`mmlookup.encoders.pretrained.load_checkpoint` when given.
+    """
+    _import_families()
+    if name not in _ENCODERS:
+        valid = ", ".join(sorted(_ENCODERS))
+        raise ValueError(f"unknown encoder {name!r}; valid encoders: {valid}")
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    model = _ENCODERS[name](**kwargs)
+    if checkpoint is not None:
+        from mmlookup.encoders.pretrained import load_checkpoint
+
+        load_checkpoint(model, checkpoint, checkpoint_format=checkpoint_format)
+    return model
+
+
+def _import_families() -> None:
+    # Importing the package registers every family; done lazily so `registry` has no import cycle.
+    import mmlookup.encoders  # noqa: F401
