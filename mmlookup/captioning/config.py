@@ -1,0 +1,98 @@
+"""The ``caption`` section of a recipe: everything the captioner needs beyond the generic sections.
+
+The engine's :class:`mmlookup.config.Recipe` embeds one :class:`CaptionCfg` as ``recipe.caption``; every
+field can be overridden from the command line (``--set caption.num_beams=5``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Memory = Literal["compressed", "lookup", "both"]
+DataFormat = Literal["coco", "karpathy"]
+
+MEMORY_CHOICES: tuple[str, ...] = ("compressed", "lookup", "both")
+FORMAT_CHOICES: tuple[str, ...] = ("coco", "karpathy")
+DECODER_CHOICES: tuple[str, ...] = ("gpt2",)
+
+
+@dataclass
+class CaptionCfg:
+    """Frozen-encoder captioning settings.
+
+    Attributes:
+        memory: which encoder tokens the decoder cross-attends: ``"compressed"`` (LookupViT's M compressed
+            tokens, the default), ``"lookup"`` (the final token set, with its mask when the encoder pads) or
+            ``"both"`` (concatenated).
+        encoder_checkpoint: classification checkpoint (run dir, ``.pt``/``.safetensors`` file) or imported
+            weights for the frozen encoder; ``None`` keeps the random init (tests and smoke runs only).
+        adapter: add a linear projection from the encoder width to the decoder width. It is added anyway
+            when the widths differ.
+        decoder: decoder family; ``"gpt2"`` (a GPT-2 config with cross-attention, built from scratch).
+        decoder_width: decoder hidden size (``n_embd``).
+        decoder_layers: decoder depth.
+        decoder_heads: decoder attention heads.
+        decoder_dropout: dropout inside the decoder (residual, embedding and attention).
+        tokenizer: an existing tokenizer directory to load; ``None`` trains one from the training captions.
+        vocab_min_freq: words seen fewer times than this in the training captions become ``[UNK]``.
+        max_caption_tokens: training captions are truncated to this many tokens (BOS/EOS included).
+        max_length: maximum number of generated tokens at evaluation and inference.
+        num_beams: beam width at evaluation and inference (1 = greedy).
+        format: annotation format: ``"coco"`` (``captions_*.json``) or ``"karpathy"`` (``dataset_coco.json``).
+        train_annotations: training annotation file (COCO format) or the Karpathy ``dataset_coco.json``.
+        val_annotations: evaluation annotation file (COCO format); unused for the Karpathy format, which
+            takes both splits from ``train_annotations``.
+        media_root: folder that image/video ``file_name`` (COCO) or ``filepath/filename`` (Karpathy) are
+            relative to; ``None`` = the annotation file's folder.
+        train_splits: Karpathy splits used for training.
+        eval_split: Karpathy split used for evaluation.
+        max_eval_samples: evaluate on at most this many images (``0`` = all); CIDEr depends on the set.
+        cache_dir: folder for an on-disk cache of frozen-encoder outputs (``None`` = no cache). With a cache,
+            training uses the deterministic evaluation transform so cached tokens stay valid.
+        label_smoothing: label smoothing of the caption cross-entropy.
+    """
+
+    memory: Memory = "compressed"
+    encoder_checkpoint: str | None = None
+    adapter: bool = True
+    decoder: str = "gpt2"
+    decoder_width: int = 256
+    decoder_layers: int = 3
+    decoder_heads: int = 4
+    decoder_dropout: float = 0.1
+    tokenizer: str | None = None
+    vocab_min_freq: int = 1
+    max_caption_tokens: int = 24
+    max_length: int = 20
+    num_beams: int = 3
+    format: DataFormat = "coco"
+    train_annotations: str = ""
+    val_annotations: str = ""
+    media_root: str | None = None
+    train_splits: list[str] = field(default_factory=lambda: ["train", "restval"])
+    eval_split: str = "test"
+    max_eval_samples: int = 0
+    cache_dir: str | None = None
+    label_smoothing: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the valid choices when a field is out of range."""
+        if self.memory not in MEMORY_CHOICES:
+            raise ValueError(f"caption.memory={self.memory!r}; valid: {', '.join(MEMORY_CHOICES)}")
+        if self.format not in FORMAT_CHOICES:
+            raise ValueError(f"caption.format={self.format!r}; valid: {', '.join(FORMAT_CHOICES)}")
+        if self.decoder not in DECODER_CHOICES:
+            raise ValueError(f"caption.decoder={self.decoder!r}; valid: {', '.join(DECODER_CHOICES)}")
+        if self.decoder_width % self.decoder_heads:
+            raise ValueError(
+                f"caption.decoder_width={self.decoder_width} is not divisible by decoder_heads={self.decoder_heads}"
+            )
+        for name in ("decoder_width", "decoder_layers", "decoder_heads", "max_caption_tokens", "max_length",
+                     "num_beams", "vocab_min_freq"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"caption.{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_eval_samples < 0:
+            raise ValueError(f"caption.max_eval_samples must be >= 0, got {self.max_eval_samples}")
