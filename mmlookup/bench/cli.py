@@ -1,0 +1,223 @@
+"""`mmlookup bench`: parameters, GFLOPs (measured and analytic), throughput and peak memory of encoders.
+
+GFLOPs follow the papers' convention (MACs). For LookupViT two counts are shown: ``GFLOPs`` counts the logits
+once (the paper's ``3NMD``, measured on the explicit path), ``exec GMACs`` is what the fused path executes
+(``4NMD``: KQᵀ recomputed instead of stored). Ratios are taken against the plain ViT of the same size,
+measured in the same run.
+
+    mmlookup bench                      # ViT-B, LookupViT-B at 4 grids (+ EViT/ATS if present), timm ViT-B, 16x224²
+    mmlookup bench --small              # tiny models at 8x112², < 1 min on 2 CPU cores
+    mmlookup bench --data ...           # data-loader throughput (see `mmlookup bench --data --help`)
+    mmlookup bench --caption ...        # caption decoding speed (see `mmlookup bench --caption --help`)
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+
+from mmlookup.bench.flops import analytic_gmacs, encoder_gmacs
+from mmlookup.bench.throughput import interleaved_throughput
+from mmlookup.encoders.common import parse_grid
+from mmlookup.layers.attention import set_fused_attn, use_fused_attn
+from mmlookup.registry import create_encoder, is_encoder
+
+DEFAULT_GRIDS = ("2x5x5", "4x5x5", "4x7x7", "8x7x7")
+SMALL_GRIDS = ("2x3x3", "2x5x5", "4x5x5")
+
+
+@dataclass
+class Case:
+    label: str
+    family: str
+    model: nn.Module
+    grid: tuple[int, int, int] | None = None
+    timm_shape: tuple[int, int, int] | None = None  # (C*t, T/t*H, W) for the timm reference
+
+
+@dataclass
+class BenchRow:
+    model: str
+    input: str
+    grid: str
+    params_m: float
+    tokens: str
+    gflops: float
+    exec_gmacs: float
+    formula_gflops: float | None
+    clips_per_s: float
+    ms_per_clip: float
+    peak_mem_mb: float | None
+    gflops_ratio: float | None = None
+    speed_ratio: float | None = None
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="mmlookup bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", default=None, help="model size: nano, tiny, small, base, large (default base; tiny with --small)")
+    p.add_argument("--encoders", nargs="+", default=None, help="encoder names (default: vit, lookupvit, evit, ats of --size)")
+    p.add_argument("--grids", nargs="+", default=None, help=f"LookupViT compressed grids TxHxW (default {' '.join(DEFAULT_GRIDS)})")
+    p.add_argument("--frames", type=int, default=None, help="clip length T (default 16; 8 with --small)")
+    p.add_argument("--img-size", type=int, default=None, help="frame size (default 224; 112 with --small)")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats per model (default 3 on CPU, 20 on GPU)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="auto: fp32 on CPU, bf16 autocast on GPU")
+    p.add_argument("--no-timm", action="store_true", help="skip the timm ViT reference row")
+    p.add_argument("--small", action="store_true", help="tiny models on 8x112x112 clips: under a minute on 2 CPU cores")
+    p.add_argument("--format", choices=["md", "csv", "json"], default="md")
+    p.add_argument("--out", default=None, help="also write the table to this file")
+    return p.parse_args(argv)
+
+
+def build_cases(args: argparse.Namespace) -> tuple[list[Case], tuple[int, int, int, int]]:
+    size = args.size or ("tiny" if args.small else "base")
+    frames = args.frames or (8 if args.small else 16)
+    img = args.img_size or (112 if args.small else 224)
+    grids = [parse_grid(g) for g in (args.grids or (SMALL_GRIDS if args.small else DEFAULT_GRIDS))]
+    names = args.encoders or [f"{fam}_{size}" for fam in ("vit", "lookupvit", "evit", "ats") if is_encoder(f"{fam}_{size}")]
+    cases: list[Case] = []
+    for name in names:
+        model = create_encoder(name, num_frames=frames, img_size=img).eval()
+        family = name.split("_")[0]
+        if hasattr(model, "default_grid"):
+            cases += [Case(name, family, model, g) for g in grids]
+        else:
+            cases.append(Case(name, family, model))
+    vit = next((c for c in cases if c.family == "vit"), None)
+    if vit is not None and not args.no_timm:
+        cases.append(_timm_case(vit.model, frames, img))
+    return cases, (3, frames, img, img)
+
+
+def _timm_case(vit: nn.Module, frames: int, img: int) -> Case:
+    """timm's 2D VisionTransformer fed the same number of tokens (tubelets laid out as a tall image)."""
+    from timm.models.vision_transformer import VisionTransformer
+
+    t, p = vit.patch_embed.tubelet_size, vit.patch_embed.patch_size
+    shape = (3 * t, frames // t * img, img)
+    model = VisionTransformer(
+        img_size=shape[1:], patch_size=p, in_chans=shape[0], embed_dim=vit.embed_dim, depth=vit.depth,
+        num_heads=vit.num_heads, num_classes=0, class_token=True, global_pool="token",
+    ).eval()
+    return Case(f"timm ViT (D={vit.embed_dim})", "timm", model, timm_shape=shape)
+
+
+def _autocast(device: torch.device, dtype: str):
+    if dtype in ("bf16", "fp16"):
+        return torch.autocast(device.type, dtype=torch.bfloat16 if dtype == "bf16" else torch.float16)
+    return nullcontext()
+
+
+def run_bench(cases: list[Case], video_shape, batch_size: int, device: torch.device, dtype: str, warmup: int, repeats: int) -> list[BenchRow]:
+    from tqdm import tqdm
+
+    rows, runs, inputs = [], {}, {}
+    for case in tqdm(cases, desc="counting FLOPs", disable=not sys.stderr.isatty()):
+        shape = case.timm_shape or video_shape
+        count_shape = (1, *shape) if case.timm_shape else None
+        kwargs = {} if case.grid is None else {"grid": case.grid}
+        fused = use_fused_attn()
+        try:
+            if case.timm_shape:
+                from mmlookup.bench.flops import count_macs
+
+                gmacs = exec_gmacs = count_macs(case.model, torch.zeros(count_shape)) / 1e9
+                formula = None
+            else:
+                exec_gmacs = encoder_gmacs(case.model, video_shape, case.grid)
+                set_fused_attn(False)  # the paper's convention counts LookupViT's logits once
+                gmacs = encoder_gmacs(case.model, video_shape, case.grid)
+                formula = analytic_gmacs(case.model, video_shape, case.grid)
+        finally:
+            set_fused_attn(fused)
+        model = case.model.to(device)
+        x = torch.randn(batch_size, *shape, device=device)
+        key = f"{case.label} {case.grid or ''}"
+        inputs[key] = x
+
+        def run(model=model, x=x, kwargs=kwargs):
+            with torch.inference_mode(), _autocast(device, dtype):
+                return model(x, **kwargs)
+
+        runs[key] = run
+        n_tokens = _token_summary(case, video_shape)
+        rows.append(BenchRow(
+            model=case.label, input="x".join(map(str, video_shape[1:])), grid="x".join(map(str, case.grid)) if case.grid else "-",
+            params_m=sum(p.numel() for p in case.model.parameters()) / 1e6, tokens=n_tokens, gflops=gmacs,
+            exec_gmacs=exec_gmacs, formula_gflops=formula, clips_per_s=0.0, ms_per_clip=0.0, peak_mem_mb=None,
+        ))
+    timings = interleaved_throughput(runs, batch_size, device, warmup=warmup, repeats=repeats)
+    for row, key in zip(rows, runs):
+        t = timings[key]
+        row.clips_per_s, row.ms_per_clip, row.peak_mem_mb = t.clips_per_s, t.ms_per_clip, t.peak_mem_mb
+    ref = next((r for r in rows if r.model.startswith("vit_")), None)
+    if ref is not None:
+        for r in rows:
+            r.gflops_ratio = ref.gflops / r.gflops
+            r.speed_ratio = r.clips_per_s / ref.clips_per_s
+    return rows
+
+
+def _token_summary(case: Case, video_shape) -> str:
+    if case.timm_shape:
+        return str(case.model.patch_embed.num_patches + 1)
+    _, t, h, w = video_shape
+    g = case.model.patch_embed.grid_for(t, h, w)
+    n = g[0] * g[1] * g[2] + getattr(case.model, "num_prefix_tokens", 0)
+    if case.grid is not None:
+        return f"{n} / {case.grid[0] * case.grid[1] * case.grid[2]}"
+    return str(n)
+
+
+def format_rows(rows: list[BenchRow], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps([asdict(r) for r in rows], indent=2)
+    head = ["model", "input", "grid", "params (M)", "tokens N / M", "GFLOPs", "exec GMACs", "formula", "clips/s",
+            "ms/clip", "peak MB", "GFLOPs ratio", "speed ratio", "speed/GFLOPs"]
+
+    def f(v, nd=2):
+        return "-" if v is None else f"{v:.{nd}f}"
+
+    lines = []
+    for r in rows:
+        eff = None if r.speed_ratio is None or r.gflops_ratio is None else r.speed_ratio / r.gflops_ratio
+        lines.append([r.model, r.input, r.grid, f(r.params_m, 1), r.tokens, f(r.gflops), f(r.exec_gmacs), f(r.formula_gflops),
+                      f(r.clips_per_s, 3), f(r.ms_per_clip, 1), f(r.peak_mem_mb, 0), f(r.gflops_ratio), f(r.speed_ratio), f(eff)])
+    if fmt == "csv":
+        return "\n".join(",".join(x) for x in [head] + lines)
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(x) + " |" for x in lines]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for flag, module in (("--data", "mmlookup.bench.data"), ("--caption", "mmlookup.bench.caption")):
+        if flag in argv:
+            argv.remove(flag)
+            return int(importlib.import_module(module).main(argv) or 0)
+    args = _parse(argv)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    dtype = args.dtype if args.dtype != "auto" else ("bf16" if device.type == "cuda" else "fp32")
+    repeats = args.repeats or (20 if device.type == "cuda" else 3)
+    torch.manual_seed(0)
+    cases, video_shape = build_cases(args)
+    rows = run_bench(cases, video_shape, args.batch_size, device, dtype, args.warmup, repeats)
+    table = format_rows(rows, args.format)
+    header = (f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'} "
+              f"({torch.get_num_threads()} threads), dtype {dtype}, batch {args.batch_size}, torch {torch.__version__}")
+    print(header)
+    print(table)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(table + "\n")
+    return 0

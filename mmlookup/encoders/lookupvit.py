@@ -1,0 +1,215 @@
+"""Spatio-temporal LookupViT (arXiv 2407.12753; DESIGN §4).
+
+N lookup tokens (tubelets) and M << N compressed tokens (an anti-aliased resize of the lookup grid). Each block:
+compressed tokens *gather* from lookup tokens by cross-attention, *refine* themselves with a full ViT block,
+then lookup tokens *infuse* the refined compressed tokens through the same logits (softmax over the compressed
+axis) and pass a D/2 MLP. No N×N tensor is ever formed.
+
+Because ``softmax_M(Sᵀ) = softmax(K Qᵀ / √d)``, both directions run as fused ``scaled_dot_product_attention``
+calls (query=K, key=Q for the infuse step) without storing the ``(B, h, M, N)`` logits; the explicit path
+computes ``S`` once and is the reference. ``reuse="post_softmax"`` is the alternative reading (transposed
+post-softmax weights, no renormalisation); it needs the explicit path.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from mmlookup.layers.norm import LayerNorm
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from mmlookup.encoders.base import Encoder, EncoderOutput
+from mmlookup.encoders.common import init_weights, pair, parse_grid, size_kwargs
+from mmlookup.layers.attention import use_fused_attn
+from mmlookup.layers.block import Block
+from mmlookup.layers.mlp import DropPath, Mlp
+from mmlookup.layers.pos_embed import PosEmbed3d
+from mmlookup.layers.resize import resize_grid
+from mmlookup.layers.tubelet import TubeletEmbed
+from mmlookup.registry import register_encoder
+
+REUSE_MODES = ("logits", "post_softmax")
+
+
+class LookupBlock(nn.Module):
+    """gather (l→p) → refine (ViT block on p) → infuse (p→l, same logits) → lookup MLP (D → D/2 → D)."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        lookup_mlp_ratio: float = 0.5,
+        qkv_bias: bool = True,
+        drop: float = 0.0,
+        attn_drop: float = 0.0,
+        drop_path: float = 0.0,
+        reuse: str = "logits",
+    ):
+        super().__init__()
+        if reuse not in REUSE_MODES:
+            raise ValueError(f"unknown attention reuse {reuse!r}; valid: {', '.join(REUSE_MODES)}")
+        self.num_heads, self.head_dim, self.reuse, self.attn_drop = num_heads, dim // num_heads, reuse, attn_drop
+        # gather: queries from compressed tokens, keys/values from lookup tokens
+        self.norm_p = LayerNorm(dim)
+        self.norm_l = LayerNorm(dim)
+        self.q = nn.Linear(dim, dim, bias=qkv_bias)
+        self.kv = nn.Linear(dim, 2 * dim, bias=qkv_bias)
+        self.proj_p = nn.Linear(dim, dim)
+        # refine: a full pre-LN ViT block on the compressed tokens
+        self.refine = Block(dim, num_heads, mlp_ratio, qkv_bias, drop, attn_drop, drop_path)
+        # infuse: values from the refined compressed tokens, output projection on the lookup side
+        self.norm_v = LayerNorm(dim)
+        self.v_p = nn.Linear(dim, dim, bias=qkv_bias)
+        self.proj_l = nn.Linear(dim, dim)
+        # cheap lookup MLP
+        self.norm_mlp = LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * lookup_mlp_ratio), drop=drop)
+        self.drop = nn.Dropout(drop)
+        self.drop_path = DropPath(drop_path)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, _ = x.shape
+        return x.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
+
+    @staticmethod
+    def _merge(x: torch.Tensor) -> torch.Tensor:
+        b, h, n, d = x.shape
+        return x.transpose(1, 2).reshape(b, n, h * d)
+
+    def forward(
+        self, lookup: torch.Tensor, compressed: torch.Tensor, return_attn: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Returns updated ``(lookup, compressed)`` and, when ``return_attn``, the gather weights ``(B, h, M, N)``."""
+        q = self._heads(self.q(self.norm_p(compressed)))                     # (B, h, M, d)
+        k, v = self._kv(lookup)                                              # (B, h, N, d) each
+        drop = self.attn_drop if self.training else 0.0
+        fused = use_fused_attn() and self.reuse == "logits" and not return_attn
+        gather_w = None
+        if fused:
+            gathered = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+        else:
+            logits = (q * self.head_dim**-0.5) @ k.transpose(-2, -1)         # S: (B, h, M, N), the only M×N tensor
+            gather_w = logits.softmax(dim=-1)
+            gathered = F.dropout(gather_w, drop) @ v if drop else gather_w @ v
+        compressed = compressed + self.drop_path(self.drop(self.proj_p(self._merge(gathered))))
+        compressed, _ = self.refine(compressed)
+        vp = self._heads(self.v_p(self.norm_v(compressed)))                  # (B, h, M, d)
+        if fused:
+            infused = F.scaled_dot_product_attention(k, q, vp, dropout_p=drop)  # softmax_M(Sᵀ) without storing S
+        else:
+            infuse_w = logits.transpose(-2, -1).softmax(dim=-1) if self.reuse == "logits" else gather_w.transpose(-2, -1)
+            infused = F.dropout(infuse_w, drop) @ vp if drop else infuse_w @ vp
+        lookup = lookup + self.drop_path(self.drop(self.proj_l(self._merge(infused))))
+        lookup = lookup + self.drop_path(self.mlp(self.norm_mlp(lookup)))
+        return lookup, compressed, gather_w
+
+    def _kv(self, lookup: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, n, d = lookup.shape
+        kv = self.kv(self.norm_l(lookup)).view(b, n, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        return kv[0], kv[1]
+
+
+class LookupViT(Encoder):
+    """Spatio-temporal LookupViT encoder; ``forward(video, grid=(t_p, h_p, w_p))`` runs at any compressed grid."""
+
+    def __init__(
+        self,
+        num_frames: int = 16,
+        img_size: int | tuple[int, int] = 224,
+        patch_size: int = 16,
+        tubelet_size: int = 2,
+        in_chans: int = 3,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        lookup_mlp_ratio: float = 0.5,
+        qkv_bias: bool = True,
+        grid: str | Sequence[int] = (4, 7, 7),
+        reuse: str = "logits",
+        separable_pos: bool = True,
+        drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+    ):
+        super().__init__()
+        self.embed_dim, self.depth, self.num_heads = embed_dim, depth, num_heads
+        self.num_frames, self.img_size = num_frames, pair(img_size)
+        self.default_grid = parse_grid(grid)
+        self.patch_embed = TubeletEmbed(in_chans, embed_dim, tubelet_size, patch_size)
+        self.lookup_grid = self.patch_embed.grid_for(num_frames, *self.img_size)
+        self.pos_embed = PosEmbed3d(self.lookup_grid, embed_dim, separable=separable_pos)
+        self.pos_drop = nn.Dropout(drop_rate)
+        dpr = torch.linspace(0, drop_path_rate, depth).tolist()
+        self.blocks = nn.ModuleList(
+            LookupBlock(embed_dim, num_heads, mlp_ratio, lookup_mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, dpr[i], reuse)
+            for i in range(depth)
+        )
+        self.norm = LayerNorm(embed_dim)
+        self.norm_compressed = LayerNorm(embed_dim)
+        self.apply(init_weights)
+
+    def compressed_grid(self, grid, lookup_grid: tuple[int, int, int]) -> tuple[int, int, int]:
+        """The compressed grid to use: ``grid`` (or the default); an image (lookup ``t = 1``) gets ``t_p = 1``."""
+        t, h, w = parse_grid(self.default_grid if grid is None else grid)
+        return (1 if lookup_grid[0] == 1 else t, h, w)
+
+    def forward(self, video: torch.Tensor, *, grid=None, return_attn: bool = False) -> EncoderOutput:
+        lookup, lookup_grid = self.patch_embed(video)
+        lookup = self.pos_drop(lookup + self.pos_embed(lookup_grid))
+        cgrid = self.compressed_grid(grid, lookup_grid)
+        compressed = resize_grid(lookup, lookup_grid, cgrid)                 # p0 = R(l0): features + position
+        attns = []
+        for blk in self.blocks:
+            if self.grad_checkpointing and self.training and not return_attn:
+                lookup, compressed, attn = checkpoint(blk, lookup, compressed, use_reentrant=False)
+            else:
+                lookup, compressed, attn = blk(lookup, compressed, return_attn=return_attn)
+            if return_attn:
+                attns.append(attn)
+        n, m = lookup.shape[1], compressed.shape[1]
+        info = {"grid": cgrid, "lookup_grid": lookup_grid, "num_prefix_tokens": 0, "tokens_per_layer": [n] * self.depth,
+                "compressed_per_layer": [m] * self.depth}
+        if return_attn:
+            info["attn"] = attns
+        return EncoderOutput(tokens=self.norm(lookup), compressed=self.norm_compressed(compressed), info=info)
+
+
+def _make(size: str, **kwargs) -> LookupViT:
+    defaults = {"nano": (2, 4, 4)}
+    kwargs.setdefault("grid", defaults.get(size, (4, 7, 7)))
+    return LookupViT(**size_kwargs(size, **kwargs))
+
+
+@register_encoder
+def lookupvit_nano(**kwargs) -> LookupViT:
+    """CPU-recipe size: D=128, 4 layers, 4 heads; 8x64x64 clips, tubelet 2x8x8 (lookup 4x8x8), compressed 2x4x4."""
+    return _make("nano", **kwargs)
+
+
+@register_encoder
+def lookupvit_tiny(**kwargs) -> LookupViT:
+    """D=192, 12 layers, 3 heads; 16x224x224, tubelet 2x16x16, compressed 4x7x7."""
+    return _make("tiny", **kwargs)
+
+
+@register_encoder
+def lookupvit_small(**kwargs) -> LookupViT:
+    """D=384, 12 layers, 6 heads; 16x224x224, tubelet 2x16x16, compressed 4x7x7."""
+    return _make("small", **kwargs)
+
+
+@register_encoder
+def lookupvit_base(**kwargs) -> LookupViT:
+    """LookupViT-B: D=768, 12 layers, 12 heads; 16x224x224, tubelet 2x16x16, compressed 4x7x7."""
+    return _make("base", **kwargs)
+
+
+@register_encoder
+def lookupvit_large(**kwargs) -> LookupViT:
+    """LookupViT-L: D=1024, 24 layers, 16 heads; 16x224x224, tubelet 2x16x16, compressed 4x7x7."""
+    return _make("large", **kwargs)

@@ -1,0 +1,80 @@
+"""Multi-head attention: fused ``scaled_dot_product_attention`` by default, an explicit path that can return maps.
+
+``set_fused_attn(False)`` (or ``MMLOOKUP_FUSED_ATTN=0``) switches every attention to the explicit path, which is
+the slow reference used by the tests.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+_FUSED = os.environ.get("MMLOOKUP_FUSED_ATTN", "1") != "0"
+
+
+def set_fused_attn(enable: bool) -> None:
+    global _FUSED
+    _FUSED = bool(enable)
+
+
+def use_fused_attn() -> bool:
+    return _FUSED
+
+
+def key_padding_bias(mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    """``(B, N)`` bool key mask (True = real) → additive ``(B, 1, 1, N)`` bias for SDPA / explicit attention."""
+    if mask is None:
+        return None
+    bias = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
+    bias.masked_fill_(~mask, torch.finfo(dtype).min)
+    return bias[:, None, None, :]
+
+
+def explicit_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference attention on ``(B, h, L, d)`` tensors; returns the output and the ``(B, h, Lq, Lk)`` weights."""
+    logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
+    if bias is not None:
+        logits = logits + bias
+    attn = logits.softmax(dim=-1)
+    return attn @ v, attn
+
+
+class Attention(nn.Module):
+    """Self-attention over ``(B, N, D)`` tokens with an optional key padding mask ``(B, N)``."""
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"embed dim {dim} is not divisible by {num_heads} heads")
+        self.num_heads, self.head_dim = num_heads, dim // num_heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+        self.attn_drop, self.proj_drop = float(attn_drop), nn.Dropout(proj_drop)
+
+    def qkv_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        b, n, _ = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        return qkv[0], qkv[1], qkv[2]
+
+    def merge(self, out: torch.Tensor) -> torch.Tensor:
+        b, h, n, d = out.shape
+        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, n, h * d)))
+
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, return_attn: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Returns the output and, when ``return_attn`` (explicit path), the ``(B, h, N, N)`` weights."""
+        q, k, v = self.qkv_heads(x)
+        bias = key_padding_bias(mask, q.dtype)
+        if use_fused_attn() and not return_attn:
+            drop = self.attn_drop if self.training else 0.0
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=drop)
+            return self.merge(out), None
+        out, attn = explicit_attention(q, k, v, bias)
+        if self.training and self.attn_drop > 0:
+            out = F.dropout(attn, self.attn_drop) @ v
+        return self.merge(out), attn
