@@ -1,0 +1,153 @@
+"""LookupViT against an explicit, slow computation of DESIGN §4, and its structural guarantees."""
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from mmlookup import create_encoder
+from mmlookup.encoders.lookupvit import LookupBlock
+from mmlookup.layers.attention import set_fused_attn
+
+
+@pytest.fixture
+def explicit_attention():
+    set_fused_attn(False)
+    yield
+    set_fused_attn(True)
+
+
+def reference_block(blk: LookupBlock, l: torch.Tensor, p: torch.Tensor, reuse: str):
+    """DESIGN §4 written out per head with plain matmuls (no SDPA, no batching over heads)."""
+    h, d = blk.num_heads, blk.head_dim
+    xp, xl = blk.norm_p(p), blk.norm_l(l)
+    q = xp @ blk.q.weight.T + blk.q.bias
+    kv = xl @ blk.kv.weight.T + blk.kv.bias
+    k, v = kv[..., : h * d], kv[..., h * d:]
+    gathered, logits = [], []
+    for i in range(h):
+        s = q[..., i * d:(i + 1) * d] @ k[..., i * d:(i + 1) * d].transpose(-1, -2) / d**0.5   # (B, M, N)
+        logits.append(s)
+        gathered.append(torch.softmax(s, dim=-1) @ v[..., i * d:(i + 1) * d])
+    p = p + blk.proj_p(torch.cat(gathered, -1))
+    r = blk.refine
+    p = p + r.attn(r.norm1(p))[0]
+    p = p + r.mlp(r.norm2(p))
+    vp = blk.v_p(blk.norm_v(p))
+    infused = []
+    for i in range(h):
+        s = logits[i]
+        w = torch.softmax(s.transpose(-1, -2), dim=-1) if reuse == "logits" else torch.softmax(s, dim=-1).transpose(-1, -2)
+        infused.append(w @ vp[..., i * d:(i + 1) * d])
+    l = l + blk.proj_l(torch.cat(infused, -1))
+    l = l + blk.mlp(blk.norm_mlp(l))
+    return l, p
+
+
+@pytest.mark.parametrize("reuse", ["logits", "post_softmax"])
+def test_block_matches_the_explicit_spec(reuse, explicit_attention):
+    torch.manual_seed(0)
+    blk = LookupBlock(64, 4, reuse=reuse).eval()
+    l, p = torch.randn(2, 48, 64), torch.randn(2, 6, 64)
+    with torch.no_grad():
+        ref_l, ref_p = reference_block(blk, l, p, reuse)
+        out_l, out_p, _ = blk(l, p)
+    torch.testing.assert_close(out_l, ref_l, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out_p, ref_p, atol=1e-5, rtol=1e-5)
+
+
+def test_post_softmax_reuse_is_a_different_model():
+    torch.manual_seed(0)
+    a = LookupBlock(64, 4, reuse="logits").eval()
+    b = LookupBlock(64, 4, reuse="post_softmax").eval()
+    b.load_state_dict(a.state_dict())
+    l, p = torch.randn(1, 48, 64), torch.randn(1, 6, 64)
+    with torch.no_grad():
+        assert not torch.allclose(a(l, p)[0], b(l, p)[0], atol=1e-4)
+
+
+@pytest.mark.parametrize("grid", [(2, 4, 4), (1, 3, 3), (4, 5, 5), (4, 8, 8)])
+def test_fused_path_equals_explicit_reference(grid):
+    torch.manual_seed(0)
+    enc = create_encoder("lookupvit_nano").eval()
+    x = torch.randn(2, 3, 8, 64, 64)
+    with torch.no_grad():
+        fused = enc(x, grid=grid)
+        set_fused_attn(False)
+        try:
+            ref = enc(x, grid=grid)
+        finally:
+            set_fused_attn(True)
+    torch.testing.assert_close(fused.tokens, ref.tokens, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fused.compressed, ref.compressed, atol=1e-5, rtol=1e-5)
+
+
+def test_fused_backward_equals_explicit_backward():
+    torch.manual_seed(0)
+    enc = create_encoder("lookupvit_nano", depth=2)
+    x = torch.randn(1, 3, 8, 64, 64)
+    grads = []
+    for fused in (True, False):
+        set_fused_attn(fused)
+        try:
+            enc.zero_grad()
+            out = enc(x, grid=(2, 3, 3))
+            (out.tokens.square().mean() + out.compressed.square().mean()).backward()
+            grads.append({n: p.grad.clone() for n, p in enc.named_parameters()})
+        finally:
+            set_fused_attn(True)
+    for n in grads[0]:
+        torch.testing.assert_close(grads[0][n], grads[1][n], atol=1e-5, rtol=1e-4, msg=n)
+
+
+def test_same_weights_run_at_many_grids():
+    enc = create_encoder("lookupvit_nano").eval()
+    x = torch.randn(1, 3, 8, 64, 64)
+    with torch.no_grad():
+        outs = {g: enc(x, grid=g) for g in [(1, 2, 2), (2, 4, 4), (4, 6, 6), (2, 3, 5), "4x8x8"]}
+    for g, out in outs.items():
+        t, h, w = (4, 8, 8) if g == "4x8x8" else g
+        assert out.compressed.shape == (1, t * h * w, 128)
+        assert out.tokens.shape == (1, 256, 128)
+        assert out.info["grid"] == (t, h, w)
+    # different grids give different (non-trivial) lookup features from the same weights
+    assert not torch.allclose(outs[(1, 2, 2)].tokens, outs[(4, 6, 6)].tokens)
+
+
+def test_bad_grid_is_a_clear_error():
+    enc = create_encoder("lookupvit_nano")
+    with pytest.raises(ValueError, match="compressed grid"):
+        enc(torch.randn(1, 3, 8, 64, 64), grid=(2, 4))
+
+
+class ShapeProbe(TorchDispatchMode):
+    """Records the shape of every tensor any op produces (forward and backward)."""
+
+    def __init__(self):
+        super().__init__()
+        self.shapes: list[tuple[str, tuple[int, ...]]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                self.shapes.append((str(func), tuple(t.shape)))
+        return out
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_no_n_by_n_tensor_anywhere(fused):
+    """Lookup grid 3x6x8 = 144 tokens (a size no other dimension has); compressed 2x3x3 = 18."""
+    n, m = 144, 18
+    enc = create_encoder("lookupvit_nano", num_frames=6, img_size=(48, 64), depth=2)
+    x = torch.randn(2, 3, 6, 48, 64)
+    set_fused_attn(fused)
+    try:
+        with ShapeProbe() as probe:
+            out = enc(x, grid=(2, 3, 3))
+            (out.tokens.sum() + out.compressed.sum()).backward()
+    finally:
+        set_fused_attn(True)
+    assert any(n in s for _, s in probe.shapes), "the probe saw no lookup-sized tensor: it is not probing"
+    offenders = [(f, s) for f, s in probe.shapes if list(s).count(n) >= 2]
+    assert not offenders, offenders[:5]
+    mn = [s for _, s in probe.shapes if m in s and n in s]
+    assert bool(mn) == (not fused), "the explicit path holds M×N logits; the fused path must not"
