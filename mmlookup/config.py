@@ -1,0 +1,380 @@
+"""Recipes: typed dataclasses, recipe files, dotted type-checked overrides, and the resolved dump (DESIGN §2).
+
+A recipe file is a small Python module defining ``get_recipe(arg: str = "") -> Recipe`` (big_vision style);
+``arg`` is the text after a colon in ``path.py:arg`` (e.g. ``:runlocal``). A YAML file holding a resolved
+recipe (the ``recipe.yaml`` written into every run directory) loads the same way, so a run can be
+re-evaluated from its own record. Overrides are ``section.field=value`` strings; values are parsed with
+:func:`ast.literal_eval` and checked against the field's annotated type, and an unknown key fails at once,
+naming the valid keys.
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib.util
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mmlookup.captioning.config import CaptionCfg
+
+Grid = tuple[int, int, int]
+
+#: Where the repository's recipe files live; a relative recipe path is looked up here when not found in cwd.
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+
+
+@dataclass
+class ModelCfg:
+    """The encoder and its classification head(s).
+
+    ``grids`` lists LookupViT compressed grids ``(t_p, h_p, w_p)``; training samples one per step and
+    evaluation reports each. The first is the default. Empty for other families.
+    """
+
+    encoder: str = "lookupvit_nano"
+    num_frames: int = 16
+    img_size: int = 224
+    tubelet_size: int = 2
+    patch_size: int = 16
+    drop_path_rate: float = 0.1
+    head_dropout: float = 0.0
+    grids: tuple[Grid, ...] = ()
+    keep_rate: float = 1.0  # EViT target keep rate; 1.0 leaves the encoder's own default when it has none
+    encoder_kwargs: dict[str, Any] = field(default_factory=dict)
+    pretrained: str = ""  # checkpoint for the encoder (path), loaded by the registry
+    grad_checkpointing: bool = False
+
+
+@dataclass
+class DataCfg:
+    """Where the videos are and how clips are sampled and augmented (see ``mmlookup.data``)."""
+
+    format: str = "k400"  # k400 | ssv2 | list | folder | auto
+    root: str = "data/synthetic/k400"
+    train_annotations: str = "train.csv"
+    val_annotations: str = "validate.csv"
+    labels_file: str = ""
+    frame_interval: int = 4
+    sampling: str = "dense"  # dense | segment
+    short_side: int = 256
+    rrc_scale: tuple[float, float] = (0.08, 1.0)  # training random-resized-crop area range
+    flip: bool = True
+    flip_swap_by_name: bool = False
+    randaugment: bool = False
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    synthetic: bool = False  # generate the synthetic dataset under ``root``'s parent when missing
+
+
+@dataclass
+class OptimCfg:
+    """AdamW with cosine decay after a linear warm-up; optional layer-wise LR decay."""
+
+    lr: float = 5e-4
+    lr_scale_batch: int = 0  # when > 0: effective lr = lr * global_batch / lr_scale_batch
+    min_lr: float = 1e-6
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    warmup_epochs: float = 5.0
+    layer_decay: float = 1.0  # 1.0 = off
+    head_lr_scale: float = 1.0
+
+
+@dataclass
+class TrainCfg:
+    """The loop: batch, length, precision, regularisation, checkpoints and logging."""
+
+    epochs: int = 30
+    batch_size: int = 8  # per process
+    accum_steps: int = 1
+    max_steps: int = 0  # > 0 stops early (smoke runs); the schedule still spans ``epochs``
+    num_workers: int = 4
+    seed: int = 0
+    precision: str = "bf16"  # no | bf16 | fp16; forced to "no" on CPU
+    clip_grad: float = 0.0  # 0 = off
+    label_smoothing: float = 0.1
+    mixup_alpha: float = 0.0
+    cutmix_alpha: float = 0.0
+    mixup_prob: float = 1.0
+    ema_decay: float = 0.0  # 0 = no EMA
+    keep_rate_warmup_epochs: float = 0.0  # EViT: keep rate 1 for these epochs ...
+    keep_rate_ramp_epochs: float = 0.0  # ... then cosine to model.keep_rate over these
+    output_dir: str = "runs/default"
+    checkpoint_every: int = 1  # epochs
+    keep_last: int = 2
+    eval_every: int = 1  # epochs; 0 = only at the end
+    log_every: int = 10  # optimizer steps
+    tensorboard: bool = True
+
+
+@dataclass
+class EvalCfg:
+    """Test protocol: views (clips x crops), batch, which weights."""
+
+    num_clips: int = 1
+    num_crops: int = 1
+    batch_size: int = 8
+    use_ema: bool = False
+    num_workers: int = 4
+
+
+@dataclass
+class Recipe:
+    """A complete, flat run description. ``task`` picks the trainer: ``classify`` or ``caption``."""
+
+    name: str = "recipe"
+    task: str = "classify"
+    num_classes: int = 0  # 0 = from the dataset
+    model: ModelCfg = field(default_factory=ModelCfg)
+    data: DataCfg = field(default_factory=DataCfg)
+    optim: OptimCfg = field(default_factory=OptimCfg)
+    train: TrainCfg = field(default_factory=TrainCfg)
+    eval: EvalCfg = field(default_factory=EvalCfg)
+    caption: CaptionCfg = field(default_factory=CaptionCfg)
+
+    def validate(self) -> "Recipe":
+        """Raise ``ValueError`` on inconsistent values; return ``self``."""
+        _choice("task", self.task, ("classify", "caption"))
+        _choice("train.precision", self.train.precision, ("no", "bf16", "fp16"))
+        _choice("data.format", self.data.format, ("k400", "ssv2", "list", "folder", "auto"))
+        _choice("data.sampling", self.data.sampling, ("dense", "segment"))
+        for g in self.model.grids:
+            if len(g) != 3 or min(g) < 1:
+                raise ValueError(f"model.grids entries must be 3 positive ints (t_p, h_p, w_p), got {g}")
+        for key, v in (("train.batch_size", self.train.batch_size), ("train.accum_steps", self.train.accum_steps),
+                       ("train.epochs", self.train.epochs), ("eval.num_clips", self.eval.num_clips),
+                       ("eval.num_crops", self.eval.num_crops), ("eval.batch_size", self.eval.batch_size)):
+            if v < 1:
+                raise ValueError(f"{key} must be >= 1, got {v}")
+        self.caption.validate()
+        if not 0.0 < self.model.keep_rate <= 1.0:
+            raise ValueError(f"model.keep_rate must be in (0, 1], got {self.model.keep_rate}")
+        return self
+
+
+def _choice(key: str, value: str, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ValueError(f"{key}={value!r} is not valid; choose one of {', '.join(valid)}")
+
+
+# ----------------------------------------------------------------------------------------------- loading
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Load a recipe file (``x.py`` or ``x.py:arg`` or a resolved ``recipe.yaml``) and apply overrides.
+
+    Args:
+        path: recipe path, absolute, relative to cwd, or relative to the repository's ``recipes/``
+            (``synthetic/lookupvit`` and ``synthetic/lookupvit.py`` both work).
+        overrides: ``section.field=value`` strings, applied in order.
+
+    Returns:
+        The validated recipe.
+    """
+    text = str(path)
+    file_part, _, arg = text.partition(":") if not Path(text).exists() else (text, "", "")
+    file = _resolve_recipe_path(file_part)
+    if file.suffix in (".yaml", ".yml"):
+        recipe = recipe_from_dict(yaml.safe_load(file.read_text()) or {})
+    else:
+        spec = importlib.util.spec_from_file_location(f"mmlookup_recipe_{file.stem}", file)
+        if spec is None or spec.loader is None:
+            raise ValueError(f"cannot import recipe file {file}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        if not hasattr(module, "get_recipe"):
+            raise ValueError(f"recipe file {file} defines no get_recipe(arg: str = '') -> Recipe")
+        recipe = module.get_recipe(arg)
+        if not isinstance(recipe, Recipe):
+            raise TypeError(f"{file}: get_recipe returned {type(recipe).__name__}, expected Recipe")
+    return apply_overrides(recipe, overrides).validate()
+
+
+def _resolve_recipe_path(name: str) -> Path:
+    candidates = [Path(name), RECIPES_DIR / name]
+    if not name.endswith((".py", ".yaml", ".yml")):
+        candidates += [Path(name + ".py"), RECIPES_DIR / (name + ".py")]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise FileNotFoundError(f"recipe {name!r} not found (looked in . and {RECIPES_DIR}); "
+                            f"see `mmlookup list` for the available recipes")
+
+
+def list_recipes() -> list[str]:
+    """Recipe files under ``recipes/`` as ``dataset/name`` strings."""
+    if not RECIPES_DIR.is_dir():
+        return []
+    return sorted(str(p.relative_to(RECIPES_DIR).with_suffix(""))
+                  for p in RECIPES_DIR.rglob("*.py") if not p.name.startswith("_"))
+
+
+def apply_overrides(recipe: Recipe, overrides: list[str] | tuple[str, ...]) -> Recipe:
+    """Return a copy of ``recipe`` with each ``a.b=value`` override applied, type-checked."""
+    recipe = _deepcopy(recipe)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"override {item!r} is not of the form key=value (e.g. optim.lr=3e-4)")
+        set_by_path(recipe, key.strip(), raw.strip())
+    return recipe
+
+
+def set_by_path(obj: Any, key: str, raw: str | Any) -> None:
+    """Set dotted ``key`` on nested dataclasses; strings are parsed and checked against the annotation."""
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if isinstance(obj, dict):  # free-form dicts (model.encoder_kwargs): any key, literal value
+            if i != len(parts) - 1:
+                obj = obj.setdefault(part, {})
+                continue
+            obj[part] = _literal(raw) if isinstance(raw, str) else raw
+            return
+        hints = typing.get_type_hints(type(obj))
+        names = [f.name for f in dataclasses.fields(obj)]
+        if part not in names:
+            prefix = ".".join(parts[:i])
+            valid = ", ".join(f"{prefix + '.' if prefix else ''}{n}" for n in names)
+            raise KeyError(f"unknown recipe key {key!r}; valid keys{' under ' + prefix if prefix else ''}: {valid}")
+        if i == len(parts) - 1:
+            value = parse_value(raw, hints[part], key) if isinstance(raw, str) else check_type(raw, hints[part], key)
+            setattr(obj, part, value)
+            return
+        obj = getattr(obj, part)
+        if not (dataclasses.is_dataclass(obj) or isinstance(obj, dict)):
+            raise KeyError(f"recipe key {'.'.join(parts[:i + 1])!r} is a value, not a section; cannot set {key!r}")
+
+
+def _literal(raw: str) -> Any:
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return raw
+
+
+def parse_value(raw: str, tp: Any, key: str) -> Any:
+    """Parse a command-line string into type ``tp`` or raise ``TypeError`` naming ``key``."""
+    if tp is str or (typing.get_origin(tp) is typing.Literal and raw in typing.get_args(tp)):
+        return raw
+    if tp is bool:
+        low = raw.lower()
+        if low in ("true", "1", "yes", "on"):
+            return True
+        if low in ("false", "0", "no", "off"):
+            return False
+        raise TypeError(f"{key}: expected a bool (true/false), got {raw!r}")
+    value = _literal(raw)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and str in typing.get_args(tp):
+        try:
+            return check_type(value, tp, key)
+        except TypeError:
+            return raw  # e.g. a path that looks like a number
+    return check_type(value, tp, key)
+
+
+def check_type(value: Any, tp: Any, key: str) -> Any:
+    """Check (and lightly coerce: int→float, list→tuple) ``value`` against annotation ``tp``."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp in (str, bool):
+        if type(value) is tp:
+            return value
+    elif origin is tuple:
+        args = typing.get_args(tp)
+        if isinstance(value, (list, tuple)):
+            if len(args) == 2 and args[1] is Ellipsis:
+                return tuple(check_type(v, args[0], key) for v in value)
+            if len(value) == len(args):
+                return tuple(check_type(v, a, key) for v, a in zip(value, args))
+    elif origin is typing.Literal:
+        if value in typing.get_args(tp):
+            return value
+        raise TypeError(f"{key}: {value!r} is not one of {', '.join(map(repr, typing.get_args(tp)))}")
+    elif origin is list:
+        if isinstance(value, (list, tuple)):
+            (arg,) = typing.get_args(tp) or (Any,)
+            return [check_type(v, arg, key) for v in value]
+    elif origin is dict:
+        if isinstance(value, dict):
+            return dict(value)
+    elif origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if str in args and type(None) in args and value is None:
+            return None
+        for a in args:
+            try:
+                return check_type(value, a, key)
+            except TypeError:
+                pass
+    elif dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+    raise TypeError(f"{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) if typing.get_origin(tp) is None else str(tp).replace("typing.", "")
+
+
+def recipe_from_dict(data: dict[str, Any]) -> Recipe:
+    """Build a ``Recipe`` from nested plain data (as written by :func:`recipe_to_dict`), type-checked."""
+    recipe = Recipe()
+    for k, v in data.items():
+        current = getattr(recipe, k, None)
+        if dataclasses.is_dataclass(current) and isinstance(v, dict):
+            for kk, vv in v.items():
+                set_by_path(recipe, f"{k}.{kk}", vv)
+        else:
+            set_by_path(recipe, k, v)
+    return recipe
+
+
+def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
+    """Plain nested data (tuples as lists) suitable for YAML/JSON."""
+    return _plain(dataclasses.asdict(recipe))
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x
+
+
+def save_recipe(recipe: Recipe, path: str | Path) -> Path:
+    """Write the resolved recipe as YAML (loadable by :func:`load_recipe`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False))
+    return path
+
+
+def _deepcopy(recipe: Recipe) -> Recipe:
+    import copy
+
+    return copy.deepcopy(recipe)
+
+
+def valid_keys(obj: Any = None, prefix: str = "") -> list[str]:
+    """Every dotted key of a recipe (for help texts and error messages)."""
+    obj = Recipe() if obj is None else obj
+    keys: list[str] = []
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        name = f"{prefix}{f.name}"
+        keys += valid_keys(v, name + ".") if dataclasses.is_dataclass(v) else [name]
+    return keys

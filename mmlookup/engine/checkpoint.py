@@ -1,0 +1,113 @@
+"""Checkpoints through ``accelerator.save_state``: atomic, last-k kept, best kept, exact resume.
+
+Layout of ``RUN/checkpoints/``: ``step_00000120/`` (Accelerate's model, optimizer and RNG files, plus our
+``train_state.json`` and, with EMA, ``ema.safetensors``), the newest ``keep_last`` of them, and ``best/``.
+A checkpoint is written to a hidden temporary folder and renamed into place by the main process only after
+every process has finished writing, so a crash never leaves a half-written ``step_*``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from accelerate import Accelerator
+from safetensors.torch import load_file, save_file
+
+from mmlookup.engine.ema import ModelEma
+
+STATE_FILE = "train_state.json"
+EMA_FILE = "ema.safetensors"
+
+
+@dataclass
+class TrainState:
+    """What the loop needs besides weights and optimizer to continue: the optimizer step and the best score."""
+
+    step: int = 0
+    epoch: int = 0
+    best_metric: float = float("-inf")
+    best_step: int = -1
+
+
+def save_checkpoint(accelerator: Accelerator, ckpt_root: Path, state: TrainState, *, keep_last: int,
+                    is_best: bool = False, ema: ModelEma | None = None) -> Path:
+    """Save the full training state on every process; return the final folder. Collective: call on all ranks."""
+    final = ckpt_root / f"step_{state.step:08d}"
+    tmp = ckpt_root / f".tmp_step_{state.step:08d}"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    if accelerator.is_main_process:
+        (tmp / STATE_FILE).write_text(json.dumps(asdict(state), indent=1))
+        if ema is not None:
+            save_file({k: v.contiguous() for k, v in ema.state_dict().items()}, str(tmp / EMA_FILE))
+    accelerator.wait_for_everyone()  # save_state has no barrier of its own
+    if accelerator.is_main_process:
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        if is_best:
+            _replace_dir(final, ckpt_root / "best")
+        for old in sorted(ckpt_root.glob("step_*"))[:-keep_last] if keep_last > 0 else []:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".tmp_{dst.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    old = dst.with_name(f".old_{dst.name}")
+    if dst.exists():
+        os.replace(dst, old)
+    os.replace(tmp, dst)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest ``step_*`` folder under ``run_dir/checkpoints`` (or ``None``)."""
+    found = sorted((Path(run_dir) / "checkpoints").glob("step_*"))
+    return found[-1] if found else None
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """Accept a checkpoint folder or a run folder (→ its newest checkpoint); raise with a clear message."""
+    p = Path(path)
+    if (p / STATE_FILE).is_file():
+        return p
+    latest = latest_checkpoint(p)
+    if latest is None:
+        raise FileNotFoundError(f"no checkpoint at {p} (expected a folder with {STATE_FILE} or a run folder "
+                                f"with checkpoints/step_*)")
+    return latest
+
+
+def load_checkpoint(accelerator: Accelerator, path: str | Path, ema: ModelEma | None = None) -> TrainState:
+    """Restore model, optimizer, RNG, EMA and the :class:`TrainState` saved by :func:`save_checkpoint`."""
+    path = resolve_checkpoint(path)
+    accelerator.load_state(str(path))
+    if ema is not None and (path / EMA_FILE).is_file():
+        ema.load_state_dict(load_file(str(path / EMA_FILE), device=str(accelerator.device)))
+    return TrainState(**json.loads((path / STATE_FILE).read_text()))
+
+
+def load_weights(model: nn.Module, path: str | Path, *, use_ema: bool = False) -> TrainState:
+    """Load only the (EMA) model weights of a checkpoint into an unprepared ``model``, for evaluation."""
+    path = resolve_checkpoint(path)
+    file = path / EMA_FILE if use_ema else path / "model.safetensors"
+    if file.is_file():
+        weights = load_file(str(file))
+    elif (path / "pytorch_model.bin").is_file() and not use_ema:
+        weights = torch.load(path / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    else:
+        raise FileNotFoundError(f"{file} not found" + (" (was the run trained with train.ema_decay > 0?)"
+                                                       if use_ema else ""))
+    model.load_state_dict(weights)
+    return TrainState(**json.loads((path / STATE_FILE).read_text()))

@@ -1,0 +1,153 @@
+"""One training epoch: a short loop to read top to bottom (MAE ``engine_finetune``, Accelerate ``cv_example``).
+
+Per optimizer step: set LR (and EViT keep rate) from the step index, pick the step's LookupViT grid, then for
+each of ``accum_steps`` micro-batches draw a batch, re-seed the RNGs from (seed, step, rank), mix it, run the
+model, check the loss is finite on every process and back-propagate (gradient sync only on the last
+micro-batch); then clip, step, update the EMA. Because every random choice is a function of the step, a run
+resumed from a checkpoint repeats the uninterrupted run exactly; clip augmentation is seeded per sample by
+:class:`~mmlookup.engine.seeding.SeededDataset`.
+"""
+from __future__ import annotations
+
+import random
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+
+from mmlookup.config import Recipe
+from mmlookup.engine.checkpoint import TrainState
+from mmlookup.engine.ema import ModelEma
+from mmlookup.engine.logger import RunLogger
+from mmlookup.engine.optim import set_lr
+from mmlookup.engine.schedule import LoopLengths, keep_rate_at, lr_factor, sample_grid, step_seed
+
+#: ``(video, labels) -> (video, soft_targets)``; ``None`` trains on hard labels with label smoothing.
+MixFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Raised on every process when any process sees a NaN/inf loss; training stops with a clear message."""
+
+
+@dataclass
+class TrainLoop:
+    """Everything :func:`train_one_epoch` needs, built once by :func:`mmlookup.engine.fit.fit`."""
+
+    recipe: Recipe
+    accelerator: Accelerator
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    loader: torch.utils.data.DataLoader
+    lengths: LoopLengths
+    lr: float
+    state: TrainState = field(default_factory=TrainState)
+    ema: ModelEma | None = None
+    mix: MixFn | None = None
+    logger: RunLogger | None = None
+
+    @property
+    def max_steps(self) -> int:
+        cap = self.recipe.train.max_steps
+        return min(cap, self.lengths.total_steps) if cap > 0 else self.lengths.total_steps
+
+
+def head_loss(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Sum over heads of cross-entropy: ``logits (B, H, K)``; ``target`` class indices ``(B,)`` or soft ``(B, K)``.
+
+    Soft targets (mixup/cutmix) already carry their smoothing, so ``label_smoothing`` applies to hard labels only.
+    """
+    ls = label_smoothing if target.ndim == 1 else 0.0
+    return sum(F.cross_entropy(logits[:, h].float(), target, label_smoothing=ls) for h in range(logits.shape[1]))
+
+
+def _seed_all(seed: int) -> None:
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def _set_keep_rate(model: nn.Module, rate: float) -> None:
+    encoder = getattr(model, "encoder", None)
+    if encoder is not None and hasattr(encoder, "set_keep_rate"):
+        encoder.set_keep_rate(rate)
+
+
+def train_one_epoch(run: TrainLoop, epoch: int) -> float:
+    """Train until the end of ``epoch`` (or ``max_steps``), continuing mid-epoch after a resume.
+
+    Returns:
+        Mean training loss over the steps run in this call (averaged over processes), NaN if none ran.
+    """
+    acc, model, opt, cfg, st = run.accelerator, run.model, run.optimizer, run.recipe.train, run.state
+    spe, accum = run.lengths.steps_per_epoch, cfg.accum_steps
+    first = st.step - epoch * spe  # optimizer steps of this epoch already done (resume)
+    last = min(spe, run.max_steps - epoch * spe)
+    if first >= last:
+        return float("nan")
+    loader = acc.skip_first_batches(run.loader, first * accum) if first > 0 else run.loader
+    batches = iter(loader)
+    unwrapped = acc.unwrap_model(model)
+    keep_target = run.recipe.model.keep_rate
+    hold, ramp = (round(e * spe) for e in (cfg.keep_rate_warmup_epochs, cfg.keep_rate_ramp_epochs))
+    model.train()
+    total, window = torch.zeros((), device=acc.device), torch.zeros((), device=acc.device)
+    bar = tqdm(range(first, last), desc=f"epoch {epoch}", disable=not acc.is_local_main_process, leave=False)
+    for _ in bar:
+        step = st.step
+        lr = run.lr * lr_factor(step, run.lengths.total_steps, run.lengths.warmup_steps,
+                                run.recipe.optim.min_lr / run.lr if run.lr > 0 else 0.0)
+        set_lr(opt, lr)
+        if keep_target < 1.0:
+            _set_keep_rate(unwrapped, keep_rate_at(step, keep_target, hold, ramp))
+        grid = sample_grid(run.recipe.model.grids, step, cfg.seed)
+        step_loss = torch.zeros((), device=acc.device)
+        for micro in range(accum):
+            batch = next(batches)  # augmentation is seeded per sample (SeededDataset)
+            _seed_all(step_seed(cfg.seed, step, acc.process_index, micro))  # then mixup, drop path
+            video, target = batch.video, batch.label
+            if run.mix is not None:
+                video, target = run.mix(video, target)
+            sync = acc.no_sync(model) if micro < accum - 1 else nullcontext()
+            with sync, acc.autocast():
+                loss = head_loss(model(video, grid), target, cfg.label_smoothing)
+            _check_finite(acc, loss, step)
+            acc.backward(loss / accum)
+            step_loss += loss.detach() / accum
+        if cfg.clip_grad > 0:
+            acc.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if run.ema is not None:
+            run.ema.update(unwrapped)
+        st.step += 1
+        total += step_loss
+        window += step_loss
+        if st.step % cfg.log_every == 0:
+            mean = acc.reduce(window, "mean").item() / cfg.log_every
+            window.zero_()
+            bar.set_postfix(loss=f"{mean:.4f}", lr=f"{lr:.2e}")
+            if run.logger is not None:
+                run.logger.scalars({"train/loss": mean, "train/lr": lr}, st.step)
+                run.logger.info(f"step {st.step}/{run.max_steps}  loss {mean:.4f}  lr {lr:.3e}"
+                                + (f"  grid {'x'.join(map(str, grid))}" if grid else ""))
+    bar.close()
+    return acc.reduce(total, "mean").item() / (last - first)
+
+
+def _check_finite(acc: Accelerator, loss: torch.Tensor, step: int) -> None:
+    """Stop every process together when any process has a non-finite loss (no rank is left in an all-reduce)."""
+    bad = (~torch.isfinite(loss.detach())).float().reshape(1)
+    if acc.num_processes > 1:
+        bad = acc.reduce(bad, "sum")
+    if bad.item() > 0:
+        raise NonFiniteLossError(
+            f"non-finite loss at optimizer step {step} (loss on this process: {loss.item()}); stopping. "
+            "Lower optim.lr, raise optim.warmup_epochs, set train.clip_grad, or use train.precision=bf16 "
+            "instead of fp16.")
