@@ -144,30 +144,30 @@ def is_video(path: str | Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
-def uniform_indices(num_total: int, num_frames: int) -> list[int]:
-    """Centre frame of each of ``num_frames`` equal segments; short videos repeat frames."""
-    if num_total < 1:
-        raise ValueError("video has no frames")
-    return [min(num_total - 1, int((i + 0.5) * num_total / num_frames)) for i in range(num_frames)]
-
-
 def read_clip(path: str | Path, num_frames: int) -> torch.Tensor:
-    """Decode ``num_frames`` uniformly spaced frames with decord: uint8 ``(T, C, H, W)``.
+    """Decode one clip of ``num_frames`` segment-centre frames with the shared decoder: uint8 ``(T, C, H, W)``.
 
-    Kept small so the project's shared clip loader can replace it.
+    Raises:
+        mmlookup.data.decode.VideoDecodeError: when the video cannot be opened or decoded.
     """
-    import decord
+    from mmlookup.data.decode import read_clip as decode_clip
+    from mmlookup.data.sampling import segment_indices
 
-    vr = decord.VideoReader(str(path), num_threads=1)
-    frames = vr.get_batch(uniform_indices(len(vr), num_frames)).asnumpy()
-    return torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous()
+    frames = decode_clip(str(path), lambda n: segment_indices(n, num_frames, train=False)[0])
+    return frames.permute(0, 3, 1, 2).contiguous()
 
 
 def read_image(path: str | Path) -> torch.Tensor:
-    """Decode an image with torchvision as RGB uint8 ``(1, C, H, W)`` (a one-frame clip)."""
-    from torchvision.io import ImageReadMode, decode_image
+    """Decode an image as RGB uint8 ``(1, C, H, W)`` (a one-frame clip).
 
-    return decode_image(str(path), mode=ImageReadMode.RGB).unsqueeze(0)
+    Pillow decodes (``torchvision.io``'s image decoders are deprecated since torchvision 0.29); torchvision
+    turns it into a tensor.
+    """
+    from PIL import Image
+    from torchvision.transforms.v2.functional import pil_to_tensor
+
+    with Image.open(path) as img:
+        return pil_to_tensor(img.convert("RGB")).unsqueeze(0)
 
 
 def make_transform(img_size: int) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -1,0 +1,247 @@
+"""``fit(recipe)`` for ``task: caption``: frozen encoder + GPT-2 decoder, trained and evaluated with Accelerate.
+
+Order of work: splits -> tokenizer (trained on the training captions, saved in ``RUN/tokenizer``) -> model
+(encoder frozen; optional classification checkpoint) -> optional memory cache -> epochs of teacher-forced
+cross-entropy -> beam-search evaluation with pycocoevalcap (best CIDEr kept) -> ``RUN/eval.json`` and the
+COCO results file ``RUN/results_<split>.json``. Checkpoints, LR schedule, optimizer and logging are the
+engine's (:mod:`mmlookup.engine`).
+"""
+from __future__ import annotations
+
+import copy
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from safetensors.torch import load_file
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+from transformers import PreTrainedTokenizerFast
+
+from mmlookup.captioning.cache import cached_dataset
+from mmlookup.captioning.data import CaptionCollate, load_splits, media_dataset
+from mmlookup.captioning.evaluate import CaptionReport, evaluate_captioner
+from mmlookup.captioning.model import CaptionModel, build_decoder, repeat_memory
+from mmlookup.captioning.tokenizer import load_tokenizer, train_tokenizer
+from mmlookup.config import Recipe
+from mmlookup.data.coco import CaptionSample
+from mmlookup.engine.checkpoint import TrainState, latest_checkpoint, load_checkpoint, resolve_checkpoint, save_checkpoint
+from mmlookup.engine.fit import build_accelerator, setup_run_dir
+from mmlookup.engine.logger import RunLogger
+from mmlookup.engine.optim import build_optimizer, set_lr
+from mmlookup.engine.schedule import LoopLengths, loop_lengths, lr_factor, step_seed
+
+TOKENIZER_DIR = "tokenizer"
+
+
+def load_encoder_weights(encoder: torch.nn.Module, checkpoint: str | Path) -> None:
+    """Load the encoder part of a classification checkpoint of this project (run or checkpoint folder).
+
+    The classifier's ``model.safetensors`` keys ``encoder.*`` must match the encoder exactly.
+    """
+    ckpt = resolve_checkpoint(checkpoint)
+    file = ckpt / "model.safetensors"
+    if not file.is_file():
+        raise FileNotFoundError(f"{file} not found; caption.encoder_checkpoint must be a classification run "
+                                "or checkpoint folder (imported weights go in model.pretrained)")
+    weights = {k[len("encoder."):]: v for k, v in load_file(str(file)).items() if k.startswith("encoder.")}
+    if not weights:
+        raise ValueError(f"{file} has no encoder.* weights; is it a classification checkpoint?")
+    encoder.load_state_dict(weights, strict=True)
+
+
+def build_captioner(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, *, load_weights: bool = True) -> CaptionModel:
+    """The recipe's captioner; ``load_weights=False`` skips the encoder's pretrained weights (a checkpoint follows)."""
+    from mmlookup.models import build_encoder
+
+    if not load_weights:
+        recipe = copy.deepcopy(recipe)
+        recipe.model.pretrained = ""
+    encoder = build_encoder(recipe)
+    if load_weights and recipe.caption.encoder_checkpoint:
+        load_encoder_weights(encoder, recipe.caption.encoder_checkpoint)
+    c = recipe.caption
+    decoder = build_decoder(c, len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
+    return CaptionModel(encoder, decoder, memory=c.memory, adapter=c.adapter, suppress_ids=(tokenizer.unk_token_id,))
+
+
+def prepare_tokenizer(recipe: Recipe, train_samples: list[CaptionSample], run_dir: Path,
+                      accelerator: Accelerator) -> PreTrainedTokenizerFast:
+    """This run's saved tokenizer (resume), else ``caption.tokenizer``, else one trained on the training captions."""
+    saved = run_dir / TOKENIZER_DIR
+    if (saved / "tokenizer.json").is_file():
+        return load_tokenizer(saved)
+    if recipe.caption.tokenizer:
+        tok = load_tokenizer(recipe.caption.tokenizer)
+    else:
+        tok = train_tokenizer((c for s in train_samples for c in s.captions), min_freq=recipe.caption.vocab_min_freq)
+    if accelerator.is_main_process:
+        tok.save_pretrained(str(saved))
+    accelerator.wait_for_everyone()
+    return tok
+
+
+def build_datasets(recipe: Recipe, model: CaptionModel, train: list[CaptionSample], val: list[CaptionSample],
+                   accelerator: Accelerator) -> tuple[Dataset, Dataset]:
+    """Media datasets, or cached-memory datasets when ``caption.cache_dir`` is set."""
+    if recipe.caption.cache_dir:
+        model.to(accelerator.device)
+        return (cached_dataset(model, recipe, "train", train, accelerator),
+                cached_dataset(model, recipe, "eval", val, accelerator))
+    return media_dataset(recipe, train), media_dataset(recipe, val)
+
+
+def caption_loader(dataset: Dataset, tokenizer: PreTrainedTokenizerFast | None, recipe: Recipe, *, train: bool
+                   ) -> DataLoader:
+    t, e = recipe.train, recipe.eval
+    workers = t.num_workers if train else e.num_workers
+    return DataLoader(dataset, batch_size=t.batch_size if train else e.batch_size, shuffle=train, drop_last=train,
+                      num_workers=workers, persistent_workers=train and workers > 0,
+                      collate_fn=CaptionCollate(tokenizer, recipe.caption.max_caption_tokens, with_captions=train),
+                      pin_memory=torch.cuda.is_available())
+
+
+def train_epoch(acc: Accelerator, model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader,
+                lengths: LoopLengths, state: TrainState, recipe: Recipe, base_lr: float, max_steps: int,
+                epoch: int, logger: RunLogger) -> float:
+    """Run the optimizer steps of ``epoch`` (continuing mid-epoch after a resume); mean loss over them."""
+    t = recipe.train
+    spe, accum = lengths.steps_per_epoch, t.accum_steps
+    first, last = state.step - epoch * spe, min(spe, max_steps - epoch * spe)
+    if first >= last:
+        return float("nan")
+    batches = iter(acc.skip_first_batches(loader, first * accum) if first > 0 else loader)
+    net = acc.unwrap_model(model)
+    params = net.trainable_parameters()
+    model.train()
+    total = torch.zeros((), device=acc.device)
+    bar = tqdm(range(first, last), desc=f"epoch {epoch}", disable=not acc.is_local_main_process, leave=False)
+    for _ in bar:
+        lr = base_lr * lr_factor(state.step, lengths.total_steps, lengths.warmup_steps,
+                                 recipe.optim.min_lr / base_lr if base_lr > 0 else 0.0)
+        set_lr(optimizer, lr)
+        step_loss = torch.zeros((), device=acc.device)
+        for micro in range(accum):
+            torch.manual_seed(step_seed(t.seed, state.step, acc.process_index, micro))
+            batch = next(batches)
+            with acc.no_sync(model) if micro < accum - 1 else nullcontext(), acc.autocast():
+                if len(batch) == 0:  # every image of the batch failed to load: a zero loss keeps ranks in step
+                    loss = sum(p.sum() for p in params) * 0.0
+                else:
+                    memory = batch.memory if batch.memory is not None else net.encode(batch.media)
+                    memory = repeat_memory(memory, batch.counts)
+                    loss = model(batch.input_ids, batch.attention_mask, memory, recipe.caption.label_smoothing)
+            if not torch.isfinite(loss.detach()):
+                raise FloatingPointError(f"non-finite caption loss at step {state.step}; lower optim.lr or set "
+                                         "train.clip_grad")
+            acc.backward(loss / accum)
+            step_loss += loss.detach() / accum
+        if t.clip_grad > 0:
+            acc.clip_grad_norm_(params, t.clip_grad)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        total += step_loss
+        if state.step % t.log_every == 0:
+            bar.set_postfix(loss=f"{step_loss.item():.3f}", lr=f"{lr:.2e}")
+            logger.scalars({"train/loss": step_loss.item(), "train/lr": lr}, state.step)
+    bar.close()
+    return acc.reduce(total, "mean").item() / (last - first)
+
+
+def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator | None = None) -> CaptionReport | None:
+    """Train and evaluate a captioner from a ``task: caption`` recipe.
+
+    Args:
+        recipe: the resolved recipe; ``recipe.caption`` holds the captioning settings.
+        resume: a checkpoint folder, a run folder, or ``"auto"`` (this run's newest checkpoint, if any).
+        accelerator: reuse one (tests); built from the recipe otherwise.
+
+    Returns:
+        The final evaluation report on the main process (also in ``RUN/eval.json``), ``None`` elsewhere.
+    """
+    acc = accelerator or build_accelerator(recipe)
+    set_seed(recipe.train.seed)
+    run_dir = setup_run_dir(recipe, acc)
+    logger = RunLogger(run_dir, acc.is_main_process, recipe.train.tensorboard)
+    c, t = recipe.caption, recipe.train
+    train_s, val_s = load_splits(recipe)
+    tokenizer = prepare_tokenizer(recipe, train_s, run_dir, acc)
+    model = build_captioner(recipe, tokenizer)
+    train_ds, val_ds = build_datasets(recipe, model, train_s, val_s, acc)
+    lengths = loop_lengths(len(train_ds), t.batch_size, acc.num_processes, t.accum_steps, t.epochs,
+                           recipe.optim.warmup_epochs)
+    max_steps = min(t.max_steps, lengths.total_steps) if t.max_steps > 0 else lengths.total_steps
+    optimizer = build_optimizer(model, recipe.optim)
+    base_lr = recipe.optim.lr * (lengths.global_batch / recipe.optim.lr_scale_batch
+                                 if recipe.optim.lr_scale_batch else 1.0)
+    train_loader = caption_loader(train_ds, tokenizer, recipe, train=True)
+    val_loader = caption_loader(val_ds, tokenizer, recipe, train=False)
+    model, optimizer, train_loader, val_loader = acc.prepare(model, optimizer, train_loader, val_loader)
+    state = TrainState()
+    if resume:
+        ckpt = latest_checkpoint(run_dir) if resume == "auto" else resolve_checkpoint(resume)
+        if ckpt is not None:
+            state = load_checkpoint(acc, ckpt)
+            logger.info(f"resumed from {ckpt} at step {state.step}")
+    net = acc.unwrap_model(model)
+    n_train = sum(p.numel() for p in net.trainable_parameters())
+    logger.info(f"{recipe.name}: frozen {recipe.model.encoder} -> {c.memory} memory -> GPT-2 "
+                f"{c.decoder_layers}x{c.decoder_width} ({n_train / 1e6:.2f} M trainable), vocab {len(tokenizer)}, "
+                f"{len(train_ds)} train / {len(val_ds)} eval images, {lengths.steps_per_epoch} steps/epoch, "
+                f"{max_steps} steps, lr {base_lr:.2e}, {'cached memory' if c.cache_dir else 'encoder every step'}, "
+                f"run dir {run_dir}")
+    ckpt_root, spe = run_dir / "checkpoints", lengths.steps_per_epoch
+    report: CaptionReport | None = None
+    for epoch in range(state.step // spe, t.epochs):
+        if state.step >= max_steps:
+            break
+        state.epoch = epoch
+        if hasattr(train_loader, "set_epoch"):
+            train_loader.set_epoch(epoch)
+        loss = train_epoch(acc, model, optimizer, train_loader, lengths, state, recipe, base_lr, max_steps, epoch,
+                           logger)
+        logger.info(f"epoch {epoch}: caption loss {loss:.4f}")
+        logger.scalars({"train/epoch_loss": loss}, state.step)
+        done = state.step >= max_steps
+        is_best = False
+        if done or (t.eval_every > 0 and (epoch + 1) % t.eval_every == 0):
+            report = _evaluate(recipe, acc, model, val_loader, tokenizer, val_s, train_s, run_dir, state.step,
+                               logger, final=done)
+            cider = _broadcast_cider(acc, report)
+            is_best = cider > state.best_metric
+            if is_best:
+                state.best_metric, state.best_step = cider, state.step
+        if done or (epoch + 1) % max(1, t.checkpoint_every) == 0 or is_best:
+            save_checkpoint(acc, ckpt_root, state, keep_last=t.keep_last, is_best=is_best)
+    if report is None or not report.baseline:  # resumed a finished run, or last epoch not evaluated
+        report = _evaluate(recipe, acc, model, val_loader, tokenizer, val_s, train_s, run_dir, state.step, logger,
+                           final=True)
+    if acc.is_main_process and report is not None:
+        report.save(run_dir / "eval.json")
+        logger.info(f"wrote {run_dir / 'eval.json'} and {report.results_file}")
+    logger.close()
+    acc.wait_for_everyone()
+    return report
+
+
+def _evaluate(recipe: Recipe, acc: Accelerator, model: torch.nn.Module, loader: DataLoader,
+              tokenizer: PreTrainedTokenizerFast, val_s: list[CaptionSample], train_s: list[CaptionSample],
+              run_dir: Path, step: int, logger: RunLogger, final: bool) -> CaptionReport | None:
+    c = recipe.caption
+    split = c.eval_split if c.format == "karpathy" else "val"
+    report = evaluate_captioner(model, loader, tokenizer, acc, val_s, num_beams=c.num_beams, max_length=c.max_length,
+                                results_file=run_dir / f"results_{split}.json", step=step,
+                                train_samples=train_s if final else None)
+    if report is not None:
+        for line in report.lines():
+            logger.info(line)
+        logger.scalars({f"eval/{k}": v for k, v in report.scores.items()}, step)
+    return report
+
+
+def _broadcast_cider(acc: Accelerator, report: CaptionReport | None) -> float:
+    value = torch.tensor([report.scores["CIDEr"] if report is not None else 0.0], device=acc.device)
+    return float(acc.reduce(value, "sum").item()) if acc.num_processes > 1 else float(value.item())
