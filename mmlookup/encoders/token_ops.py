@@ -1,0 +1,220 @@
+"""Token-reduction algorithms as small pure functions (EViT, ATS; reference notes: ``token_reduction.md``).
+
+Nothing here owns parameters; the blocks in :mod:`mmlookup.encoders.evit` and :mod:`mmlookup.encoders.ats` call
+these. Conventions: ``x (B, N, D)`` tokens with the CLS token at index 0; ``mask (B, N)`` bool, True where a token
+is real (``None`` = all real); "patch" arrays ``(B, N - 1)`` cover tokens ``1..N-1`` (CLS excluded) and index
+them from 0.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+from mmlookup.layers.attention import key_padding_bias
+
+
+# ---- shared -------------------------------------------------------------------------------------------------
+
+def cls_attention(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The CLS row of the attention, ``softmax(q_cls Kᵀ / √d)``, without forming the ``N × N`` matrix.
+
+    Args:
+        q: queries ``(B, h, N, d)`` (only row 0, the CLS query, is used) or ``(B, h, 1, d)``.
+        k: keys ``(B, h, N, d)``.
+        mask: optional ``(B, N)`` key mask; masked keys get weight exactly 0.
+
+    Returns:
+        ``(B, h, N)`` post-softmax weights of the CLS query over all keys (CLS included); rows sum to 1.
+    """
+    logits = (q[:, :, :1] * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)    # (B, h, 1, N): cost N·D
+    bias = key_padding_bias(mask, logits.dtype)
+    if bias is not None:
+        logits = logits + bias
+    return logits.softmax(dim=-1).squeeze(2)
+
+
+def gather_tokens(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``x[b, idx[b, j]]`` for ``x (B, N, ...)`` and ``idx (B, K)`` → ``(B, K, ...)``."""
+    expand = idx.reshape(*idx.shape, *([1] * (x.ndim - 2))).expand(*idx.shape, *x.shape[2:])
+    return torch.gather(x, 1, expand)
+
+
+def apply_to_real(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """``fn`` applied row-wise to the real tokens only (padding rows of the result are zero).
+
+    ``fn`` maps ``(..., D_in) → (..., D_out)`` per token (a LayerNorm, a linear layer, an MLP); padded rows of a
+    ragged batch then cost nothing.
+    """
+    if mask is None or bool(mask.all()):
+        return fn(x)
+    y = fn(x[mask])
+    out = y.new_zeros(*mask.shape, y.shape[-1])
+    out[mask] = y
+    return out
+
+
+# ---- EViT -----------------------------------------------------------------------------------------------------
+
+def evit_keep_count(num_patch: int, keep_rate: float) -> int:
+    """Tokens EViT keeps out of ``num_patch`` non-CLS tokens: ``ceil(ρ · num_patch)`` (at least 1)."""
+    if not 0.0 < keep_rate <= 1.0:
+        raise ValueError(f"keep rate must be in (0, 1], got {keep_rate}")
+    return max(1, min(num_patch, math.ceil(keep_rate * num_patch - 1e-9)))
+
+
+def topk_indices(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices ``(B, k)`` of the ``k`` largest ``scores (B, N)`` per row, in descending score order."""
+    return torch.topk(scores, k, dim=1, largest=True, sorted=True).indices
+
+
+def complement_indices(idx: torch.Tensor, n: int) -> torch.Tensor:
+    """The indices of ``0..n-1`` not in ``idx (B, k)``, ascending, ``(B, n - k)``."""
+    b, k = idx.shape
+    taken = torch.zeros(b, n, dtype=torch.bool, device=idx.device).scatter_(1, idx, True)
+    order = torch.argsort(taken.to(torch.int8), dim=1, stable=True)   # untaken (0) first, in index order
+    return order[:, : n - k]
+
+
+def fuse_tokens(x: torch.Tensor, weights: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """EViT's fused token ``Σ_j w_j x_j`` over ``j ∈ idx`` (un-normalised, as in the paper), ``(B, 1, D)``.
+
+    Args:
+        x: ``(B, N, D)`` tokens. weights: ``(B, N)`` per-token weights (head-mean CLS attention). idx: ``(B, m)``.
+    """
+    w = torch.gather(weights, 1, idx).unsqueeze(1)                     # (B, 1, m)
+    return w.to(x.dtype) @ gather_tokens(x, idx)
+
+
+def evit_reduce(x: torch.Tensor, cls_attn: torch.Tensor, keep: int, fuse: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One EViT reduction: ``[CLS, top-keep patch tokens (descending attention), fused token?]``.
+
+    Args:
+        x: ``(B, N, D)`` residual-stream tokens after the attention residual, CLS first.
+        cls_attn: ``(B, N - 1)`` head-averaged CLS attention over the patch tokens.
+        keep: number of patch tokens to keep (``evit_keep_count``).
+        fuse: append the attention-weighted sum of the dropped tokens as one extra token.
+
+    Returns:
+        The reduced tokens, the kept patch indices ``(B, keep)`` and the dropped ones ``(B, N - 1 - keep)``.
+    """
+    patches = x[:, 1:]
+    keep_idx = topk_indices(cls_attn, keep)
+    drop_idx = complement_indices(keep_idx, patches.shape[1])
+    parts = [x[:, :1], gather_tokens(patches, keep_idx)]
+    if fuse and drop_idx.shape[1] > 0:
+        parts.append(fuse_tokens(patches, cls_attn, drop_idx))
+    return torch.cat(parts, dim=1), keep_idx, drop_idx
+
+
+# ---- ATS ------------------------------------------------------------------------------------------------------
+
+def ats_scores(cls_attn: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """ATS significance of the patch tokens: ``Σ_h A_h[cls, j] · ‖v_j‖``, normalised to sum to 1.
+
+    Args:
+        cls_attn: ``(B, h, N)`` CLS attention row (keys masked), CLS first.
+        v: ``(B, h, N, d)`` values; ``‖v_j‖`` is the norm of the value concatenated over heads.
+        mask: optional ``(B, N)``; padded tokens score exactly 0.
+
+    Returns:
+        ``(B, N - 1)`` scores of tokens ``1..N-1``. A row whose raw scores are all zero falls back to uniform
+        over its real tokens, so the sampler always has a distribution.
+    """
+    v_norm = v.transpose(1, 2).flatten(2).norm(dim=-1)                 # (B, N)
+    raw = (cls_attn.sum(dim=1) * v_norm)[:, 1:]
+    if mask is not None:
+        raw = raw * mask[:, 1:].to(raw.dtype)
+    total = raw.sum(dim=1, keepdim=True)
+    real = torch.ones_like(raw) if mask is None else mask[:, 1:].to(raw.dtype)
+    uniform = real / real.sum(dim=1, keepdim=True).clamp_min(1.0)
+    return torch.where(total > 0, raw / total.clamp_min(torch.finfo(raw.dtype).tiny), uniform)
+
+
+def sample_points(batch: int, num: int, *, generator: torch.Generator | None = None, stochastic: bool = False,
+                  device=None, dtype=torch.float32) -> torch.Tensor:
+    """``num`` points in (0, 1) per row: midpoints ``(k + ½) / num`` or, ``stochastic``, ``(k + u_b) / num``.
+
+    The stochastic option (one uniform offset per sample, a stratified sample) is for training; inference is
+    deterministic.
+    """
+    k = torch.arange(num, device=device, dtype=dtype).expand(batch, num)
+    if stochastic:
+        u = torch.rand(batch, 1, generator=generator, device=device, dtype=dtype)
+    else:
+        u = torch.full((batch, 1), 0.5, device=device, dtype=dtype)
+    return (k + u) / num
+
+
+def inverse_transform_sample(scores: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Deterministic inverse-transform sampling: the token each point of ``points`` lands on.
+
+    Tokens are ordered by ascending score (ties by index) and their scores accumulated into a CDF ``c``;
+    point ``y`` picks the first token with ``c ≥ y``, i.e. the token whose CDF interval ``(c_{m-1}, c_m]``
+    holds ``y`` (the textbook inverse CDF). A token with score ``s`` receives about ``s·K`` of ``K`` evenly spaced
+    points, so every token with ``s ≥ 1/K`` is kept and zero-score (padded) tokens never are.
+
+    Args:
+        scores: ``(B, N)`` non-negative scores summing to 1 per row.
+        points: ``(B, K)`` points in (0, 1).
+
+    Returns:
+        ``(B, K)`` picked token indices into ``scores`` (with repeats).
+    """
+    sorted_scores, order = torch.sort(scores, dim=1, stable=True)
+    cdf = sorted_scores.cumsum(dim=1)
+    cdf = cdf / cdf[:, -1:].clamp_min(torch.finfo(cdf.dtype).tiny)     # exact 1 at the end despite rounding
+    pos = torch.searchsorted(cdf.contiguous(), points.to(cdf.dtype).contiguous(), right=False)
+    pos = pos.clamp_max(scores.shape[1] - 1)
+    return torch.gather(order, 1, pos)
+
+
+def unique_picks(picks: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distinct picked indices per row, ascending, padded to the longest row.
+
+    Args:
+        picks: ``(B, K)`` indices in ``0..n-1`` with repeats.
+        n: the number of candidate tokens.
+
+    Returns:
+        ``idx (B, K')`` (padding entries are 0) and ``valid (B, K')`` bool, ``K'`` the largest distinct count.
+    """
+    b = picks.shape[0]
+    chosen = torch.zeros(b, n, dtype=torch.bool, device=picks.device).scatter_(1, picks, True)
+    counts = chosen.sum(dim=1)
+    width = int(counts.max()) if b else 0
+    order = torch.argsort((~chosen).to(torch.int8), dim=1, stable=True)[:, :width]   # chosen first, in index order
+    valid = torch.arange(width, device=picks.device)[None, :] < counts[:, None]
+    return order.masked_fill(~valid, 0), valid
+
+
+def ats_select(scores: torch.Tensor, num_samples: int, *, stochastic: bool = False,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """ATS token selection: sample ``num_samples`` points on the score CDF, keep the distinct tokens hit.
+
+    Works for any budget: below, equal to or above the number of tokens (duplicates shrink the kept set).
+
+    Returns:
+        ``idx (B, K')`` patch-token indices (ascending, padded with 0) and ``valid (B, K')``.
+    """
+    if num_samples < 1:
+        raise ValueError(f"ATS needs at least one sample point, got {num_samples}")
+    points = sample_points(scores.shape[0], num_samples, generator=generator, stochastic=stochastic,
+                           device=scores.device, dtype=torch.float64 if scores.dtype == torch.float64 else torch.float32)
+    return unique_picks(inverse_transform_sample(scores, points), scores.shape[1])
+
+
+def with_cls(idx: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Patch indices/valid flags → token indices with CLS (index 0) prepended and patch indices shifted by 1."""
+    b = idx.shape[0]
+    cls_idx = torch.zeros(b, 1, dtype=idx.dtype, device=idx.device)
+    cls_ok = torch.ones(b, 1, dtype=torch.bool, device=idx.device)
+    return torch.cat([cls_idx, idx + 1], dim=1), torch.cat([cls_ok, valid], dim=1)
+
+
+def real_counts(mask: torch.Tensor | None, batch: int, n: int) -> torch.Tensor:
+    """Real tokens per sample ``(B,)`` (float)."""
+    if mask is None:
+        return torch.full((batch,), float(n))
+    return mask.sum(dim=1).float().cpu()
