@@ -1,0 +1,167 @@
+"""``mmlookup data``: ``synth`` (write the synthetic dataset), ``scan`` (list unusable videos), ``stats``.
+
+Examples::
+
+    mmlookup data synth data/synthetic --seed 0
+    mmlookup data scan data/kinetics400/train.csv data/kinetics400/videos
+    mmlookup data scan ssv2/validation.json ssv2/videos --labels ssv2/labels.json
+    mmlookup data stats data/synthetic/k400/train.csv data/synthetic/k400
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import sys
+from collections import Counter
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from mmlookup.data.annotations import FORMATS, read_annotations
+from mmlookup.data.decode import VideoDecodeError, VideoInfo, check_video, video_info
+from mmlookup.data.records import VideoRecord
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Outcome of checking one record: ``info`` when usable, else ``reason``."""
+
+    record: VideoRecord
+    info: VideoInfo | None
+    reason: str
+
+
+def _check(args: tuple[VideoRecord, bool]) -> ScanResult:
+    record, full = args
+    try:
+        return ScanResult(record, check_video(record.path, full=full), "")
+    except VideoDecodeError as err:
+        return ScanResult(record, None, err.reason)
+
+
+def _info(record: VideoRecord) -> ScanResult:
+    try:
+        return ScanResult(record, video_info(record.path), "")
+    except VideoDecodeError as err:
+        return ScanResult(record, None, err.reason)
+
+
+def _run(func, items: list, workers: int, desc: str) -> list[ScanResult]:
+    """Map ``func`` over ``items`` in worker processes (order kept) with a progress bar on stderr."""
+    from tqdm import tqdm
+
+    if workers <= 1:
+        return [func(x) for x in tqdm(items, desc=desc, unit="video", file=sys.stderr)]
+    with mp.get_context("fork").Pool(workers) as pool:
+        return list(tqdm(pool.imap(func, items, chunksize=8), total=len(items), desc=desc, unit="video",
+                         file=sys.stderr))
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("annotations", help="K400 CSV, SSv2 JSON, list file, or a folder per class")
+    p.add_argument("root", nargs="?", default=None, help="folder the videos are under (default: beside the file)")
+    p.add_argument("--format", default="auto", choices=("auto",) + FORMATS)
+    p.add_argument("--labels", default=None, help="class names file (SSv2 labels.json when not beside the file)")
+    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
+
+
+def _records(args: argparse.Namespace) -> list[VideoRecord]:
+    root = args.root or (args.annotations if os.path.isdir(args.annotations) else os.path.dirname(args.annotations))
+    return read_annotations(args.format, args.annotations, root, labels_file=args.labels).records
+
+
+def scan_main(argv: list[str]) -> int:
+    """``mmlookup data scan``: one line per unusable video, then counts; exit 1 when any is bad."""
+    p = argparse.ArgumentParser(prog="mmlookup data scan", description="List missing or undecodable videos.")
+    _add_common(p)
+    p.add_argument("--full", action="store_true", help="decode every frame (slow) instead of first/middle/last")
+    args = p.parse_args(argv)
+    records = _records(args)
+    results = _run(_check, [(r, args.full) for r in records], args.workers, "scan")
+    bad = [r for r in results if r.info is None]
+    for r in bad:
+        print(f"{r.record.name}\t{r.record.path}\t{r.reason}")
+    reasons = Counter(r.reason.split(" (")[0] for r in bad)
+    print(f"scanned {len(results)} videos: {len(results) - len(bad)} ok, {len(bad)} bad"
+          + "".join(f"; {n} {why}" for why, n in reasons.most_common()))
+    return 1 if bad else 0
+
+
+def _distribution(name: str, values: list[float]) -> str:
+    v = np.asarray(values, dtype=np.float64)
+    q = np.percentile(v, [0, 5, 50, 95, 100])
+    return (f"{name:<10} min {q[0]:.4g}  p5 {q[1]:.4g}  median {q[2]:.4g}  p95 {q[3]:.4g}  max {q[4]:.4g}  "
+            f"mean {v.mean():.4g}")
+
+
+def stats_main(argv: list[str]) -> int:
+    """``mmlookup data stats``: frame count, fps, duration and resolution distributions."""
+    p = argparse.ArgumentParser(prog="mmlookup data stats", description="Frames / fps / resolution statistics.")
+    _add_common(p)
+    p.add_argument("--limit", type=int, default=0, help="look at the first N records only (0 = all)")
+    args = p.parse_args(argv)
+    records = _records(args)
+    if args.limit > 0:
+        records = records[: args.limit]
+    results = _run(_info, records, args.workers, "stats")
+    infos = [r.info for r in results if r.info is not None]
+    print(f"{len(results)} videos, {len(infos)} readable, {len(results) - len(infos)} unreadable")
+    if not infos:
+        return 1
+    print(_distribution("frames", [i.num_frames for i in infos]))
+    print(_distribution("fps", [i.fps for i in infos]))
+    print(_distribution("seconds", [i.num_frames / i.fps for i in infos if i.fps > 0] or [0.0]))
+    print(_distribution("short side", [min(i.height, i.width) for i in infos]))
+    print("resolutions (W x H, most common):")
+    for (w, h), n in Counter((i.width, i.height) for i in infos).most_common(10):
+        print(f"  {w}x{h}: {n}")
+    print("frame rates (most common): " + ", ".join(f"{fps:g}: {n}" for fps, n in
+                                                     Counter(round(i.fps, 2) for i in infos).most_common(5)))
+    portrait = sum(i.height > i.width for i in infos)
+    print(f"portrait videos: {portrait}")
+    return 0
+
+
+def synth_main(argv: list[str]) -> int:
+    """``mmlookup data synth OUT``: write the synthetic dataset (see :mod:`mmlookup.data.synthetic`)."""
+    from mmlookup.data.synthetic import SynthSizes, generate
+
+    p = argparse.ArgumentParser(prog="mmlookup data synth", description="Write the built-in synthetic dataset.")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tiny", action="store_true", help="the few-clip set the tests use")
+    p.add_argument("--workers", type=int, default=None)
+    defaults = SynthSizes()
+    for f in fields(SynthSizes):
+        p.add_argument("--" + f.name.replace("_", "-"), type=int, default=None,
+                       help=f"default {getattr(defaults, f.name)} ({getattr(SynthSizes.tiny(), f.name)} with --tiny)")
+    args = p.parse_args(argv)
+    base = SynthSizes.tiny() if args.tiny else defaults
+    overrides = {f.name: getattr(args, f.name) for f in fields(SynthSizes) if getattr(args, f.name) is not None}
+    sizes = SynthSizes(**{**base.__dict__, **overrides})
+    try:
+        paths = generate(args.out, seed=args.seed, sizes=sizes, workers=args.workers)
+    except ValueError as err:
+        p.error(str(err))
+    print(f"wrote the synthetic dataset to {paths.root}")
+    for f in fields(paths):
+        if f.name not in ("root", "classes"):
+            print(f"  {f.name:<26} {getattr(paths, f.name)}")
+    print(f"  classes ({len(paths.classes)}): {', '.join(paths.classes)}")
+    return 0
+
+
+SUBCOMMANDS = {"synth": synth_main, "scan": scan_main, "stats": stats_main}
+
+
+def main(argv: list[str]) -> int:
+    """Dispatch ``mmlookup data SUBCOMMAND``."""
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in SUBCOMMANDS:
+        print("usage: mmlookup data {synth,scan,stats} ...\n"
+              "  synth OUT [--seed S] [--tiny] [sizes]   write the synthetic dataset\n"
+              "  scan ANNOTATIONS [ROOT]                 list missing/undecodable videos (exit 1 if any)\n"
+              "  stats ANNOTATIONS [ROOT]                frames / fps / resolution distributions",
+              file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    return SUBCOMMANDS[argv[0]](argv[1:])

@@ -1,0 +1,179 @@
+"""Frame decoding with decord, made safe for ``DataLoader`` workers.
+
+Rules (see ``DESIGN.md`` §6 and ``reference/video_anchors.md`` §4):
+
+* a ``VideoReader`` is opened per call, inside the worker, with ``num_threads=1``; one made before the
+  workers fork hangs them;
+* frames are fetched with one ``get_batch`` of the unique sorted indices (exact frames; ``seek`` lands on
+  key frames);
+* the frame count decord reports comes from container metadata, which can exceed what decodes and make
+  ``get_batch`` spin forever (decord#373), so it is clamped to the number of packets decord indexed when
+  it opened the file;
+* when ``get_batch`` fails on a file that opened, the frames are decoded sequentially with PyAV instead
+  (decord 0.6 fails on some valid files, e.g. narrow frames);
+* every failure (missing, empty, truncated, not a video, no frames, decode error) raises
+  :class:`VideoDecodeError` with a short reason, which the dataset logs once and counts.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+
+class VideoDecodeError(RuntimeError):
+    """A video could not be opened or decoded; ``reason`` says why in a few words."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Stream facts of one video: the usable frame count, frame rate and frame size."""
+
+    num_frames: int
+    fps: float
+    height: int
+    width: int
+
+
+def _short_reason(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text[:160]}" if text else type(err).__name__
+
+
+def open_video(path: str):  # -> decord.VideoReader (decord has no type stubs)
+    """Open ``path`` with decord, one thread, after cheap file checks.
+
+    Raises:
+        VideoDecodeError: missing, empty or unreadable file, or a video with no frames.
+    """
+    import decord
+
+    if not os.path.exists(path):
+        raise VideoDecodeError(path, "missing file")
+    if os.path.getsize(path) == 0:
+        raise VideoDecodeError(path, "empty file (0 bytes)")
+    try:
+        reader = decord.VideoReader(path, num_threads=1)
+    except Exception as err:  # decord raises RuntimeError / DECORDError with ffmpeg's message
+        raise VideoDecodeError(path, f"cannot open ({_short_reason(err)})") from None
+    if usable_frames(reader) < 1:
+        raise VideoDecodeError(path, "no frames")
+    return reader
+
+
+def usable_frames(reader) -> int:
+    """Frames that can be indexed: the metadata count clamped to the packets decord indexed."""
+    n = len(reader)
+    if n < 1:
+        return 0
+    try:
+        reader.get_frame_timestamp(0)
+        pts = getattr(reader, "_frame_pts", None)
+        if pts is not None:
+            n = min(n, int(pts.shape[0]))
+    except Exception:
+        return 0
+    return n
+
+
+def video_info(path: str) -> VideoInfo:
+    """Frame count, fps and size of a video (opens it; decodes one frame).
+
+    Raises:
+        VideoDecodeError: as :func:`open_video`, or when the first frame does not decode.
+    """
+    reader = open_video(path)
+    try:
+        h, w = reader[0].shape[:2]
+    except Exception as err:
+        h, w = _read_with_pyav(path, np.zeros(1, dtype=np.int64), err).shape[1:3]
+    return VideoInfo(num_frames=usable_frames(reader), fps=float(reader.get_avg_fps()), height=int(h), width=int(w))
+
+
+def read_clip(path: str, choose: Callable[[int], np.ndarray]) -> torch.Tensor:
+    """Decode the frames that ``choose(num_frames)`` picks.
+
+    Args:
+        path: video file.
+        choose: maps the usable frame count to an integer index array of any shape (e.g. ``(V, T)``).
+
+    Returns:
+        ``uint8`` tensor of shape ``choose(n).shape + (H, W, 3)``.
+
+    Raises:
+        VideoDecodeError: when the file cannot be opened or the frames do not decode.
+    """
+    reader = open_video(path)
+    n = usable_frames(reader)
+    indices = np.asarray(choose(n), dtype=np.int64)
+    if indices.size == 0 or indices.min() < 0 or indices.max() >= n:
+        raise ValueError(f"{path}: frame indices out of range [0, {n}): {indices.min()}..{indices.max()}")
+    unique, inverse = np.unique(indices, return_inverse=True)
+    try:
+        frames = reader.get_batch(unique.tolist()).asnumpy()
+    except Exception as err:
+        frames = _read_with_pyav(path, unique, err)
+    finally:
+        del reader
+    if frames.ndim != 4 or frames.shape[0] != len(unique) or frames.shape[-1] != 3:
+        raise VideoDecodeError(path, f"decoder returned frames of shape {frames.shape}")
+    out = torch.from_numpy(frames)[torch.from_numpy(inverse.reshape(-1))]
+    return out.reshape(*indices.shape, *frames.shape[1:])
+
+
+def _read_with_pyav(path: str, indices: np.ndarray, decord_error: BaseException) -> np.ndarray:
+    """Decode ``indices`` (sorted, unique) sequentially with PyAV after decord's ``get_batch`` failed.
+
+    decord 0.6 fails on some valid files, e.g. frames narrower than 80 px whose width is not a multiple of
+    32 ("DECORDArrayCopyFromTo: The size must exactly match"); PyAV decodes them.
+
+    Raises:
+        VideoDecodeError: when PyAV fails too or the file has fewer frames than requested.
+    """
+    import av
+
+    wanted = set(indices.tolist())
+    out: dict[int, np.ndarray] = {}
+    try:
+        with av.open(path) as container:
+            for i, frame in enumerate(container.decode(video=0)):
+                if i in wanted:
+                    out[i] = frame.to_ndarray(format="rgb24")
+                if i >= indices[-1]:
+                    break
+    except Exception as err:
+        raise VideoDecodeError(path, f"decode failed (decord: {_short_reason(decord_error)}; "
+                                     f"PyAV: {_short_reason(err)})") from None
+    if len(out) != len(wanted):
+        raise VideoDecodeError(path, f"decode failed (decord: {_short_reason(decord_error)}; PyAV decoded "
+                                     f"{len(out)} of {len(wanted)} frames)")
+    return np.stack([out[i] for i in indices.tolist()])
+
+
+def check_video(path: str, *, full: bool = False) -> VideoInfo:
+    """Open a video and decode its first, middle and last frames (every frame when ``full``).
+
+    Used by ``mmlookup data scan``. Returns its :class:`VideoInfo`.
+
+    Raises:
+        VideoDecodeError: naming the reason the file is unusable.
+    """
+    reader = open_video(path)
+    n = usable_frames(reader)
+    idx = list(range(n)) if full else sorted({0, n // 2, n - 1})
+    try:
+        frames = reader.get_batch(idx).asnumpy()
+    except Exception as err:
+        frames = _read_with_pyav(path, np.asarray(idx, dtype=np.int64), err)
+    if frames.shape[0] != len(idx):
+        raise VideoDecodeError(path, f"decoded {frames.shape[0]} of {len(idx)} frames")
+    return VideoInfo(num_frames=n, fps=float(reader.get_avg_fps()), height=int(frames.shape[1]),
+                     width=int(frames.shape[2]))

@@ -1,0 +1,324 @@
+"""The built-in synthetic dataset: real video files of moving shapes, in the K400, SSv2 and COCO layouts.
+
+Every class is defined by motion only: a random shape (square, triangle, star or cross) of a random colour
+on a random textured background moves left->right or right->left, up or down, grows or shrinks, or
+rotates clockwise or counterclockwise. Shape, colour, background, position and size are drawn from the
+same distributions for every class, so a single frame tells nothing about the class; the model has to
+compare frames. Captions name colour, shape and motion in several paraphrases.
+
+Layout written by :func:`generate` (``OUT`` is the output folder)::
+
+    OUT/k400/train.csv, validate.csv, classes.txt         official K400 CSV header, youtube-like ids
+    OUT/k400/videos/<label_with_underscores>/<id>_<start:06d>_<end:06d>.mp4
+    OUT/ssv2/labels.json, train.json, validation.json, videos/<id>.webm
+    OUT/coco/captions_train.json, captions_val.json       still images, COCO captions format
+    OUT/coco/dataset_coco.json                            Karpathy format (val images split val/test)
+    OUT/coco/images/<id>.jpg
+    OUT/coco/video_captions_train.json, video_captions_val.json   COCO format, file_name = videos/<id>.mp4
+    OUT/coco/videos/<id>.mp4
+
+Defaults (:class:`SynthSizes`): 8 classes; K400 40 train + 12 val clips per class; SSv2 16 + 6 per class;
+32 frames of 112x112 at 12 fps (H.264 via PyAV/libx264, GOP 16, CRF 18; VP9 for webm); 160 + 40 caption
+clips; 400 + 100 still images (1,384 files, about 14 MB). Videos in COCO ``file_name`` and Karpathy ``filepath/filename`` are
+relative to ``OUT/coco``. Everything is a function of ``seed``: the same seed gives byte-identical
+annotation files and identical decoded frames (encoders run single-threaded).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import multiprocessing as mp
+import os
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mmlookup.data.render import COLOURS, MOTIONS, SHAPES, ClipSpec, draw_spec, write_spec
+
+__all__ = ["COLOURS", "K400_LABELS", "MOTIONS", "SHAPES", "SSV2_TEMPLATES", "SynthSizes", "SyntheticPaths",
+           "captions_for", "generate"]
+
+K400_LABELS: dict[str, str] = {
+    "left_to_right": "moving left to right", "right_to_left": "moving right to left",
+    "up": "moving up", "down": "moving down", "growing": "growing", "shrinking": "shrinking",
+    "rotating_cw": "rotating clockwise", "rotating_ccw": "rotating counterclockwise",
+}
+SSV2_TEMPLATES: dict[str, str] = {
+    "left_to_right": "Moving [something] from left to right", "right_to_left": "Moving [something] from right to left",
+    "up": "Moving [something] up", "down": "Moving [something] down",
+    "growing": "Making [something] bigger", "shrinking": "Making [something] smaller",
+    "rotating_cw": "Rotating [something] clockwise", "rotating_ccw": "Rotating [something] counterclockwise",
+}
+_MOTION_PHRASES: dict[str, tuple[str, ...]] = {
+    "left_to_right": ("{a} moves from left to right", "{a} slides to the right", "{a} travels across from left to right",
+                      "{a} moving towards the right side", "{a} going rightwards over a textured background"),
+    "right_to_left": ("{a} moves from right to left", "{a} slides to the left", "{a} travels across from right to left",
+                      "{a} moving towards the left side", "{a} going leftwards over a textured background"),
+    "up": ("{a} moves up", "{a} rises towards the top", "{a} travels upwards", "{a} moving up the frame",
+           "{a} going up over a textured background"),
+    "down": ("{a} moves down", "{a} falls towards the bottom", "{a} travels downwards", "{a} moving down the frame",
+             "{a} going down over a textured background"),
+    "growing": ("{a} grows bigger", "{a} gets larger", "{a} expanding in the middle of the frame",
+                "{a} becoming bigger and bigger", "{a} increasing in size over a textured background"),
+    "shrinking": ("{a} shrinks", "{a} gets smaller", "{a} contracting in the frame",
+                  "{a} becoming smaller and smaller", "{a} decreasing in size over a textured background"),
+    "rotating_cw": ("{a} rotates clockwise", "{a} spins clockwise", "{a} turning clockwise in place",
+                    "{a} rotating in the clockwise direction", "{a} spinning clockwise over a textured background"),
+    "rotating_ccw": ("{a} rotates counterclockwise", "{a} spins counterclockwise", "{a} turning anticlockwise in place",
+                     "{a} rotating in the counterclockwise direction",
+                     "{a} spinning counterclockwise over a textured background"),
+}
+_STILL_PHRASES: tuple[str, ...] = ("{a} in the {p} of the picture", "{a} on a textured background",
+                                   "a picture of {a} near the {p}", "{a} placed in the {p}",
+                                   "there is {a} in the {p}")
+_YT_ALPHABET = string.ascii_letters + string.digits + "-_"
+
+
+@dataclass(frozen=True)
+class SynthSizes:
+    """How much to generate. ``tiny()`` is the few-second set the tests use."""
+
+    num_classes: int = 8
+    train_per_class: int = 40
+    val_per_class: int = 12
+    ssv2_train_per_class: int = 16
+    ssv2_val_per_class: int = 6
+    frames: int = 32
+    size: int = 112
+    fps: int = 12
+    caption_videos_train: int = 160
+    caption_videos_val: int = 40
+    images_train: int = 400
+    images_val: int = 100
+
+    @classmethod
+    def tiny(cls) -> "SynthSizes":
+        """2 train + 1 val clip per class, 8 frames of 32x32, a handful of caption clips and images."""
+        return cls(train_per_class=2, val_per_class=1, ssv2_train_per_class=2, ssv2_val_per_class=1, frames=8,
+                   size=32, caption_videos_train=4,
+                   caption_videos_val=2, images_train=6, images_val=4)
+
+    def validate(self) -> None:
+        """Raises ValueError naming the bad field."""
+        if not 1 <= self.num_classes <= len(MOTIONS):
+            raise ValueError(f"num_classes must be in 1..{len(MOTIONS)}, got {self.num_classes}")
+        if self.size < 16 or self.size % 2:
+            raise ValueError(f"size must be even and >= 16 (yuv420p), got {self.size}")
+        if self.frames < 2:
+            raise ValueError(f"frames must be >= 2, got {self.frames}")
+        for name in ("train_per_class", "val_per_class", "ssv2_train_per_class", "ssv2_val_per_class",
+                     "caption_videos_train", "caption_videos_val",
+                     "images_train", "images_val", "fps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+
+
+@dataclass(frozen=True)
+class SyntheticPaths:
+    """Where :func:`generate` wrote each part (all absolute)."""
+
+    root: str
+    k400_root: str
+    k400_train: str
+    k400_val: str
+    k400_classes: str
+    ssv2_root: str
+    ssv2_labels: str
+    ssv2_train: str
+    ssv2_val: str
+    coco_root: str
+    coco_captions_train: str
+    coco_captions_val: str
+    coco_karpathy: str
+    coco_video_captions_train: str
+    coco_video_captions_val: str
+    classes: list[str] = field(default_factory=list)
+
+
+def _article(colour: str, shape: str) -> str:
+    return f"{'an' if colour[0] in 'aeiou' else 'a'} {colour} {shape}"
+
+
+def _youtube_id(rng: np.random.Generator, used: set[str]) -> str:
+    while True:
+        vid = "".join(_YT_ALPHABET[i] for i in rng.integers(len(_YT_ALPHABET), size=11))
+        if vid not in used:
+            used.add(vid)
+            return vid
+
+
+def _write_json(path: str, data: object) -> None:
+    Path(path).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _position_phrase(cx: float, cy: float) -> str:
+    horiz = "left" if cx < 0.42 else "right" if cx > 0.58 else ""
+    vert = "top" if cy < 0.42 else "bottom" if cy > 0.58 else ""
+    return f"{vert} {horiz}".strip() or "centre"
+
+
+def captions_for(spec: ClipSpec) -> list[str]:
+    """Five paraphrased captions naming the colour, the shape and the motion (or position for stills)."""
+    a = _article(spec.colour, spec.shape)
+    if spec.motion == "still":
+        p = _position_phrase(spec.cx[0], spec.cy[0])
+        return [s.format(a=a, p=p) for s in _STILL_PHRASES]
+    return [s.format(a=a) for s in _MOTION_PHRASES[spec.motion]]
+
+
+def _k400_part(out: str, rng: np.random.Generator, sizes: SynthSizes, motions: tuple[str, ...],
+               specs: list[ClipSpec]) -> None:
+    used: set[str] = set()
+    header = ["label", "youtube_id", "time_start", "time_end", "split", "is_cc"]
+    for csv_name, split, per_class in (("train.csv", "train", sizes.train_per_class),
+                                       ("validate.csv", "val", sizes.val_per_class)):
+        rows = []
+        for motion in motions:
+            label = K400_LABELS[motion]
+            for _ in range(per_class):
+                vid, start = _youtube_id(rng, used), int(rng.integers(0, 290))
+                stem = f"{vid}_{start:06d}_{start + 10:06d}"
+                path = os.path.join(out, "videos", label.replace(" ", "_"), stem + ".mp4")
+                specs.append(draw_spec(rng, motion, path, frames=sizes.frames, height=sizes.size,
+                                       width=sizes.size, fps=sizes.fps))
+                rows.append([label, vid, start, start + 10, split, int(rng.integers(2))])
+        with open(os.path.join(out, csv_name), "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(rows)
+    Path(out, "classes.txt").write_text("".join(name + "\n" for name in sorted(K400_LABELS[m] for m in motions)), encoding="utf-8")
+
+
+def _ssv2_part(out: str, rng: np.random.Generator, sizes: SynthSizes, motions: tuple[str, ...],
+               specs: list[ClipSpec]) -> None:
+    templates = [SSV2_TEMPLATES[m].replace("[", "").replace("]", "") for m in motions]
+    _write_json(os.path.join(out, "labels.json"), {t: str(i) for i, t in enumerate(templates)})
+    ids = rng.choice(np.arange(1, 250_000), size=len(motions) * (sizes.ssv2_train_per_class + sizes.ssv2_val_per_class),
+                     replace=False).tolist()
+    for json_name, per_class in (("train.json", sizes.ssv2_train_per_class),
+                                 ("validation.json", sizes.ssv2_val_per_class)):
+        entries = []
+        for motion in motions:
+            for _ in range(per_class):
+                vid = str(ids.pop())
+                spec = draw_spec(rng, motion, os.path.join(out, "videos", vid + ".webm"), frames=sizes.frames,
+                                 height=sizes.size, width=sizes.size, fps=sizes.fps, codec="libvpx-vp9")
+                specs.append(spec)
+                thing = f"{spec.colour} {spec.shape}"
+                template = SSV2_TEMPLATES[motion]
+                entries.append({"id": vid, "label": template.replace("[something]", thing).lower(),
+                                "template": template, "placeholders": [thing]})
+        _write_json(os.path.join(out, json_name), entries)
+
+
+def _coco_json(records: list[tuple[int, ClipSpec]], out: str, description: str) -> dict:
+    images, annotations = [], []
+    for image_id, spec in records:
+        images.append({"id": image_id, "file_name": os.path.relpath(spec.path, out), "width": spec.width,
+                       "height": spec.height})
+        for caption in captions_for(spec):
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "caption": caption})
+    return {"info": {"description": description, "version": "1.0"}, "licenses": [], "type": "captions",
+            "images": images, "annotations": annotations}
+
+
+def _coco_part(out: str, rng: np.random.Generator, sizes: SynthSizes, motions: tuple[str, ...],
+               specs: list[ClipSpec]) -> None:
+    next_id = iter(range(1, 10**9))
+    splits: dict[str, list[tuple[int, ClipSpec]]] = {}
+    for key, count, kind in (("video_train", sizes.caption_videos_train, "video"),
+                             ("video_val", sizes.caption_videos_val, "video"),
+                             ("image_train", sizes.images_train, "image"), ("image_val", sizes.images_val, "image")):
+        items = []
+        for _ in range(count):
+            image_id = next(next_id)
+            if kind == "video":
+                motion = motions[int(rng.integers(len(motions)))]
+                spec = draw_spec(rng, motion, os.path.join(out, "videos", f"{image_id:06d}.mp4"), frames=sizes.frames,
+                                 height=sizes.size, width=sizes.size, fps=sizes.fps)
+            else:
+                spec = draw_spec(rng, "still", os.path.join(out, "images", f"{image_id:012d}.jpg"), frames=1,
+                                 height=sizes.size, width=sizes.size, fps=sizes.fps)
+            items.append((image_id, spec))
+            specs.append(spec)
+        splits[key] = items
+    _write_json(os.path.join(out, "captions_train.json"), _coco_json(splits["image_train"], out, "synthetic stills"))
+    _write_json(os.path.join(out, "captions_val.json"), _coco_json(splits["image_val"], out, "synthetic stills"))
+    _write_json(os.path.join(out, "video_captions_train.json"),
+                _coco_json(splits["video_train"], out, "synthetic clips"))
+    _write_json(os.path.join(out, "video_captions_val.json"), _coco_json(splits["video_val"], out, "synthetic clips"))
+    karpathy, sentid = [], 0
+    for split_name, items in (("train", splits["image_train"]), ("val", splits["image_val"])):
+        for k, (image_id, spec) in enumerate(items):
+            split = split_name if split_name == "train" else ("val" if k % 2 == 0 else "test")
+            sentences = []
+            for caption in captions_for(spec):
+                sentences.append({"raw": caption, "tokens": caption.lower().split(), "imgid": len(karpathy),
+                                  "sentid": sentid})
+                sentid += 1
+            karpathy.append({"filepath": "images", "filename": os.path.basename(spec.path), "split": split,
+                             "cocoid": image_id, "imgid": len(karpathy), "sentences": sentences,
+                             "sentids": [s["sentid"] for s in sentences]})
+    _write_json(os.path.join(out, "dataset_coco.json"), {"dataset": "coco", "images": karpathy})
+
+
+def generate(out_dir: str, *, seed: int = 0, sizes: SynthSizes | None = None, workers: int | None = None,
+             progress: bool = True) -> SyntheticPaths:
+    """Write the synthetic dataset under ``out_dir`` (layout in the module docstring).
+
+    Args:
+        out_dir: output folder (created; existing files with the same names are overwritten).
+        seed: the only source of randomness; the same seed gives the same files.
+        sizes: how much to write; default :class:`SynthSizes` (``SynthSizes.tiny()`` for tests).
+        workers: processes rendering and encoding clips (default: the CPU count, at most 8).
+        progress: show a progress bar.
+
+    Returns:
+        The paths of every annotation file and folder.
+    """
+    sizes = sizes or SynthSizes()
+    sizes.validate()
+    out = os.path.abspath(out_dir)
+    motions = MOTIONS[: sizes.num_classes]
+    parts = {name: os.path.join(out, name) for name in ("k400", "ssv2", "coco")}
+    for path in parts.values():
+        os.makedirs(path, exist_ok=True)
+    specs: list[ClipSpec] = []
+    _k400_part(parts["k400"], np.random.default_rng([seed, 1]), sizes, motions, specs)
+    _ssv2_part(parts["ssv2"], np.random.default_rng([seed, 2]), sizes, motions, specs)
+    _coco_part(parts["coco"], np.random.default_rng([seed, 3]), sizes, motions, specs)
+    _write_all(specs, workers, progress)
+    k, s, c = parts["k400"], parts["ssv2"], parts["coco"]
+    return SyntheticPaths(
+        root=out, k400_root=k, k400_train=os.path.join(k, "train.csv"), k400_val=os.path.join(k, "validate.csv"),
+        k400_classes=os.path.join(k, "classes.txt"), ssv2_root=s, ssv2_labels=os.path.join(s, "labels.json"),
+        ssv2_train=os.path.join(s, "train.json"), ssv2_val=os.path.join(s, "validation.json"), coco_root=c,
+        coco_captions_train=os.path.join(c, "captions_train.json"),
+        coco_captions_val=os.path.join(c, "captions_val.json"), coco_karpathy=os.path.join(c, "dataset_coco.json"),
+        coco_video_captions_train=os.path.join(c, "video_captions_train.json"),
+        coco_video_captions_val=os.path.join(c, "video_captions_val.json"),
+        classes=sorted(K400_LABELS[m] for m in motions))
+
+
+def _write_all(specs: list[ClipSpec], workers: int | None, progress: bool) -> None:
+    from tqdm import tqdm
+
+    workers = workers if workers is not None else min(8, os.cpu_count() or 1)
+    bar = tqdm(total=len(specs), desc="synthetic clips", unit="clip", disable=not progress)
+    if workers <= 1:
+        for spec in specs:
+            write_spec(spec)
+            bar.update()
+    else:
+        with mp.get_context("fork").Pool(workers, initializer=_one_thread) as pool:
+            for _ in pool.imap_unordered(write_spec, specs, chunksize=4):
+                bar.update()
+    bar.close()
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
