@@ -148,7 +148,7 @@ def run_bench(cases: list[Case], video_shape, batch_size: int, device: torch.dev
                 return model(x, **kwargs)
 
         runs[key] = run
-        n_tokens = _token_summary(case, video_shape)
+        n_tokens = _token_summary(case, video_shape, x)
         rows.append(BenchRow(
             model=case.label, input="x".join(map(str, video_shape[1:])), grid="x".join(map(str, case.grid)) if case.grid else "-",
             params_m=sum(p.numel() for p in case.model.parameters()) / 1e6, tokens=n_tokens, gflops=gmacs,
@@ -166,7 +166,7 @@ def run_bench(cases: list[Case], video_shape, batch_size: int, device: torch.dev
     return rows
 
 
-def _token_summary(case: Case, video_shape) -> str:
+def _token_summary(case: Case, video_shape, x: torch.Tensor | None = None) -> str:
     if case.timm_shape:
         return str(case.model.patch_embed.num_patches + 1)
     _, t, h, w = video_shape
@@ -174,6 +174,10 @@ def _token_summary(case: Case, video_shape) -> str:
     n = g[0] * g[1] * g[2] + getattr(case.model, "num_prefix_tokens", 0)
     if case.grid is not None:
         return f"{n} / {case.grid[0] * case.grid[1] * case.grid[2]}"
+    if x is not None and case.family in ("evit", "ats"):  # token-reducing: mean tokens per layer on the bench input
+        with torch.inference_mode():
+            per_layer = case.model(x).info["tokens_per_layer"]
+        return f"{n} (mean/layer {sum(per_layer) / len(per_layer):.0f})"
     return str(n)
 
 
