@@ -155,3 +155,25 @@ def test_image_mode_gmacs_match_the_deit_s_figures():
     g_evit = encoder_gmacs(evit, (3, 1, 224, 224))
     assert abs(g_vit / 4.6 - 1) < 0.03, g_vit
     assert abs(g_evit / 3.0 - 1) < 0.03, g_evit
+
+
+@pytest.mark.parametrize("name", ["evit_nano", "ats_nano"])
+def test_no_n_by_n_tensor_is_formed(name):
+    """With fused attention no op returns a tensor with two axes of the token count (the attention matrix)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    n = 1 + 2 * 4 * 4
+    shapes: list[tuple[int, ...]] = []
+
+    class Watch(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in out if isinstance(out, (tuple, list)) else (out,):
+                if isinstance(t, torch.Tensor):
+                    shapes.append(tuple(t.shape))
+            return out
+
+    model = create_encoder(name, **SMALL, keep_rate=0.5) if name.startswith("evit") else create_encoder(name, **SMALL, budget=8)
+    with torch.no_grad(), Watch():
+        model.eval()(_video())
+    assert shapes and not [s for s in shapes if len(s) >= 2 and s[-1] == n and s[-2] == n]

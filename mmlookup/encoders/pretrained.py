@@ -111,6 +111,8 @@ def load_checkpoint(model: nn.Module, checkpoint: Any, checkpoint_format: str = 
     report.mapped = sorted(fitted)
     report.new = sorted(k for k in target if k not in fitted)
     _set_layer_norm_eps(model, meta.layer_norm_eps, report)
+    if report.head is not None:
+        report.notes.append(f"source classifier ({report.head[0].shape[0]} classes) not loaded; it is in LoadReport.head")
     if verbose:
         print(report.summary())
     return report

@@ -26,9 +26,12 @@ def cls_attention(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None = 
         mask: optional ``(B, N)`` key mask; masked keys get weight exactly 0.
 
     Returns:
-        ``(B, h, N)`` post-softmax weights of the CLS query over all keys (CLS included); rows sum to 1.
+        ``(B, h, N)`` post-softmax weights (float32, or float64 for float64 input) of the CLS query over all keys
+        (CLS included); rows sum to 1.
     """
     logits = (q[:, :, :1] * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)    # (B, h, 1, N): cost N·D
+    if logits.dtype != torch.float64:
+        logits = logits.float()                                             # scores in fp32 under bf16 autocast
     bias = key_padding_bias(mask, logits.dtype)
     if bias is not None:
         logits = logits + bias
@@ -119,9 +122,11 @@ def ats_scores(cls_attn: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | Non
         mask: optional ``(B, N)``; padded tokens score exactly 0.
 
     Returns:
-        ``(B, N - 1)`` scores of tokens ``1..N-1``. A row whose raw scores are all zero falls back to uniform
-        over its real tokens, so the sampler always has a distribution.
+        ``(B, N - 1)`` scores of tokens ``1..N-1`` in float32 (float64 stays float64). A row whose raw scores are
+        all zero falls back to uniform over its real tokens, so the sampler always has a distribution.
     """
+    if cls_attn.dtype != torch.float64:
+        cls_attn, v = cls_attn.float(), v.float()                         # fp32: the CDF of ~10³ scores needs it under bf16
     v_norm = v.transpose(1, 2).flatten(2).norm(dim=-1)                 # (B, N)
     raw = (cls_attn.sum(dim=1) * v_norm)[:, 1:]
     if mask is not None:
