@@ -175,10 +175,17 @@ class CaptionModel(nn.Module):
         )
 
     @torch.no_grad()
-    def generate(self, memory: Memory, num_beams: int = 3, max_length: int = 20) -> torch.Tensor:
+    def generate(self, memory: Memory, num_beams: int = 3, max_length: int = 20, min_length: int = 1
+                 ) -> torch.Tensor:
         """Greedy (``num_beams=1``) or beam-search token ids ``(B, <= max_length + 1)`` starting with BOS.
 
-        Padding, BOS and unknown-word tokens are never generated.
+        Args:
+            memory: the images' memory.
+            num_beams: beam width; 1 is greedy.
+            max_length: most tokens generated after BOS (EOS included).
+            min_length: EOS is forbidden before this many tokens (1: never an empty caption).
+
+        Padding, BOS and the ``suppress_ids`` (``[UNK]``) are never generated.
         """
         hidden, mask = self._cross_inputs(memory)
         cfg = self.decoder.config
@@ -191,6 +198,7 @@ class CaptionModel(nn.Module):
             encoder_attention_mask=mask,
             num_beams=num_beams,
             max_new_tokens=max_length,
+            min_new_tokens=min_length,
             do_sample=False,
             early_stopping=True if num_beams > 1 else False,
             eos_token_id=cfg.eos_token_id,
