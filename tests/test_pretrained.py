@@ -183,3 +183,21 @@ def test_our_checkpoints_round_trip_with_resizing(tmp_path):
     assert {r.split()[0] for r in report.resized} == {"pos_embed.pos_hw", "patch_embed.proj.weight"}
     torch.testing.assert_close(other.patch_embed.proj.weight.sum(2), vit.patch_embed.proj.weight.sum(2))
     assert report.head is not None and "head.fc.weight" in report.ignored
+
+
+def test_hf_older_key_layout_maps_the_same():
+    """transformers < 5 names (encoder.layer.i.attention.attention.query, intermediate.dense, ...) load identically."""
+    src = _hf()
+    renames = {"attention.q_proj": "attention.attention.query", "attention.k_proj": "attention.attention.key",
+               "attention.v_proj": "attention.attention.value", "attention.o_proj": "attention.output.dense",
+               "mlp.fc1": "intermediate.dense", "mlp.fc2": "output.dense"}
+    old = {}
+    for k, v in src.state_dict().items():
+        for new_name, old_name in renames.items():
+            k = k.replace(f".{new_name}.", f".{old_name}.")
+        old[k.replace("vit.layers.", "vit.encoder.layer.")] = v
+    a, b = VideoViT(**OURS).eval(), VideoViT(**OURS).eval()
+    load_checkpoint(a, src, verbose=False)
+    load_checkpoint(b, old, verbose=False)
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb), ka
