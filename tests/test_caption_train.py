@@ -94,6 +94,15 @@ def test_resume_of_a_finished_run_reevaluates_identically(trained) -> None:
     assert again.step == report.step and again.scores == pytest.approx(report.scores)
 
 
+def test_run_eval_of_the_checkpoint_matches_training_report(trained) -> None:
+    from mmlookup.captioning.train import run_eval
+
+    tmp, recipe, report, _ = trained
+    again = run_eval(recipe, recipe.train.output_dir, out=tmp / "eval_again.json")
+    assert again.scores == pytest.approx(report.scores) and again.step == report.step
+    assert json.loads((tmp / "eval_again.json").read_text())["baseline"] == pytest.approx(report.baseline)
+
+
 def test_caption_command_prints_captions(trained, capsys: pytest.CaptureFixture[str]) -> None:
     tmp, recipe, _, _ = trained
     images = sorted((tmp / "data" / "images").glob("val_*.jpg"))[:3]

@@ -24,8 +24,10 @@ class CaptionCfg:
         memory: which encoder tokens the decoder cross-attends: ``"compressed"`` (LookupViT's M compressed
             tokens, the default), ``"lookup"`` (the final token set, with its mask when the encoder pads) or
             ``"both"`` (concatenated).
-        encoder_checkpoint: classification checkpoint (run dir, ``.pt``/``.safetensors`` file) or imported
-            weights for the frozen encoder; ``None`` keeps the random init (tests and smoke runs only).
+        encoder_checkpoint: a classification run or checkpoint folder of this project for the frozen encoder
+            (a run folder means its ``checkpoints/best``), loaded strictly. Imported weights (timm,
+            torchvision, Hugging Face) go in ``model.pretrained`` instead. Neither: the encoder keeps its
+            random initialisation (tests, smoke runs, the synthetic recipe).
         adapter: add a linear projection from the encoder width to the decoder width. It is added anyway
             when the widths differ.
         decoder: decoder family; ``"gpt2"`` (a GPT-2 config with cross-attention, built from scratch).

@@ -9,6 +9,7 @@ engine's (:mod:`mmlookup.engine`).
 from __future__ import annotations
 
 import copy
+import json
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -37,11 +38,14 @@ TOKENIZER_DIR = "tokenizer"
 
 
 def load_encoder_weights(encoder: torch.nn.Module, checkpoint: str | Path) -> None:
-    """Load the encoder part of a classification checkpoint of this project (run or checkpoint folder).
+    """Load the encoder part of a classification checkpoint of this project, strictly.
 
-    The classifier's ``model.safetensors`` keys ``encoder.*`` must match the encoder exactly.
+    A run folder means its ``checkpoints/best`` (else its newest checkpoint). The classifier's
+    ``model.safetensors`` keys ``encoder.*`` must match the encoder exactly: a frozen encoder with some
+    layers left random would fail silently. (Imported or partial weights go through ``model.pretrained``.)
     """
-    ckpt = resolve_checkpoint(checkpoint)
+    best = Path(checkpoint) / "checkpoints" / "best"
+    ckpt = best if (best / "model.safetensors").is_file() else resolve_checkpoint(checkpoint)
     file = ckpt / "model.safetensors"
     if not file.is_file():
         raise FileNotFoundError(f"{file} not found; caption.encoder_checkpoint must be a classification run "
@@ -84,13 +88,13 @@ def prepare_tokenizer(recipe: Recipe, train_samples: list[CaptionSample], run_di
 
 
 def build_datasets(recipe: Recipe, model: CaptionModel, train: list[CaptionSample], val: list[CaptionSample],
-                   accelerator: Accelerator) -> tuple[Dataset, Dataset]:
-    """Media datasets, or cached-memory datasets when ``caption.cache_dir`` is set."""
+                   accelerator: Accelerator, *, train_split: bool = True) -> tuple[Dataset | None, Dataset]:
+    """Media datasets, or cached-memory datasets when ``caption.cache_dir`` is set (train skipped if not wanted)."""
     if recipe.caption.cache_dir:
         model.to(accelerator.device)
-        return (cached_dataset(model, recipe, "train", train, accelerator),
-                cached_dataset(model, recipe, "eval", val, accelerator))
-    return media_dataset(recipe, train), media_dataset(recipe, val)
+        tr = cached_dataset(model, recipe, "train", train, accelerator) if train_split else None
+        return tr, cached_dataset(model, recipe, "eval", val, accelerator)
+    return (media_dataset(recipe, train) if train_split else None), media_dataset(recipe, val)
 
 
 def caption_loader(dataset: Dataset, tokenizer: PreTrainedTokenizerFast | None, recipe: Recipe, *, train: bool
@@ -225,6 +229,41 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
     logger.close()
     acc.wait_for_everyone()
     return report
+
+
+def run_eval(recipe: Recipe, checkpoint: str | Path, *, out: str | Path | None = None,
+             accelerator: Accelerator | None = None) -> CaptionReport | None:
+    """Evaluate a captioner checkpoint (or run folder) on the recipe's evaluation split; write the JSON report.
+
+    The results file and report go next to the checkpoint's run (``results_<split>_<ckpt>.json``,
+    ``eval_<ckpt>.json``) unless ``out`` names the report.
+    """
+    from mmlookup.captioning.generate import load_captioner_weights, run_dir_of
+
+    acc = accelerator or build_accelerator(recipe)
+    ckpt = resolve_checkpoint(checkpoint)
+    run_dir = run_dir_of(ckpt)
+    tokenizer = load_tokenizer(run_dir / TOKENIZER_DIR)
+    model = build_captioner(recipe, tokenizer, load_weights=False)
+    load_captioner_weights(model, ckpt / "model.safetensors")
+    train_s, val_s = load_splits(recipe)
+    _, val_ds = build_datasets(recipe, model, [], val_s, acc, train_split=False)
+    loader = caption_loader(val_ds, tokenizer, recipe, train=False)
+    model, loader = acc.prepare(model, loader)
+    c = recipe.caption
+    split = c.eval_split if c.format == "karpathy" else "val"
+    report = evaluate_captioner(model, loader, tokenizer, acc, val_s, num_beams=c.num_beams, max_length=c.max_length,
+                                results_file=run_dir / f"results_{split}_{ckpt.name}.json", train_samples=train_s,
+                                step=int(load_checkpoint_state(ckpt).step))
+    if report is not None:
+        for line in report.lines():
+            print(line)
+        print(f"wrote {report.save(out or run_dir / f'eval_{ckpt.name}.json')}")
+    return report
+
+
+def load_checkpoint_state(ckpt: Path) -> TrainState:
+    return TrainState(**json.loads((ckpt / "train_state.json").read_text()))
 
 
 def _evaluate(recipe: Recipe, acc: Accelerator, model: torch.nn.Module, loader: DataLoader,
