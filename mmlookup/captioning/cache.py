@@ -3,7 +3,9 @@
 One file per split, named by a hash of everything that changes the encoder's output (encoder name and
 geometry, weights files, memory choice, compressed grid, crop size, annotation file and its size/mtime).
 A stale or foreign cache is therefore never read: a changed setting gives a new file name. Media use the
-deterministic evaluation transform, so cached memory equals what the encoder computes at evaluation.
+deterministic evaluation transform, so cached memory equals what the encoder computes at evaluation, up to
+storage in float16 (half the disk: COCO train+restval with 49 tokens of width 768 is ~8.5 GB). Files are
+memory-mapped when read, so N processes and their loader workers share one copy.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from mmlookup.config import Recipe
 
 log = logging.getLogger(__name__)
+CACHE_DTYPE = torch.float16
 
 
 def _file_id(path: str | None) -> list:
@@ -50,7 +53,7 @@ def cache_key(recipe: Recipe, split: str, num_samples: int) -> str:
         "pretrained": _file_id(m.pretrained), "encoder_checkpoint": _file_id(c.encoder_checkpoint),
         "memory": c.memory, "format": c.format, "annotations": _file_id(ann), "media_root": c.media_root,
         "splits": c.train_splits if split == "train" else [c.eval_split], "n": num_samples, "split": split,
-        "max_eval": c.max_eval_samples,
+        "max_eval": c.max_eval_samples, "dtype": str(CACHE_DTYPE),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -75,11 +78,11 @@ def compute_memory(model: CaptionModel, recipe: Recipe, samples: Sequence[Captio
         for i, image_id in enumerate(batch.image_ids.tolist()):
             kept.append(by_id[image_id])
             if mem.mask is None:
-                hidden.append(mem.hidden[i].float().cpu().clone())
+                hidden.append(mem.hidden[i].to(CACHE_DTYPE).cpu().clone())
                 masks.append(None)
             else:
                 real = mem.mask[i].bool().cpu()
-                hidden.append(mem.hidden[i].float().cpu()[real].clone())  # keep real tokens only
+                hidden.append(mem.hidden[i].to(CACHE_DTYPE).cpu()[real].clone())  # keep real tokens only
                 masks.append(None)
     return kept, hidden, masks
 
@@ -99,6 +102,6 @@ def cached_dataset(model: CaptionModel, recipe: Recipe, split: str, samples: Seq
         tmp.replace(path)
         log.info("cached %d/%d %s memories in %s", len(kept), len(samples), split, path)
     accelerator.wait_for_everyone()
-    data = torch.load(path, map_location="cpu", weights_only=True)
+    data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     by_id = {s.image_id: s for s in samples}
     return CachedCaptionDataset([by_id[i] for i in data["image_ids"]], data["hidden"], data["masks"])

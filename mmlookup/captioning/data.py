@@ -93,7 +93,7 @@ def pad_memory(hidden: Sequence[torch.Tensor], masks: Sequence[torch.Tensor | No
     k = max(h.shape[0] for h in hidden)
     if all(m is None for m in masks) and all(h.shape[0] == k for h in hidden):
         return Memory(torch.stack(list(hidden)))
-    out = hidden[0].new_zeros(len(hidden), k, hidden[0].shape[-1])
+    out = hidden[0].new_zeros(len(hidden), k, hidden[0].shape[-1])  # same dtype as the cache
     mask = torch.zeros(len(hidden), k, dtype=torch.bool)
     for i, (h, m) in enumerate(zip(hidden, masks)):
         out[i, : h.shape[0]] = h

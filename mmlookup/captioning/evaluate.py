@@ -94,11 +94,19 @@ def generate_captions(model: CaptionModel, loader: DataLoader, tokenizer: PreTra
             out = net.generate(memory, num_beams=num_beams, max_length=max_length)
             ids = batch.image_ids
         out = torch.nn.functional.pad(out, (0, max_length + 1 - out.shape[1]), value=pad)
-        ids, out = accelerator.gather_for_metrics((ids, out))
-        all_ids += ids.tolist()
-        all_tokens += out.tolist()
+        # Batches may differ in size across processes (unreadable media are dropped), so pad, gather all, and
+        # drop padding and the distributed sampler's repeated images by id (not gather_for_metrics' count).
+        ids = accelerator.pad_across_processes(ids, dim=0, pad_index=-1)
+        out = accelerator.pad_across_processes(out, dim=0, pad_index=pad)
+        ids, out = accelerator.gather((ids, out))
+        keep = ids >= 0
+        all_ids += ids[keep].tolist()
+        all_tokens += out[keep].tolist()
     skipped = int(accelerator.reduce(torch.tensor(skipped, device=accelerator.device), reduction="sum").item())
-    return list(zip(all_ids, decode(tokenizer, all_tokens))), skipped
+    unique: dict[int, list[int]] = {}
+    for i, tokens in zip(all_ids, all_tokens):
+        unique.setdefault(i, tokens)
+    return list(zip(unique, decode(tokenizer, list(unique.values())))), skipped
 
 
 def most_frequent_caption(samples: Sequence[CaptionSample], tokenizer: PreTrainedTokenizerFast) -> str:
