@@ -54,6 +54,13 @@ def test_whole_encoders_match_analytic_totals():
         assert encoder_gmacs(lk, (3, 8, 64, 64), grid) == pytest.approx(analytic_gmacs(lk, (3, 8, 64, 64), grid), rel=0.01)
 
 
+@pytest.mark.parametrize("keep_rate", [1.0, 0.7, 0.5])
+def test_evit_measured_macs_match_its_token_schedule(keep_rate):
+    enc = create_encoder("evit_nano", keep_rate=keep_rate, depth=8)
+    shape = (3, 8, 64, 64)
+    assert encoder_gmacs(enc, shape) == pytest.approx(analytic_gmacs(enc, shape), rel=0.02)
+
+
 def test_base_model_gflops_and_design_targets():
     """ViT-B vs LookupViT-B at 16x224², tubelet 2x16x16 (paper convention: logits counted once)."""
     vit = create_encoder("vit_base")

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
-from mmlookup.bench.flops import analytic_gmacs, encoder_gmacs
+from mmlookup.bench.flops import analytic_gmacs, count_macs, encoder_gmacs
 from mmlookup.bench.throughput import interleaved_throughput
 from mmlookup.encoders.common import parse_grid
 from mmlookup.layers.attention import set_fused_attn, use_fused_attn
@@ -119,29 +119,26 @@ def _autocast(device: torch.device, dtype: str):
 def run_bench(cases: list[Case], video_shape, batch_size: int, device: torch.device, dtype: str, warmup: int, repeats: int) -> list[BenchRow]:
     from tqdm import tqdm
 
-    rows, runs, inputs = [], {}, {}
+    rows, runs = [], {}
     for case in tqdm(cases, desc="counting FLOPs", disable=not sys.stderr.isatty()):
         shape = case.timm_shape or video_shape
-        count_shape = (1, *shape) if case.timm_shape else None
+        # One seeded clip per input shape: every model sees the same content (ATS's cost depends on it).
+        x = torch.randn(batch_size, *shape, generator=torch.Generator().manual_seed(0)).to(device)
         kwargs = {} if case.grid is None else {"grid": case.grid}
         fused = use_fused_attn()
         try:
             if case.timm_shape:
-                from mmlookup.bench.flops import count_macs
-
-                gmacs = exec_gmacs = count_macs(case.model, torch.zeros(count_shape)) / 1e9
+                gmacs = exec_gmacs = count_macs(case.model, x[:1].cpu()) / 1e9
                 formula = None
             else:
-                exec_gmacs = encoder_gmacs(case.model, video_shape, case.grid)
+                exec_gmacs = encoder_gmacs(case.model, video_shape, case.grid, video=x)
                 set_fused_attn(False)  # the paper's convention counts LookupViT's logits once
-                gmacs = encoder_gmacs(case.model, video_shape, case.grid)
+                gmacs = encoder_gmacs(case.model, video_shape, case.grid, video=x)
                 formula = analytic_gmacs(case.model, video_shape, case.grid)
         finally:
             set_fused_attn(fused)
         model = case.model.to(device)
-        x = torch.randn(batch_size, *shape, device=device)
         key = f"{case.label} {case.grid or ''}"
-        inputs[key] = x
 
         def run(model=model, x=x, kwargs=kwargs):
             with torch.inference_mode(), _autocast(device, dtype):

@@ -42,10 +42,16 @@ def count_macs(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
     return counter.get_total_flops() // 2
 
 
-def encoder_gmacs(encoder: nn.Module, video_shape: tuple[int, int, int, int] = (3, 16, 224, 224), grid=None) -> float:
-    """Measured GMACs per clip of ``encoder`` on one ``(C, T, H, W)`` input (``grid`` for LookupViT)."""
+def encoder_gmacs(
+    encoder: nn.Module, video_shape: tuple[int, int, int, int] = (3, 16, 224, 224), grid=None, video: torch.Tensor | None = None
+) -> float:
+    """Measured GMACs per clip of ``encoder`` on one ``(C, T, H, W)`` input (``grid`` for LookupViT).
+
+    Pass ``video`` (one clip, ``(1, C, T, H, W)``) for encoders whose cost depends on the content (ATS);
+    otherwise a zero clip is used.
+    """
     device = next(encoder.parameters()).device
-    video = torch.zeros(1, *video_shape, device=device)
+    video = torch.zeros(1, *video_shape, device=device) if video is None else video[:1].to(device)
     was_training = encoder.training
     encoder.eval()
     try:
@@ -74,7 +80,7 @@ def tubelet_macs(n: int, d: int, in_chans: int, t: int, p: int) -> int:
 
 
 def analytic_gmacs(encoder: nn.Module, video_shape: tuple[int, int, int, int], grid=None) -> float | None:
-    """Formula GMACs for ViT and LookupViT encoders (tubelet embedding included, heads excluded); None otherwise."""
+    """Formula GMACs for ViT, EViT and LookupViT (tubelet embedding included, heads excluded); None when data-dependent (ATS)."""
     from mmlookup.encoders.lookupvit import LookupViT
     from mmlookup.encoders.vit import VideoViT
     from mmlookup.layers.attention import use_fused_attn
@@ -89,6 +95,12 @@ def analytic_gmacs(encoder: nn.Module, video_shape: tuple[int, int, int, int], g
     if type(encoder) is VideoViT:
         n_all = n + encoder.num_prefix_tokens
         return (embed + encoder.depth * vit_block_macs(n_all, d)) / 1e9
+    if hasattr(encoder, "token_schedule"):  # EViT: attention on the tokens a layer receives, MLP on those it keeps
+        total, n_in = embed, n + encoder.num_prefix_tokens
+        for n_out in encoder.token_schedule(n_in):
+            total += 2 * n_in * n_in * d + 4 * n_in * d * d + 8 * n_out * d * d
+            n_in = n_out
+        return total / 1e9
     if isinstance(encoder, LookupViT):
         cg = encoder.compressed_grid(grid, lgrid)
         m = cg[0] * cg[1] * cg[2]
