@@ -61,7 +61,7 @@ def test_smoke_each_family_trains_evaluates_and_saves(tmp_path, encoder):
     extra = ["model.keep_rate=0.7", "train.keep_rate_warmup_epochs=0.5",
              "train.keep_rate_ramp_epochs=1"] if encoder.startswith("evit") else []
     recipe = toy_recipe(tmp_path, encoder, "train.max_steps=3", "train.epochs=1", *extra)
-    report = fit(recipe, accelerator=build_accelerator(recipe), datasets=(ToyClips(16), ToyClips(6, seed=1)))
+    report = fit(recipe, accelerator=build_accelerator(recipe), datasets=(ToyClips(16), ToyClips(6, seed=1))).report
     assert report.num_videos == 6 and report.num_unreadable == 0
     grids = recipe.model.grids or (None,)
     assert [r.grid for r in report.results] == list(grids)
@@ -88,11 +88,11 @@ def test_exact_resume_matches_uninterrupted_run(tmp_path):
              "train.ema_decay=0.9", "train.epochs=3"]
     data = (ToyClips(12), ToyClips(6, seed=1))  # 3 steps per epoch
     straight = toy_recipe(tmp_path / "a", "lookupvit_nano", *extra, "train.max_steps=5")
-    ra = fit(straight, accelerator=build_accelerator(straight), datasets=data)
+    ra = fit(straight, accelerator=build_accelerator(straight), datasets=data).report
     first = toy_recipe(tmp_path / "b", "lookupvit_nano", *extra, "train.max_steps=2")  # stop mid-epoch
     fit(first, accelerator=build_accelerator(first), datasets=data)
     second = toy_recipe(tmp_path / "b", "lookupvit_nano", *extra, "train.max_steps=5")
-    rb = fit(second, resume="auto", accelerator=build_accelerator(second), datasets=data)
+    rb = fit(second, resume="auto", accelerator=build_accelerator(second), datasets=data).report
     wa = _weights(latest_checkpoint(tmp_path / "a" / "run"))
     wb = _weights(latest_checkpoint(tmp_path / "b" / "run"))
     assert wa.keys() == wb.keys()

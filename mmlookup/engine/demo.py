@@ -50,7 +50,7 @@ def run_one(recipe: Recipe) -> tuple[list[DemoRow], int]:
     from mmlookup.engine.fit import fit
 
     start = time.perf_counter()
-    report = fit(recipe)
+    report = fit(recipe).report
     seconds = time.perf_counter() - start
     rows = []
     for r in report.results:

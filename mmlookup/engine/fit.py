@@ -7,6 +7,7 @@ The pieces are public so the captioning trainer reuses them: :func:`build_accele
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +103,19 @@ def _num_classes(recipe: Recipe, dataset: Dataset) -> int:
     return recipe.num_classes or int(dataset.num_classes)
 
 
+@dataclass
+class FitResult:
+    """What :func:`fit` leaves behind: the final report, the trained (unwrapped) model and where it was saved."""
+
+    report: EvalReport
+    model: VideoClassifier
+    state: TrainState
+    run_dir: Path
+    checkpoint: Path
+
+
 def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator | None = None,
-        datasets: tuple[Dataset, Dataset] | None = None) -> EvalReport | None:
+        datasets: tuple[Dataset, Dataset] | None = None) -> FitResult | Any:
     """Train a classifier from ``recipe`` and evaluate it; captioning recipes go to the captioning trainer.
 
     Args:
@@ -113,7 +125,7 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
         datasets: ``(train, val)`` to use instead of building them from ``recipe.data`` (tests).
 
     Returns:
-        The final evaluation report (also written to ``eval.json``), or the captioner's result.
+        The final report (also written to ``eval.json``) with the model and checkpoint, or the captioner's result.
     """
     if recipe.task == "caption":
         from mmlookup.captioning.train import fit as caption_fit
@@ -175,12 +187,13 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
         report = _evaluate(recipe, acc, model, val_loader, num_classes, ema)
         report.step = run.state.step
         _log_report(logger, report, run.state.step)
-    report.checkpoint = str(ckpt_root / f"step_{run.state.step:08d}")
+    final = ckpt_root / f"step_{run.state.step:08d}"
+    report.checkpoint = str(final)
     if acc.is_main_process:
         report.save(run_dir / "eval.json")
     logger.close()
     acc.wait_for_everyone()
-    return report
+    return FitResult(report, acc.unwrap_model(model), run.state, run_dir, final)
 
 
 def _find_resume(resume: str, run_dir: Path) -> Path | None:
