@@ -146,6 +146,9 @@ def plot_main(argv: list[str]) -> int:
         return 2
     table = markdown_table(points)
     notes = [note] if note else []
+    chance = {p.chance for p in points}
+    if len(chance) == 1 and None not in chance:
+        notes.append(f"chance level: {chance.pop():.1f}% top-1")
     if any(p.gmacs_source == "counted" for p in points):
         notes.append("GMACs counted on the recipe's encoder with torch's FLOP counter (heads excluded)")
     text = table + "".join(f"\n\n{n}." for n in notes) + "\n"

@@ -113,7 +113,7 @@ def load_encoder(checkpoint: str | None, encoder: str | None, *, keep_rate: floa
     weights = "random weights"
     if ckpt_path is not None:
         _load_weights(model, ckpt_path)
-        weights = f"weights {ckpt_path}"
+        weights = "weights " + "/".join(ckpt_path.parts[-3:] if ckpt_path.parent.name == "checkpoints" else ckpt_path.parts[-2:])
     loaded = LoadedEncoder(model.eval(), name, weights, int(model.num_frames), grid)
     if recipe is not None:
         loaded.frame_interval = recipe.data.frame_interval

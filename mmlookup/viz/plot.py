@@ -54,6 +54,9 @@ def plot_points(points: list[Point], out: str | Path, *, title: str = "", throug
                 continue
             ax.plot([x], [p.value], MARKERS[i % len(MARKERS)], color=colours[p.encoder], ms=8, label=p.label,
                     markeredgecolor="black", markeredgewidth=0.6)
+        chance = {p.chance for p in points}
+        if len(chance) == 1 and None not in chance:
+            ax.axhline(chance.pop(), color="grey", ls="--", lw=1, label="chance")
         _x_axis(ax, [getattr(p, key) for p in points if getattr(p, key) is not None])
         ax.set_xlabel(xlabel + (", log scale" if ax.get_xscale() == "log" else ""))
         ax.set_ylabel(points[0].metric if len({p.metric for p in points}) == 1 else "score")

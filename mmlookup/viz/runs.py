@@ -36,6 +36,7 @@ class Point:
         samples: videos or images evaluated.
         grid: LookupViT compressed grid of this point.
         gmacs_source: ``"report"`` or ``"counted"``; ``throughput_source``: ``"report"``, ``"measured"`` or ``""``.
+        chance: the metric's chance level when known (top-1 of uniform guessing: 100 / classes).
     """
 
     run: str
@@ -49,6 +50,7 @@ class Point:
     grid: Grid | None = None
     gmacs_source: str = ""
     throughput_source: str = ""
+    chance: float | None = None
 
     @property
     def label(self) -> str:
@@ -141,6 +143,8 @@ def _classify_point(run: str, recipe: Any, report: dict, result: dict, metric: s
                   gmacs_source="report" if gmacs is not None else "")
     if point.clips_per_s is not None:
         point.throughput_source = "report"
+    if metric in ("top1", "mean_class") and report.get("num_classes"):
+        point.chance = 100.0 / int(report["num_classes"])
     return point
 
 
