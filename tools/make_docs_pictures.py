@@ -1,6 +1,6 @@
 """Regenerate the README pictures under ``docs/`` from a real run of the synthetic demo.
 
-    python tools/make_docs_pictures.py                       # uses runs/demo and data/synthetic (runs the demo if absent)
+    python tools/make_docs_pictures.py          # runs/demo and data/synthetic (runs the demo when absent)
     python tools/make_docs_pictures.py --demo runs/demo --data data/synthetic --class "moving left to right"
 
 Writes ``docs/token_maps_lookupvit.png`` (contact sheet of the demo's LookupViT on one validation clip: gather

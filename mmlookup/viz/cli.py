@@ -54,11 +54,13 @@ def visualize_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokens", type=_int_list, help="LookupViT compressed tokens to show besides the mean (flat "
                    "indices into the compressed grid; default: the centre one)")
     p.add_argument("--keep-rate", type=float, help="EViT keep rate ρ")
-    p.add_argument("--budget", type=_budget, default=argparse.SUPPRESS, help="ATS budget: an int, a fraction like 0.5, or 'all'")
+    p.add_argument("--budget", type=_budget, default=argparse.SUPPRESS,
+                   help="ATS budget: an int, a fraction like 0.5, or 'all'")
     p.add_argument("--num-frames", type=int, help="clip length (default: the run's / the encoder's)")
     p.add_argument("--img-size", type=int, help="input size (default: the run's / the encoder's)")
-    p.add_argument("--sampling", choices=("segment", "dense"), default="segment",
-                   help="segment: frames spread over the whole video (default); dense: the run's frame interval")
+    p.add_argument("--sampling", choices=("segment", "dense"),
+                   help="dense: consecutive frames the run's frame interval apart (K400 style); segment: frames "
+                   "spread over the whole video (default: the run's sampling; segment without a run)")
     p.add_argument("--out", help="output prefix: writes PREFIX.gif and PREFIX.png (default: "
                    "token_maps/<media>_<encoder>)")
     p.add_argument("--cell", type=int, default=96, help="panel width in pixels (default 96)")
@@ -79,10 +81,12 @@ def visualize_main(argv: list[str]) -> int:
         from mmlookup.viz.media import load_media
         from mmlookup.viz.tokenmaps import token_maps
 
-        loaded = load_encoder(args.checkpoint, args.encoder, keep_rate=args.keep_rate, budget=getattr(args, "budget", "unset"),
+        budget = getattr(args, "budget", "unset")
+        loaded = load_encoder(args.checkpoint, args.encoder, keep_rate=args.keep_rate, budget=budget,
                               num_frames=args.num_frames, img_size=args.img_size, seed=args.seed)
         media = load_media(args.media, num_frames=loaded.num_frames, img_size=loaded.encoder.img_size,
-                           sampling=args.sampling, frame_interval=loaded.frame_interval, mean=loaded.mean,
+                           sampling=args.sampling or loaded.sampling, frame_interval=loaded.frame_interval,
+                           mean=loaded.mean,
                            std=loaded.std)
         maps = token_maps(loaded.encoder, media.video, grid=args.grid or loaded.grid, layers=args.layers,
                           queries=args.tokens)
@@ -101,7 +105,8 @@ def visualize_main(argv: list[str]) -> int:
         return 2
     for m in maps.maps:
         if m.kind == "mask":
-            print(f"  {m.label} (the encoder reports {m.reported} tokens: {m.kept} patches + {m.extra_tokens} CLS/fused)")
+            print(f"  {m.label} (the encoder reports {m.reported} tokens: {m.kept} patches + "
+                  f"{m.extra_tokens} CLS/fused)")
     print(f"wrote {png} and {gif}")
     return 0
 

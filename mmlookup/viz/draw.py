@@ -66,7 +66,8 @@ class Layout:
         cw, ch = self.cell_size(frame_hw)
         cols = min(panels, self.gif_columns)
         rows = math.ceil(panels / cols)
-        return cols * (cw + self.gap) + self.gap, rows * (self.gif_label_height + ch + self.gap) + self.gap + self.progress_height
+        height = rows * (self.gif_label_height + ch + self.gap) + self.gap + self.progress_height
+        return cols * (cw + self.gap) + self.gap, height
 
 
 def overlay(frames: torch.Tensor, tmap: TokenMap, tubelet: tuple[int, int, int], size: tuple[int, int] | None = None,

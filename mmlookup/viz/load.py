@@ -27,6 +27,7 @@ class LoadedEncoder:
         weights: ``"random weights"`` or the checkpoint it was loaded from.
         num_frames: clip length (1 is never used here: images are detected from the file).
         grid: the run's default compressed grid (LookupViT) or ``None``.
+        sampling: the run's evaluation frame sampling (``dense`` / ``segment``; ``segment`` without a run).
         frame_interval: the run's dense-sampling step.
         mean, std: the run's input normalisation.
     """
@@ -36,6 +37,7 @@ class LoadedEncoder:
     weights: str
     num_frames: int
     grid: Grid | None
+    sampling: str = "segment"
     frame_interval: int = 4
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
@@ -113,10 +115,11 @@ def load_encoder(checkpoint: str | None, encoder: str | None, *, keep_rate: floa
     weights = "random weights"
     if ckpt_path is not None:
         _load_weights(model, ckpt_path)
-        weights = "weights " + "/".join(ckpt_path.parts[-3:] if ckpt_path.parent.name == "checkpoints" else ckpt_path.parts[-2:])
+        short = ckpt_path.parts[-3:] if ckpt_path.parent.name == "checkpoints" else ckpt_path.parts[-2:]
+        weights = "weights " + "/".join(short)
     loaded = LoadedEncoder(model.eval(), name, weights, int(model.num_frames), grid)
     if recipe is not None:
-        loaded.frame_interval = recipe.data.frame_interval
+        loaded.sampling, loaded.frame_interval = recipe.data.sampling, recipe.data.frame_interval
         loaded.mean, loaded.std = tuple(recipe.data.mean), tuple(recipe.data.std)
     return loaded
 
@@ -139,4 +142,5 @@ def _load_weights(model: nn.Module, path: Path) -> None:
     if report.new:
         raise ValueError(f"{path} does not hold every weight of {type(model).__name__}: missing "
                          f"{', '.join(report.new[:6])}{' ...' if len(report.new) > 6 else ''}")
-    print(f"loaded {len(report.mapped)} tensors from {path}" + (f" ({len(report.resized)} resized)" if report.resized else ""))
+    resized = f" ({len(report.resized)} resized)" if report.resized else ""
+    print(f"loaded {len(report.mapped)} tensors from {path}{resized}")

@@ -67,7 +67,8 @@ def find_runs(paths: list[str | Path]) -> list[tuple[Path, Path]]:
     for raw in paths:
         p = Path(raw)
         if p.is_file() and p.suffix == ".json":
-            recipe = next((d / "recipe.yaml" for d in (p.parent, p.parent.parent) if (d / "recipe.yaml").is_file()), None)
+            found = [d / "recipe.yaml" for d in (p.parent, p.parent.parent) if (d / "recipe.yaml").is_file()]
+            recipe = found[0] if found else None
             if recipe is None:
                 raise FileNotFoundError(f"{p}: no recipe.yaml next to it or one folder up")
             out.append((recipe, p))

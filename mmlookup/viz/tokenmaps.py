@@ -7,7 +7,8 @@
 * plain video ViT: the CLS token's attention per layer (heads averaged).
 
 Every map lives on the encoder's token grid ``(t, h, w)``; :func:`to_pixels` spreads it over the frames: token
-``(i, j, k)`` covers frames ``i·t_s … (i+1)·t_s − 1`` (one frame for an image) and the ``p × p`` pixels of its patch.
+``(i, j, k)`` covers frames ``i·t_s … (i+1)·t_s − 1`` (one frame for an image) and the ``p × p`` pixels of its
+patch.
 """
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ class TokenMaps:
     notes: list[str] = field(default_factory=list)
 
 
-def token_maps(encoder: nn.Module, video: torch.Tensor, *, grid: Grid | None = None, layers: Sequence[int] | None = None,
+def token_maps(encoder: nn.Module, video: torch.Tensor, *, grid: Grid | None = None,
+               layers: Sequence[int] | None = None,
                queries: Sequence[int] | None = None) -> TokenMaps:
     """Maps of ``encoder`` on one clip ``video (1, C, T, H, W)`` (an image is ``T = 1``).
 
@@ -226,7 +228,8 @@ def cls_attention_maps(encoder: nn.Module, video: torch.Tensor, *, layers: Seque
         weights = out.info["attn"][layer][0].float().mean(dim=0)          # (N', N')
         values = weights[0, k:] if k else weights.mean(dim=0)
         what = "CLS attention" if k else "attention received"
-        maps.append(TokenMap(label=f"layer {layer}: {what}", kind="heat", values=values.reshape(token_grid), layer=layer))
+        maps.append(TokenMap(label=f"layer {layer}: {what}", kind="heat", values=values.reshape(token_grid),
+                             layer=layer))
     return TokenMaps(type(encoder).__name__, token_grid, tubelet_of(encoder, video.shape[2]), maps)
 
 
