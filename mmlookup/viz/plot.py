@@ -41,6 +41,9 @@ def plot_points(points: list[Point], out: str | Path, *, title: str = "", throug
     if with_speed:
         panels.append((axes[0][1], "clips_per_s", "throughput (clips/s)"))
     colours = _colours(plt, points)
+    labels = [p.label for p in points]
+    if len(set(labels)) < len(labels):                                     # same encoder and setting in two runs
+        labels = [f"{p.label} ({Path(p.run).name})" for p in points]
     for ax, key, xlabel in panels:
         for run in dict.fromkeys(p.run for p in points):
             line = [p for p in points if p.run == run and getattr(p, key) is not None]
@@ -52,7 +55,7 @@ def plot_points(points: list[Point], out: str | Path, *, title: str = "", throug
             x = getattr(p, key)
             if x is None:
                 continue
-            ax.plot([x], [p.value], MARKERS[i % len(MARKERS)], color=colours[p.encoder], ms=8, label=p.label,
+            ax.plot([x], [p.value], MARKERS[i % len(MARKERS)], color=colours[p.encoder], ms=8, label=labels[i],
                     markeredgecolor="black", markeredgewidth=0.6)
         chance = {p.chance for p in points}
         if len(chance) == 1 and None not in chance:
