@@ -199,6 +199,7 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
                 f"run dir {run_dir}")
     ckpt_root, spe = run_dir / "checkpoints", lengths.steps_per_epoch
     report: CaptionReport | None = None
+    final_done = False  # the same on every process (report is None off the main process)
     for epoch in range(state.step // spe, t.epochs):
         if state.step >= max_steps:
             break
@@ -214,13 +215,14 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
         if done or (t.eval_every > 0 and (epoch + 1) % t.eval_every == 0):
             report = _evaluate(recipe, acc, model, val_loader, tokenizer, val_s, train_s, run_dir, state.step,
                                logger, final=done)
+            final_done = done
             cider = _broadcast_cider(acc, report)
             is_best = cider > state.best_metric
             if is_best:
                 state.best_metric, state.best_step = cider, state.step
         if done or (epoch + 1) % max(1, t.checkpoint_every) == 0 or is_best:
             save_checkpoint(acc, ckpt_root, state, keep_last=t.keep_last, is_best=is_best)
-    if report is None or not report.baseline:  # resumed a finished run, or last epoch not evaluated
+    if not final_done:  # resumed a finished run: evaluate it (collective: every process takes this branch)
         report = _evaluate(recipe, acc, model, val_loader, tokenizer, val_s, train_s, run_dir, state.step, logger,
                            final=True)
     if acc.is_main_process and report is not None:
