@@ -11,8 +11,11 @@ only train the decoder. By default the encoder keeps its random initialisation (
 for colour, shape and position); point ``caption.encoder_checkpoint`` at a synthetic classification run
 (``mmlookup train recipes/synthetic/...``) for a trained one.
 
-Expected (still images, seed 0, measured on 2 cores in about 4 minutes): see the README's captioning
-section: CIDEr well above the trivial baseline (the most frequent training caption for every image).
+Expected (seed 0, beam 3, pycocoevalcap; measured on a shared 2-core machine with OMP_NUM_THREADS=1, which
+is much faster than 2 threads when the cores are busy):
+    still images: CIDEr 3.09 (BLEU-4 0.62, METEOR 0.44) vs 0.43 for the trivial baseline (the most frequent
+                  training caption, "a cyan cross on a textured background", for every image); ~6 min.
+    video clips:  CIDEr 1.50 (BLEU-4 0.29, METEOR 0.28) vs 0.14 for the baseline; ~5 min.
 """
 from mmlookup.config import Recipe
 
