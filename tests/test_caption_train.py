@@ -144,14 +144,36 @@ def _make_videos(root: Path, n: int, start: int, name: str) -> Path:
     return f
 
 
+def _classification_checkpoint(root: Path, recipe: Recipe) -> dict[str, torch.Tensor]:
+    """A fake classification run (encoder + head) in this project's checkpoint layout; returns its encoder weights."""
+    from safetensors.torch import save_file
+
+    from mmlookup.models import build_encoder
+
+    torch.manual_seed(123)
+    enc = {k: v.clone() for k, v in build_encoder(recipe).state_dict().items()}
+    best = root / "checkpoints" / "best"
+    best.mkdir(parents=True)
+    save_file({**{f"encoder.{k}": v for k, v in enc.items()}, "head.weight": torch.zeros(8, 4)},
+              str(best / "model.safetensors"))
+    return enc
+
+
 def test_video_clips_train_and_caption_through_the_same_code(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
     train = _make_videos(tmp_path / "data", 8, 100, "train")
     val = _make_videos(tmp_path / "data", 3, 200, "val")
     (tmp_path / "data" / "videos" / "val_2.mp4").write_bytes(b"corrupt")  # skipped and counted, not fatal
-    recipe = _recipe(tmp_path, train, val, **{"caption.cache_dir": None, "train.epochs": 1, "train.max_steps": 2,
-                                              "model.num_frames": 4, "caption.memory": "both"})
+    over = {"caption.cache_dir": None, "train.epochs": 1, "train.max_steps": 2, "model.num_frames": 4,
+            "caption.memory": "both", "optim.weight_decay": 0.5, "caption.encoder_checkpoint": str(tmp_path / "cls")}
+    recipe = _recipe(tmp_path, train, val, **over)
+    source = _classification_checkpoint(tmp_path / "cls", recipe)
     report = fit(recipe)
     assert report.num_images == 2 and report.skipped == 1
     assert set(report.scores) >= {"Bleu_4", "METEOR", "ROUGE_L", "CIDEr"}
     got = caption_files(recipe.train.output_dir, [tmp_path / "data" / "videos" / "val_0.mp4"])
     assert got[0][1]
+    # the frozen encoder came from the classification run and is bit-identical after training steps with decay
+    saved = load_file(str(Path(recipe.train.output_dir) / "checkpoints" / "best" / "model.safetensors"))
+    assert all(torch.equal(saved[f"encoder.{k}"], v) for k, v in source.items())
