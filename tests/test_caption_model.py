@@ -50,7 +50,9 @@ def test_saved_tokenizer_gives_identical_ids(tok, tmp_path: Path) -> None:
     assert loaded(texts)["input_ids"] == tok(texts)["input_ids"]
     a = loaded(texts, padding=True, truncation=True, max_length=6, return_tensors="pt")
     b = tok(texts, padding=True, truncation=True, max_length=6, return_tensors="pt")
-    assert torch.equal(a["input_ids"], b["input_ids"]) and (a["input_ids"][:, -1] != 2).all()
+    assert torch.equal(a["input_ids"], b["input_ids"])
+    for row, mask in zip(a["input_ids"].tolist(), a["attention_mask"].tolist()):  # truncation keeps EOS
+        assert row[0] == tok.bos_token_id and row[sum(mask) - 1] == tok.eos_token_id
     assert len(loaded) == len(tok) and loaded.pad_token_id == 0
     with pytest.raises(FileNotFoundError):
         load_tokenizer(tmp_path)

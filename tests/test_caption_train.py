@@ -55,7 +55,7 @@ def _recipe(tmp: Path, train: Path, val: Path, **over: object) -> Recipe:
         "caption.cache_dir": str(tmp / "cache"), "train.epochs": 12, "train.batch_size": 8, "train.num_workers": 0,
         "train.eval_every": 0, "train.checkpoint_every": 100, "train.tensorboard": False, "train.log_every": 1000,
         "train.output_dir": str(tmp / "run"), "eval.batch_size": 16, "eval.num_workers": 0, "optim.lr": 3e-3,
-        "optim.warmup_epochs": 1.0, "optim.weight_decay": 0.0,
+        "optim.warmup_epochs": 1.0, "optim.weight_decay": 0.0, "train.label_smoothing": 0.0,
     }
     sets.update(over)
     return apply_overrides(Recipe(name="tiny_caption", task="caption"), [f"{k}={v}" for k, v in sets.items()]).validate()

@@ -49,9 +49,11 @@ class CaptionCfg:
         train_splits: Karpathy splits used for training.
         eval_split: Karpathy split used for evaluation.
         max_eval_samples: evaluate on at most this many images (``0`` = all); CIDEr depends on the set.
-        cache_dir: folder for an on-disk cache of frozen-encoder outputs (``None`` = no cache). With a cache,
-            training uses the deterministic evaluation transform so cached tokens stay valid.
-        label_smoothing: label smoothing of the caption cross-entropy.
+        cache_dir: folder for an on-disk cache of frozen-encoder outputs (``None`` = no cache). Media always
+            use the deterministic evaluation transform, so cached tokens equal live ones.
+
+    Optimiser, schedule, epochs, batch size (in images; each brings all its captions) and the caption loss's
+    label smoothing (``train.label_smoothing``) come from the recipe's generic sections.
     """
 
     memory: Memory = "compressed"
@@ -75,7 +77,6 @@ class CaptionCfg:
     eval_split: str = "test"
     max_eval_samples: int = 0
     cache_dir: str | None = None
-    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         self.validate()

@@ -136,7 +136,7 @@ def train_epoch(acc: Accelerator, model: torch.nn.Module, optimizer: torch.optim
                 else:
                     memory = batch.memory if batch.memory is not None else net.encode(batch.media)
                     memory = repeat_memory(memory, batch.counts)
-                    loss = model(batch.input_ids, batch.attention_mask, memory, recipe.caption.label_smoothing)
+                    loss = model(batch.input_ids, batch.attention_mask, memory, t.label_smoothing)
             if not torch.isfinite(loss.detach()):
                 raise FloatingPointError(f"non-finite caption loss at step {state.step}; lower optim.lr or set "
                                          "train.clip_grad")

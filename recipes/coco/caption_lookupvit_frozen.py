@@ -39,6 +39,7 @@ def get_recipe(arg: str = "") -> Recipe:
     o.lr, o.min_lr, o.weight_decay, o.warmup_epochs, o.lr_scale_batch = 5e-4, 1e-5, 0.01, 1.0, 0
     t = r.train
     t.epochs, t.batch_size, t.num_workers, t.precision, t.clip_grad = 20, 64, 8, "bf16", 1.0
+    t.label_smoothing = 0.1
     t.eval_every, t.checkpoint_every, t.keep_last, t.log_every = 5, 1, 2, 50
     t.output_dir = "runs/coco_caption_lookupvit_frozen"
     r.eval.batch_size, r.eval.num_workers = 128, 8

@@ -39,6 +39,7 @@ def get_recipe(arg: str = "") -> Recipe:
     r.optim.lr, r.optim.weight_decay, r.optim.warmup_epochs, r.optim.min_lr = 1e-3, 0.01, 1.0, 1e-5
     t = r.train
     t.epochs, t.batch_size, t.num_workers, t.precision = (60 if video else 30), 16, 0, "no"
+    t.label_smoothing = 0.0
     t.eval_every, t.checkpoint_every, t.keep_last, t.log_every = 0, 10, 1, 20
     t.output_dir = f"runs/{r.name}"
     r.eval.batch_size, r.eval.num_workers = 32, 0
