@@ -5,12 +5,17 @@ per-pixel Python loops), with a one-pixel soft edge. Angles increase clockwise o
 """
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
 
-import av
 import numpy as np
 import torch
+
+from mmlookup.data.encode import write_video
 
 MOTIONS: tuple[str, ...] = ("left_to_right", "right_to_left", "up", "down", "growing", "shrinking",
                             "rotating_cw", "rotating_ccw")
@@ -119,32 +124,6 @@ def render(spec: ClipSpec) -> np.ndarray:
     return np.clip(frames + 0.5, 0, 255).astype(np.uint8)
 
 
-def write_video(path: str, frames: np.ndarray, fps: int, codec: str = "libx264") -> None:
-    """Encode ``(T, H, W, 3)`` uint8 frames to ``path`` with PyAV, single-threaded (deterministic).
-
-    ``codec`` ``libx264`` (mp4; falls back to ``mpeg4`` when FFmpeg lacks it) or ``libvpx-vp9`` (webm).
-    """
-    if codec == "libx264" and "libx264" not in av.codecs_available:
-        codec = "mpeg4"
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with av.open(path, "w") as container:
-        stream = container.add_stream(codec, rate=fps)
-        stream.height, stream.width = frames.shape[1:3]
-        odd = frames.shape[1] % 2 or frames.shape[2] % 2
-        stream.pix_fmt = "yuv444p" if odd and codec == "libx264" else "yuv420p"  # 4:2:0 needs even sizes
-        if codec == "libx264":
-            stream.options = {"preset": "veryfast", "crf": "18", "g": "16", "threads": "1"}
-        elif codec.startswith("libvpx"):
-            stream.options = {"deadline": "realtime", "cpu-used": "8", "crf": "24", "b": "0", "threads": "1",
-                              "g": "16"}
-        stream.codec_context.thread_count = 1
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-
-
 def write_spec(spec: ClipSpec) -> None:
     """Render ``spec`` and write it: a JPEG (first frame) when the path ends in ``.jpg``, else a video."""
     frames = render(spec)
@@ -155,3 +134,46 @@ def write_spec(spec: ClipSpec) -> None:
         Image.fromarray(frames[0]).save(spec.path, quality=92)
     else:
         write_video(spec.path, frames, spec.fps, spec.codec)
+
+
+def write_specs_in_subprocess(specs: list[ClipSpec], workers: int = 1) -> None:
+    """Write ``specs`` from a fresh interpreter (``python -m mmlookup.data.render``), free of decord's libraries.
+
+    Raises:
+        RuntimeError: when the subprocess fails, with its last output lines.
+    """
+    import mmlookup
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump([asdict(s) for s in specs], f)
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(mmlookup.__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])))
+    try:
+        proc = subprocess.run([sys.executable, "-m", "mmlookup.data.render", f.name, str(workers)], env=env,
+                              capture_output=True, text=True)
+    finally:
+        os.unlink(f.name)
+    if proc.returncode != 0:
+        raise RuntimeError(f"writing {len(specs)} clips in a subprocess failed:\n{proc.stderr[-2000:]}")
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m mmlookup.data.render SPECS.json [WORKERS]``: write every spec in the JSON list."""
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing as mp
+
+    with open(argv[0], encoding="utf-8") as f:
+        specs = [ClipSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}) for d in json.load(f)]
+    workers = int(argv[1]) if len(argv) > 1 else 1
+    if workers <= 1:
+        for spec in specs:
+            write_spec(spec)
+    else:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=torch.set_num_threads,
+                                 initargs=(1,)) as pool:
+            list(pool.map(write_spec, specs, chunksize=4))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

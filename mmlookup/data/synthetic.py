@@ -30,12 +30,16 @@ import json
 import multiprocessing as mp
 import os
 import string
+import sys
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from mmlookup.data.render import COLOURS, MOTIONS, SHAPES, ClipSpec, draw_spec, write_spec
+from mmlookup.data.encode import decord_loaded
+from mmlookup.data.render import (COLOURS, MOTIONS, SHAPES, ClipSpec, draw_spec, write_spec,
+                                   write_specs_in_subprocess)
 
 __all__ = ["COLOURS", "K400_LABELS", "MOTIONS", "SHAPES", "SSV2_TEMPLATES", "SynthSizes", "SyntheticPaths",
            "captions_for", "generate"]
@@ -303,17 +307,26 @@ def generate(out_dir: str, *, seed: int = 0, sizes: SynthSizes | None = None, wo
 
 
 def _write_all(specs: list[ClipSpec], workers: int | None, progress: bool) -> None:
+    """Render and encode every spec, in forked worker processes when ``workers > 1``.
+
+    When decord is loaded here, PyAV encoding is unsafe in this process (see :mod:`mmlookup.data.encode`),
+    so everything is written by a fresh interpreter (``python -m mmlookup.data.render``).
+    """
     from tqdm import tqdm
 
     workers = workers if workers is not None else min(8, os.cpu_count() or 1)
+    if decord_loaded():
+        write_specs_in_subprocess(specs, workers)
+        return
     bar = tqdm(total=len(specs), desc="synthetic clips", unit="clip", disable=not progress)
     if workers <= 1:
         for spec in specs:
             write_spec(spec)
             bar.update()
     else:
-        with mp.get_context("fork").Pool(workers, initializer=_one_thread) as pool:
-            for _ in pool.imap_unordered(write_spec, specs, chunksize=4):
+        # an executor (unlike multiprocessing.Pool) raises BrokenProcessPool when a worker dies instead of hanging
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_one_thread) as pool:
+            for _ in pool.map(write_spec, specs, chunksize=4):
                 bar.update()
     bar.close()
 
