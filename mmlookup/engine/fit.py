@@ -17,7 +17,8 @@ from accelerate.utils import DataLoaderConfiguration, set_seed
 from torch.utils.data import DataLoader, Dataset
 
 from mmlookup.config import Recipe, save_recipe
-from mmlookup.engine.checkpoint import TrainState, load_checkpoint, load_weights, save_checkpoint
+from mmlookup.engine.checkpoint import (TrainState, latest_checkpoint, load_checkpoint, load_weights,
+                                       resolve_checkpoint, save_checkpoint)
 from mmlookup.engine.ema import ModelEma
 from mmlookup.engine.evaluate import EvalReport, evaluate
 from mmlookup.engine.logger import RunLogger
@@ -197,8 +198,6 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
 
 
 def _find_resume(resume: str, run_dir: Path) -> Path | None:
-    from mmlookup.engine.checkpoint import latest_checkpoint, resolve_checkpoint
-
     if resume == "auto":
         return latest_checkpoint(run_dir)
     return resolve_checkpoint(resume)
@@ -240,12 +239,12 @@ def run_eval(recipe: Recipe, checkpoint: str, *, use_ema: bool | None = None, ou
     model, loader = acc.prepare(model, loader)
     report = evaluate(model, loader, acc, grids=recipe.model.grids, head_names=head_names,
                       num_classes=num_classes, num_clips=recipe.eval.num_clips, num_crops=recipe.eval.num_crops)
-    report.checkpoint, report.step = str(checkpoint), state.step
+    report.checkpoint, report.step = str(resolve_checkpoint(checkpoint)), state.step
     logger = RunLogger(None, acc.is_main_process, tensorboard=False)
     for line in report.lines():
         logger.info(line)
     if acc.is_main_process:
-        ckpt = Path(checkpoint)
+        ckpt = resolve_checkpoint(checkpoint)
         default = (ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt) / f"eval_{ckpt.name}.json"
         logger.info(f"wrote {report.save(out or default)}")
     return report
