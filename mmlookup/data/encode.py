@@ -27,17 +27,18 @@ def decord_loaded() -> bool:
     return "decord" in sys.modules
 
 
-def write_video(path: str, frames: np.ndarray, fps: int, codec: str = "libx264") -> None:
+def write_video(path: str, frames: np.ndarray, fps: int, codec: str = "libx264", gop: int = 16) -> None:
     """Encode ``(T, H, W, 3)`` uint8 frames to ``path`` with PyAV, single-threaded (deterministic).
 
     ``codec`` ``libx264`` (mp4; falls back to ``mpeg4`` when FFmpeg lacks it; odd frame sizes use 4:4:4)
-    or ``libvpx-vp9`` / ``libvpx`` (webm). When decord is loaded, the encoding runs in a subprocess.
+    or ``libvpx-vp9`` / ``libvpx`` (webm), with a key frame every ``gop`` frames. When decord is loaded,
+    the encoding runs in a subprocess.
 
     Raises:
         RuntimeError: when the encoding subprocess fails.
     """
     if decord_loaded():
-        _encode_in_subprocess(path, frames, fps, codec)
+        _encode_in_subprocess(path, frames, fps, codec, gop)
         return
     import av
 
@@ -51,11 +52,11 @@ def write_video(path: str, frames: np.ndarray, fps: int, codec: str = "libx264")
         stream.pix_fmt = "yuv444p" if odd and codec == "libx264" else "yuv420p"  # 4:2:0 needs even sizes
         if codec == "libx264":
             # cpu-independent: without it x264's output varied from process to process for the same frames
-            stream.options = {"preset": "veryfast", "crf": "18", "g": "16", "threads": "1",
+            stream.options = {"preset": "veryfast", "crf": "18", "g": str(gop), "threads": "1",
                               "x264-params": "cpu-independent=1"}
         elif codec.startswith("libvpx"):
             stream.options = {"deadline": "realtime", "cpu-used": "8", "crf": "24", "b": "0", "threads": "1",
-                              "g": "16"}
+                              "g": str(gop)}
         stream.codec_context.thread_count = 1
         for index, frame in enumerate(frames):
             picture = _yuv_frame(av, frame, stream.pix_fmt)
@@ -106,11 +107,11 @@ def _yuv_frame(av, frame: np.ndarray, pix_fmt: str):
     return out
 
 
-def _encode_in_subprocess(path: str, frames: np.ndarray, fps: int, codec: str) -> None:
+def _encode_in_subprocess(path: str, frames: np.ndarray, fps: int, codec: str, gop: int) -> None:
     with tempfile.NamedTemporaryFile(suffix=".npy", delete=False) as f:
         np.save(f, np.ascontiguousarray(frames, dtype=np.uint8))
     try:
-        proc = subprocess.run([sys.executable, os.path.abspath(__file__), f.name, path, str(fps), codec],
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__), f.name, path, str(fps), codec, str(gop)],
                               capture_output=True, text=True)
     finally:
         os.unlink(f.name)
@@ -118,5 +119,5 @@ def _encode_in_subprocess(path: str, frames: np.ndarray, fps: int, codec: str) -
         raise RuntimeError(f"encoding {path} in a subprocess failed:\n{proc.stderr[-2000:]}")
 
 
-if __name__ == "__main__":  # python encode.py FRAMES.npy OUT FPS CODEC
-    write_video(sys.argv[2], np.load(sys.argv[1]), int(sys.argv[3]), sys.argv[4])
+if __name__ == "__main__":  # python encode.py FRAMES.npy OUT FPS CODEC GOP
+    write_video(sys.argv[2], np.load(sys.argv[1]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))

@@ -1,0 +1,75 @@
+"""`mmlookup data scan / stats / synth` and the data-loader benchmark, end to end on small files."""
+import os
+
+import numpy as np
+import pytest
+
+from mmlookup.bench.data import main as bench_data_main
+from mmlookup.data.cli import main
+from mmlookup.data.encode import write_video
+
+
+@pytest.fixture(scope="module")
+def k400_with_bad_files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("k400")
+    frames = np.random.default_rng(0).integers(0, 255, (6, 64, 80, 3), dtype=np.uint8)
+    write_video(str(root / "air drumming" / "aaaaaaaaaaa_000000_000010.mp4"), frames, 8)
+    write_video(str(root / "air drumming" / "bbbbbbbbbbb_000005_000015.mp4"), frames[:1], 8)
+    (root / "zumba").mkdir()
+    (root / "zumba" / "ccccccccccc_000001_000011.mp4").write_bytes(b"")
+    (root / "zumba" / "ddddddddddd_000002_000012.mp4").write_text("not a video")
+    rows = ["air drumming,aaaaaaaaaaa,0,10,train,0", "air drumming,bbbbbbbbbbb,5,15,train,0",
+            "zumba,ccccccccccc,1,11,train,0", "zumba,ddddddddddd,2,12,train,1", "zumba,eeeeeeeeeee,3,13,train,0"]
+    (root / "train.csv").write_text("label,youtube_id,time_start,time_end,split,is_cc\n" + "\n".join(rows) + "\n")
+    return root
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_scan_lists_every_bad_file(k400_with_bad_files, capsys, workers):
+    root = k400_with_bad_files
+    rc = main(["scan", str(root / "train.csv"), str(root), "--workers", workers])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert rc == 1
+    bad = {line.split("\t")[0]: line.split("\t")[2] for line in out[:-1]}
+    assert bad.keys() == {"ccccccccccc_000001_000011", "ddddddddddd_000002_000012", "eeeeeeeeeee_000003_000013"}
+    assert bad["ccccccccccc_000001_000011"].startswith("empty file")
+    assert bad["eeeeeeeeeee_000003_000013"] == "missing file"
+    assert out[-1].startswith("scanned 5 videos: 2 ok, 3 bad")
+
+
+def test_scan_clean_set_exits_zero(k400_with_bad_files, tmp_path, capsys):
+    lst = tmp_path / "ok.txt"
+    lst.write_text(f"{k400_with_bad_files / 'air drumming' / 'aaaaaaaaaaa_000000_000010.mp4'} 0\n")
+    assert main(["scan", str(lst), "--workers", "1"]) == 0
+    assert "1 ok, 0 bad" in capsys.readouterr().out
+
+
+def test_stats(k400_with_bad_files, capsys):
+    root = k400_with_bad_files
+    assert main(["stats", str(root / "train.csv"), str(root), "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "5 videos, 2 readable, 3 unreadable" in out
+    assert "frames     min 1" in out and "max 6" in out and "80x64: 2" in out
+
+
+def test_synth_command(tmp_path, capsys):
+    out_dir = tmp_path / "syn"
+    rc = main(["synth", str(out_dir), "--tiny", "--num-classes", "2", "--images-train", "2", "--images-val", "2",
+               "--workers", "1"])
+    assert rc == 0
+    assert "k400_train" in capsys.readouterr().out
+    with open(out_dir / "k400" / "train.csv") as f:
+        assert len(f.read().strip().splitlines()) == 1 + 2 * 2
+    assert len(os.listdir(out_dir / "coco" / "images")) == 4
+
+
+def test_unknown_subcommand():
+    assert main(["frobnicate"]) == 2
+
+
+def test_bench_data_smoke(capsys):
+    rc = bench_data_main(["--workers", "0", "--clips", "2", "--batch-size", "2", "--num-frames", "4",
+                          "--frame-interval", "2", "--crop-size", "32", "--source-videos", "1", "--source-frames",
+                          "12", "--source-size", "64", "80", "--source-gop", "8"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "| 0 | 2 |" in out
