@@ -142,3 +142,17 @@ def test_plot_caption_report_and_missing_eval(runs, tmp_path, capsys):
     (empty / "recipe.yaml").write_text("name: x\n")
     assert main(["plot", str(empty), "--out", str(tmp_path / "x.png")]) == 2
     assert "no eval.json" in capsys.readouterr().err
+
+
+def test_old_run_records_with_removed_keys_stay_readable(runs, tmp_path):
+    import shutil
+
+    import yaml
+
+    old = tmp_path / "old_run"
+    shutil.copytree(runs["vit"], old)
+    record = yaml.safe_load((old / "recipe.yaml").read_text())
+    record["caption"]["a_key_removed_since"] = 1
+    (old / "recipe.yaml").write_text(yaml.safe_dump(record))
+    with pytest.warns(UserWarning, match="a_key_removed_since"):
+        assert main(["plot", str(old), "--out", str(tmp_path / "old.png"), "--no-throughput"]) == 0

@@ -57,6 +57,29 @@ def find_recipe(checkpoint: Path) -> Path | None:
     return None
 
 
+def read_run_recipe(path: Path):
+    """A run's ``recipe.yaml`` as a :class:`~mmlookup.config.Recipe`.
+
+    A record written by an older version may hold keys the current recipe no longer has; then only the sections
+    pictures need (``name``, ``task``, ``model``, ``data``, ``eval``) are read, with a warning, so old runs stay
+    drawable.
+    """
+    import warnings
+
+    import yaml
+
+    from mmlookup.config import load_recipe, recipe_from_dict
+
+    try:
+        return load_recipe(path)
+    except (KeyError, TypeError, ValueError) as err:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        kept = {k: data[k] for k in ("name", "task", "model", "data", "eval") if k in data}
+        warnings.warn(f"{path}: {err.args[0] if isinstance(err, KeyError) else err}; reading only its "
+                      f"{', '.join(kept)} sections", stacklevel=2)
+        return recipe_from_dict(kept)
+
+
 def load_encoder(checkpoint: str | None, encoder: str | None, *, keep_rate: float | None = None,
                  budget: Any = "unset", num_frames: int | None = None, img_size: int | None = None,
                  seed: int = 0) -> LoadedEncoder:
@@ -80,9 +103,7 @@ def load_encoder(checkpoint: str | None, encoder: str | None, *, keep_rate: floa
         ckpt_path = _resolve(Path(checkpoint))
         recipe_file = find_recipe(ckpt_path)
         if recipe_file is not None:
-            from mmlookup.config import load_recipe
-
-            recipe = load_recipe(recipe_file)
+            recipe = read_run_recipe(recipe_file)
     name = encoder or (recipe.model.encoder if recipe is not None else None)
     if name is None:
         raise ValueError(f"{checkpoint} has no recipe.yaml nearby; name the encoder with --encoder")

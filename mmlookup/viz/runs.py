@@ -105,9 +105,9 @@ def load_points(recipe_file: Path, report_file: Path, *, metric: str = "auto", h
     Raises:
         ValueError: an unknown metric or head, naming the valid ones.
     """
-    from mmlookup.config import load_recipe
+    from mmlookup.viz.load import read_run_recipe
 
-    recipe = load_recipe(recipe_file)
+    recipe = read_run_recipe(recipe_file)
     report = json.loads(report_file.read_text())
     run = str(recipe_file.parent)
     enc = recipe.model.encoder
@@ -188,7 +188,7 @@ def measure_throughput(points: list[Point], *, batch_size: int = 4, repeats: int
     import torch
 
     from mmlookup.bench.throughput import interleaved_throughput
-    from mmlookup.config import load_recipe
+    from mmlookup.viz.load import read_run_recipe
 
     todo = [p for p in points if p.clips_per_s is None]
     if not todo:
@@ -197,7 +197,7 @@ def measure_throughput(points: list[Point], *, batch_size: int = 4, repeats: int
     runs, built = {}, {}
     for i, p in enumerate(todo):
         if p.run not in built:                                              # one encoder per run, every grid
-            recipe = load_recipe(Path(p.run) / "recipe.yaml")
+            recipe = read_run_recipe(Path(p.run) / "recipe.yaml")
             m = recipe.model
             clip = torch.randn(batch_size, 3, m.num_frames, m.img_size, m.img_size, device=dev)
             built[p.run] = (build_recipe_encoder(recipe).to(dev), clip)
