@@ -11,7 +11,6 @@ import logging
 import os
 import random
 
-import torch
 from torch.utils.data import Dataset
 
 from mmlookup.data.annotations import FORMATS, read_annotations

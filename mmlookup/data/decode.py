@@ -114,7 +114,9 @@ def read_clip(path: str, choose: Callable[[int], np.ndarray]) -> torch.Tensor:
     reader = open_video(path)
     n = usable_frames(reader)
     indices = np.asarray(choose(n), dtype=np.int64)
-    if indices.size == 0 or indices.min() < 0 or indices.max() >= n:
+    if indices.size == 0:
+        raise ValueError(f"{path}: no frame indices chosen")
+    if indices.min() < 0 or indices.max() >= n:
         raise ValueError(f"{path}: frame indices out of range [0, {n}): {indices.min()}..{indices.max()}")
     unique, inverse = np.unique(indices, return_inverse=True)
     try:

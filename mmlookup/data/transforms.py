@@ -33,7 +33,8 @@ def flip_label_map(classes: list[str]) -> dict[int, int]:
     """Class swaps that a horizontal flip implies, found by name.
 
     ``left`` <-> ``right`` and ``clockwise`` <-> ``counterclockwise`` (also ``anticlockwise``) are swapped
-    word by word (any case, ``_`` read as a space); a class maps to the class whose name is the swapped name, when one exists.
+    word by word (any case, ``_`` read as a space); a class maps to the class whose name is the swapped
+    name, when one exists.
     Classes without such a partner map to themselves and are left out of the dict.
 
     Example: SSv2's "Pulling something from left to right" <-> "Pulling something from right to left".
