@@ -98,3 +98,21 @@ def test_mixup_off_gives_smoothed_one_hot():
     assert torch.allclose(targets, expected)
     with pytest.raises(ValueError, match="labels"):
         mixup_cutmix(video, torch.tensor([0, 4, 1]), 4)
+
+
+def test_dataset_flip_defaults_and_swap(tmp_path, caplog):
+    import json
+    import logging
+
+    from mmlookup.data import build_video_dataset
+
+    (tmp_path / "labels.json").write_text(json.dumps({n: str(i) for i, n in enumerate(SSV2_NAMES)}))
+    (tmp_path / "train.json").write_text(json.dumps([{"id": "1", "template": "Holding [something]"}]))
+    ssv2 = build_video_dataset("ssv2", str(tmp_path / "train.json"), str(tmp_path), train=True)
+    assert not ssv2.transform.cfg.flip  # SSv2: flip off unless asked
+    swapped = build_video_dataset("ssv2", str(tmp_path / "train.json"), str(tmp_path), train=True, flip=True,
+                                  flip_swap_by_name=True)
+    assert swapped.transform.cfg.flip and swapped.transform.flip_map == flip_label_map(SSV2_NAMES)
+    with caplog.at_level(logging.WARNING, logger="mmlookup.data.dataset"):
+        build_video_dataset("ssv2", str(tmp_path / "train.json"), str(tmp_path), train=True, flip=True)
+    assert "mirror-image partners" in caplog.text

@@ -103,10 +103,11 @@ class VideoClassificationDataset(Dataset):
 def build_video_dataset(format: str, annotations: str, root: str, *, train: bool, num_frames: int = 16,
                         frame_interval: int = 4, sampling: str = "dense", num_clips: int = 1, num_crops: int = 1,
                         crop_size: int = 224, short_side: int = 256, labels_file: str | None = None,
-                        class_list: list[str] | None = None, flip: bool = True, flip_swap_by_name: bool = False,
-                        randaugment: bool = False, mean: tuple[float, float, float] = IMAGENET_MEAN,
+                        class_list: list[str] | None = None, flip: bool | None = None,
+                        flip_swap_by_name: bool = False, randaugment: bool = False, mean: tuple[float, float, float] = IMAGENET_MEAN,
                         std: tuple[float, float, float] = IMAGENET_STD, seed: int = 0,
-                        rrc_scale: tuple[float, float] = (0.08, 1.0)) -> VideoClassificationDataset:
+                        rrc_scale: tuple[float, float] = (0.08, 1.0), randaugment_ops: int = 4,
+                        randaugment_magnitude: float = 7.0) -> VideoClassificationDataset:
     """Read an annotation file and build the dataset with its sampler and transforms.
 
     Args:
@@ -125,13 +126,15 @@ def build_video_dataset(format: str, annotations: str, root: str, *, train: bool
         short_side: test-time short-side resize before cropping.
         labels_file: class names file (text, JSON list, or SSv2 ``labels.json``).
         class_list: class names (overrides ``labels_file``).
-        flip: random horizontal flip in training.
+        flip: random horizontal flip in training; ``None`` = on, except for ``"ssv2"`` (direction classes).
         flip_swap_by_name: when flipping, swap left/right (and clockwise/counterclockwise) classes by name.
-        randaugment: RandAugment (n=2, m=9), the same for every frame of a clip.
+        randaugment: RandAugment, the same for every frame of a clip.
         mean: normalisation mean (RGB, 0..1 scale).
         std: normalisation std.
         seed: seed of the replacement choice for unreadable videos.
         rrc_scale: area fraction range of the training random resized crop.
+        randaugment_ops: RandAugment ops per clip (n).
+        randaugment_magnitude: RandAugment magnitude (m) on timm's 0-10 scale.
 
     Raises:
         ValueError: on an unknown format or sampling (listing the valid ones) or bad annotations.
@@ -145,10 +148,18 @@ def build_video_dataset(format: str, annotations: str, root: str, *, train: bool
     if labels_file and not os.path.exists(labels_file) and not os.path.isabs(labels_file):
         labels_file = os.path.join(root, labels_file)
     ann = read_annotations(format, annotations, root, class_list=class_list, labels_file=labels_file)
+    if flip is None:
+        flip = format != "ssv2"
+    mirror_pairs = flip_label_map(ann.classes)
+    flip_map = mirror_pairs if flip_swap_by_name else {}
+    if train and flip and mirror_pairs and not flip_swap_by_name:
+        logger.warning("horizontal flip is on, %d classes have mirror-image partners (left/right, clockwise) and "
+                       "flip_swap_by_name is off: flipped clips keep labels that no longer match them",
+                       len(mirror_pairs))
     cfg = ClipTransformCfg(train=train, crop_size=crop_size, short_side=short_side,
                            num_crops=1 if train else num_crops, flip=flip, randaugment=randaugment,
-                           rrc_scale=tuple(rrc_scale), mean=tuple(mean), std=tuple(std))
-    flip_map = flip_label_map(ann.classes) if flip_swap_by_name else {}
+                           rrc_scale=tuple(rrc_scale), mean=tuple(mean), std=tuple(std),
+                           randaugment_ops=randaugment_ops, randaugment_magnitude=randaugment_magnitude)
     return VideoClassificationDataset(ann.records, ann.classes, train=train, num_frames=num_frames,
                                       frame_interval=frame_interval, sampling=sampling, num_clips=num_clips,
                                       transform=ClipTransform(cfg, flip_map), seed=seed)

@@ -2,7 +2,8 @@
 
 Train: random resized crop to ``crop_size`` (area fraction ``rrc_scale`` of the decoded frame, so the
 short-side resize is not needed), optional horizontal flip (with a label swap built from class names),
-optional RandAugment (one op/magnitude draw per clip, so every frame gets the same change), normalisation.
+optional RandAugment (torchvision's; one op draw per clip, so every frame gets the same change; default
+n=4, m=7 on timm's 0-10 scale as in VideoMAE, without timm's magnitude noise), normalisation.
 
 Test: short-side resize to ``short_side``, then one centre crop or three crops (start, centre, end of the
 longer side) of ``crop_size``, normalisation. Every temporal clip gets every crop; views are ordered
@@ -78,8 +79,8 @@ class ClipTransformCfg:
     num_crops: int = 1
     flip: bool = True
     randaugment: bool = False
-    randaugment_ops: int = 2
-    randaugment_magnitude: int = 9
+    randaugment_ops: int = 4
+    randaugment_magnitude: float = 7.0  # timm's 0-10 scale (VideoMAE's rand-m7-n4); torchvision's is 0-30
     rrc_scale: tuple[float, float] = (0.08, 1.0)
     rrc_ratio: tuple[float, float] = (3 / 4, 4 / 3)
     mean: tuple[float, float, float] = IMAGENET_MEAN
@@ -100,7 +101,8 @@ class ClipTransform:
         self.cfg = cfg
         self.flip_map = flip_map or {}
         self._rrc = v2.RandomResizedCrop(cfg.crop_size, scale=cfg.rrc_scale, ratio=cfg.rrc_ratio, antialias=True)
-        self._randaug = v2.RandAugment(num_ops=cfg.randaugment_ops, magnitude=cfg.randaugment_magnitude)
+        self._randaug = v2.RandAugment(num_ops=cfg.randaugment_ops, num_magnitude_bins=31,
+                                       magnitude=int(round(cfg.randaugment_magnitude * 3)))
         self._mean = torch.tensor(cfg.mean).view(3, 1, 1, 1)
         self._std = torch.tensor(cfg.std).view(3, 1, 1, 1)
 
