@@ -11,11 +11,27 @@ from mmlookup.data import VideoDecodeError, build_video_dataset, collate_clips, 
 from mmlookup.data.decode import check_video
 from mmlookup.data.render import write_video
 
-BAD = ("empty.mp4", "truncated.mp4", "text.mp4", "missing.mp4")
+BAD = ("empty.mp4", "truncated.mp4", "cut_faststart.mp4", "text.mp4", "missing.mp4")
 
 
 def _levels(n: int) -> np.ndarray:
     return 16 + 12 * np.arange(n)  # frame i has grey level 16 + 12 i
+
+
+def _cut_faststart(src, dst, keep=0.6):
+    """Remux ``src`` with the index (moov) first, then cut the media data: a download that stopped early."""
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst) + ".tmp.mp4", "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    data = open(str(dst) + ".tmp.mp4", "rb").read()
+    os.remove(str(dst) + ".tmp.mp4")
+    with open(dst, "wb") as f:
+        f.write(data[: int(len(data) * keep)])
 
 
 def _grey_video(path, n, h, w):
@@ -36,6 +52,7 @@ def fixture_set(tmp_path_factory):
     lines += ["one_frame.mp4 0", "portrait.mp4 1", "odd size.mp4 0"]
     (root / "empty.mp4").write_bytes(b"")
     (root / "truncated.mp4").write_bytes((root / "good0.mp4").read_bytes()[:400])
+    _cut_faststart(root / "good1.mp4", root / "cut_faststart.mp4")
     (root / "text.mp4").write_text("this is not a video\n")
     lines += [f"{name} {k % 2}" for k, name in enumerate(BAD)]
     (root / "list.txt").write_text("\n".join(lines) + "\n")
@@ -51,7 +68,8 @@ def test_read_clip_returns_exact_frames_with_duplicates(fixture_set):
 
 
 @pytest.mark.parametrize("name,reason", [("empty.mp4", "empty"), ("truncated.mp4", "cannot open"),
-                                         ("text.mp4", "cannot open"), ("missing.mp4", "missing")])
+                                         ("cut_faststart.mp4", "cannot open"), ("text.mp4", "cannot open"),
+                                         ("missing.mp4", "missing")])
 def test_bad_files_raise_decode_error(fixture_set, name, reason):
     with pytest.raises(VideoDecodeError, match=reason):
         check_video(str(fixture_set / name))
@@ -70,7 +88,7 @@ def test_full_epoch_with_workers_counts_bad_files(fixture_set):
         assert set(batch.label.tolist()) <= {0, 1}
         seen += len(batch)
         replaced += int(batch.replaced.sum())
-    assert seen == len(ds) == 13
+    assert seen == len(ds) == 14
     assert replaced == len(BAD)
 
 
@@ -78,7 +96,7 @@ def test_multi_view_test_samples(fixture_set):
     ds = build_video_dataset("list", "list.txt", str(fixture_set), train=False, num_frames=4, frame_interval=3,
                              num_clips=2, num_crops=3, crop_size=32, short_side=36)
     batch = collate_clips([ds[i] for i in range(len(ds))])
-    assert batch.video.shape == (13, 6, 3, 4, 32, 32)
+    assert batch.video.shape == (14, 6, 3, 4, 32, 32)
     assert int(batch.replaced.sum()) == len(BAD)
     assert ds.num_views == 6 and ds.num_classes == 2
 
