@@ -51,7 +51,7 @@ def runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory):
-    from mmlookup.data.render import write_video
+    from mmlookup.data.encode import write_video
 
     folder = tmp_path_factory.mktemp("media")
     rng = np.random.default_rng(0)
