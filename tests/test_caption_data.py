@@ -51,10 +51,12 @@ def test_karpathy_reader_splits(tmp_path: Path) -> None:
     def img(cocoid: int, split: str, folder: str) -> dict:
         return {"filepath": folder, "filename": f"COCO_{folder}_{cocoid:012d}.jpg", "imgid": cocoid % 100,
                 "cocoid": cocoid, "split": split,
-                "sentences": [{"raw": f"caption {cocoid} {k}", "tokens": [], "imgid": 0, "sentid": k} for k in range(2)]}
+                "sentences": [{"raw": f"caption {cocoid} {k}", "tokens": [], "imgid": 0, "sentid": k}
+                              for k in range(2)]}
 
-    f = _write(tmp_path / "dataset_coco.json", {"dataset": "coco", "images": [
-        img(1, "train", "train2014"), img(2, "restval", "val2014"), img(3, "val", "val2014"), img(4, "test", "val2014")]})
+    images = [img(1, "train", "train2014"), img(2, "restval", "val2014"), img(3, "val", "val2014"),
+              img(4, "test", "val2014")]
+    f = _write(tmp_path / "dataset_coco.json", {"dataset": "coco", "images": images})
     train = read_karpathy(f, ["train", "restval"], media_root="/coco")
     assert [s.image_id for s in train] == [1, 2]
     assert train[1].path == Path("/coco/val2014/COCO_val2014_000000000002.jpg")

@@ -153,7 +153,8 @@ def test_lookup_mask_reaches_cross_attention_and_hides_padding(tok) -> None:
     changed = Memory(mem.hidden.clone(), mem.mask)
     changed.hidden[0, -3:] = 1e3  # padded tokens of image 0
     assert torch.allclose(model(ids, attn, changed), loss)
-    assert torch.equal(model.generate(changed, num_beams=2, max_length=5), model.generate(mem, num_beams=2, max_length=5))
+    same = model.generate(changed, num_beams=2, max_length=5)
+    assert torch.equal(same, model.generate(mem, num_beams=2, max_length=5))
 
 
 def test_generate_greedy_and_beam_start_with_bos(tok) -> None:
@@ -173,7 +174,8 @@ def test_memory_selection_and_repeat() -> None:
         select_memory(out, "all")
     mem = select_memory(out, "lookup")
     rep = repeat_memory(mem, torch.tensor([2, 3]))
-    assert rep.hidden.shape[0] == 5 and torch.equal(rep.hidden[1], mem.hidden[0]) and torch.equal(rep.hidden[4], mem.hidden[1])
+    assert rep.hidden.shape[0] == 5
+    assert torch.equal(rep.hidden[1], mem.hidden[0]) and torch.equal(rep.hidden[4], mem.hidden[1])
 
 
 def test_real_lookupvit_frozen_memory_is_compressed_grid() -> None:

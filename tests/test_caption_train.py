@@ -58,7 +58,8 @@ def _recipe(tmp: Path, train: Path, val: Path, **over: object) -> Recipe:
         "optim.warmup_epochs": 1.0, "optim.weight_decay": 0.0, "train.label_smoothing": 0.0,
     }
     sets.update(over)
-    return apply_overrides(Recipe(name="tiny_caption", task="caption"), [f"{k}={v}" for k, v in sets.items()]).validate()
+    recipe = Recipe(name="tiny_caption", task="caption")
+    return apply_overrides(recipe, [f"{k}={v}" for k, v in sets.items()]).validate()
 
 
 @pytest.fixture(scope="module")

@@ -209,5 +209,6 @@ class CaptionModel(nn.Module):
 
 def repeat_memory(memory: Memory, counts: torch.Tensor) -> Memory:
     """Repeat each image's memory ``counts[i]`` times (one per caption), so the encoder runs once per image."""
-    idx = torch.repeat_interleave(torch.arange(len(counts), device=memory.hidden.device), counts.to(memory.hidden.device))
+    device = memory.hidden.device
+    idx = torch.repeat_interleave(torch.arange(len(counts), device=device), counts.to(device))
     return memory[idx]

@@ -28,7 +28,13 @@ from mmlookup.captioning.model import CaptionModel, build_decoder, repeat_memory
 from mmlookup.captioning.tokenizer import load_tokenizer, train_tokenizer
 from mmlookup.config import Recipe
 from mmlookup.data.coco import CaptionSample
-from mmlookup.engine.checkpoint import TrainState, latest_checkpoint, load_checkpoint, resolve_checkpoint, save_checkpoint
+from mmlookup.engine.checkpoint import (
+    TrainState,
+    latest_checkpoint,
+    load_checkpoint,
+    resolve_checkpoint,
+    save_checkpoint,
+)
 from mmlookup.engine.fit import build_accelerator, setup_run_dir
 from mmlookup.engine.logger import RunLogger
 from mmlookup.engine.optim import build_optimizer, set_lr
