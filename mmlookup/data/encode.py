@@ -68,8 +68,6 @@ def write_video(path: str, frames: np.ndarray, fps: int, codec: str = "libx264",
             container.mux(packet)
 
 
-
-
 def rgb_to_yuv(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """BT.601 limited-range Y, Cb, Cr planes (float32, full resolution) of an ``(H, W, 3)`` uint8 frame.
 

@@ -159,8 +159,8 @@ def write_specs_in_subprocess(specs: list[ClipSpec], workers: int = 1) -> None:
 
 def _main(argv: list[str]) -> int:
     """``python -m mmlookup.data.render SPECS.json [WORKERS]``: write every spec in the JSON list."""
-    from concurrent.futures import ProcessPoolExecutor
     import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
 
     with open(argv[0], encoding="utf-8") as f:
         specs = [ClipSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}) for d in json.load(f)]
