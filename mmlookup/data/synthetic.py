@@ -19,7 +19,7 @@ Layout written by :func:`generate` (``OUT`` is the output folder)::
 
 Defaults (:class:`SynthSizes`): 8 classes; K400 40 train + 12 val clips per class; SSv2 16 + 6 per class;
 32 frames of 112x112 at 12 fps (H.264 via PyAV/libx264, GOP 16, CRF 18; VP9 for webm); 160 + 40 caption
-clips; 400 + 100 still images (1,384 files, about 14 MB). Videos in COCO ``file_name`` and Karpathy
+clips; 400 + 100 still images (1,303 files, about 14 MB). Videos in COCO ``file_name`` and Karpathy
 ``filepath/filename`` are relative to ``OUT/coco``.
 
 Use 32-frame clips with at most 29 frames of span (8x4, 16x2 dense, or segment sampling): longer spans
@@ -28,7 +28,7 @@ counterclockwise swap under a mirror).
 
 Determinism: everything is a function of ``seed``; the same seed gives byte-identical annotation files and
 identical decoded frames whatever the number of workers (see :mod:`mmlookup.data.encode`). Generation of
-the default set takes about 35 s of CPU time (about 20 s on 2 idle cores).
+the default set takes about 32 s of CPU time (23 s wall on 2 cores).
 """
 from __future__ import annotations
 
