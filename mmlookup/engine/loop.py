@@ -98,6 +98,7 @@ def train_one_epoch(run: TrainLoop, epoch: int) -> float:
     hold, ramp = (round(e * spe) for e in (cfg.keep_rate_warmup_epochs, cfg.keep_rate_ramp_epochs))
     model.train()
     total, window = torch.zeros((), device=acc.device), torch.zeros((), device=acc.device)
+    in_window = 0
     bar = tqdm(range(first, last), desc=f"epoch {epoch}", disable=not acc.is_local_main_process, leave=False)
     for _ in bar:
         step = st.step
@@ -129,9 +130,11 @@ def train_one_epoch(run: TrainLoop, epoch: int) -> float:
         st.step += 1
         total += step_loss
         window += step_loss
+        in_window += 1
         if st.step % cfg.log_every == 0:
-            mean = acc.reduce(window, "mean").item() / cfg.log_every
+            mean = acc.reduce(window, "mean").item() / in_window
             window.zero_()
+            in_window = 0
             bar.set_postfix(loss=f"{mean:.4f}", lr=f"{lr:.2e}")
             if run.logger is not None:
                 run.logger.scalars({"train/loss": mean, "train/lr": lr}, st.step)
