@@ -195,3 +195,32 @@ def test_resolved_recipe_round_trips(tmp_path):
     path = save_recipe(r, tmp_path / "recipe.yaml")
     assert load_recipe(path) == r
     assert "caption.num_beams" in valid_keys() and "optim.lr" in valid_keys()
+
+
+# ---------------------------------------------------------------------------------------------- seeding
+class _RandomItems(torch.utils.data.Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return torch.rand(())
+
+
+def test_seeded_dataset_is_a_function_of_epoch_and_index_even_in_persistent_workers():
+    from torch.utils.data import DataLoader
+
+    from mmlookup.engine.seeding import SeededDataset
+
+    ds = SeededDataset(_RandomItems(), seed=0)
+    loader = DataLoader(ds, batch_size=4, num_workers=2, persistent_workers=True)
+    batches = []
+    for epoch in range(2):
+        ds.set_epoch(epoch)
+        batches.append(next(iter(loader)))
+    ds.set_epoch(1)
+    in_process = torch.stack([ds[i] for i in range(4)])
+    assert torch.equal(batches[1], in_process)  # workers saw epoch 1; same values as in the main process
+    assert not torch.equal(batches[0], batches[1])  # a new epoch draws new augmentations
+    state = torch.get_rng_state()
+    ds[0]
+    assert torch.equal(state, torch.get_rng_state())  # the caller's RNG is untouched

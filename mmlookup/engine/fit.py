@@ -87,7 +87,8 @@ def build_loader(dataset: Dataset, batch_size: int, *, train: bool, num_workers:
     from mmlookup.data import collate_clips
 
     return DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=train, num_workers=num_workers,
-                      collate_fn=collate_clips, pin_memory=torch.cuda.is_available())
+                      collate_fn=collate_clips, pin_memory=torch.cuda.is_available(),
+                      persistent_workers=train and num_workers > 0)
 
 
 def _mix_fn(recipe: Recipe, num_classes: int) -> Any:
