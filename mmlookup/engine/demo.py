@@ -87,6 +87,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from mmlookup.engine.fit import ensure_synthetic
 
+    start = time.perf_counter()
     data = Path(args.data)
     ensure_synthetic(data)
     overrides = [kv for group in args.set for kv in group]
@@ -98,7 +99,8 @@ def main(argv: list[str]) -> int:
                                     "data.synthetic=False", *overrides])
         new_rows, num_classes = run_one(recipe)
         rows += new_rows
-    table = format_table(rows, num_classes)
+    elapsed = time.perf_counter() - start
+    table = format_table(rows, num_classes) + f"\ntotal time (data, training, evaluation): {elapsed:.0f} s"
     print("\n" + table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

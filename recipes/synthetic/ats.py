@@ -24,7 +24,7 @@ def get_recipe(arg: str = "") -> Recipe:
                      val_annotations="validate.csv", frame_interval=4, short_side=32, rrc_scale=(0.8, 1.0),
                      flip=False, synthetic=True),
         optim=OptimCfg(lr=5e-4, min_lr=1e-5, weight_decay=0.05, warmup_epochs=2.0),
-        train=TrainCfg(epochs=12 if quick else 35, batch_size=16, num_workers=1, precision="no",
+        train=TrainCfg(epochs=12 if quick else 30, batch_size=16, num_workers=1, precision="no",
                        label_smoothing=0.1, clip_grad=1.0, output_dir="runs/synthetic_ats",
                        checkpoint_every=100, eval_every=0, log_every=5, keep_last=1),
         eval=EvalCfg(num_clips=1, num_crops=1, batch_size=32, num_workers=1),

@@ -1,14 +1,16 @@
 """LookupViT-nano on the synthetic motion dataset: the CPU demo recipe (`mmlookup demo` runs it).
 
 Command:   mmlookup train recipes/synthetic/lookupvit.py          (`:quick` for the ~1 minute variant)
-Hardware:  2 CPU cores, fp32; about 3 minutes (quick: about 1 minute), plus ~1 minute to generate the data.
+Hardware:  2 CPU cores, fp32; 600 steps, about 3-4 minutes on idle cores (quick: 240 steps, ~1 minute), plus
+           ~1 minute to generate the data.
 Data:      `mmlookup data synth data/synthetic` (made automatically when absent): 8 motion classes
            (left/right, up/down, grow/shrink, rotate cw/ccw), 320 train / 96 val clips, K400 CSV format.
 Model:     8 frames (interval 4) x 32x32, tubelet 2x8x8 -> 4x4x4 = 64 lookup tokens; compressed grids 2x2x2
            (default), 1x2x2 and 2x4x4, one sampled per training step (multi-resolution), all reported at
            evaluation. 32x32 is enough to see the motion and keeps a step at ~0.1 s; a tiny transformer from
            scratch needs a few hundred steps before it starts to use motion, and LR above ~1e-3 stalls it.
-Expected:  top-1 well above the 12.5% chance level at every grid (the README states the measured number).
+Expected:  top-1 well above the 12.5% chance level at every grid: measured 69-73% (combined; 69-71% per head)
+           at step 500 of a 700-step schedule on a loaded machine; the quick variant stays near 25-30%.
 Flip is off: it would turn "left to right" into "right to left".
 """
 from mmlookup.config import DataCfg, EvalCfg, ModelCfg, OptimCfg, Recipe, TrainCfg
@@ -24,7 +26,7 @@ def get_recipe(arg: str = "") -> Recipe:
                      val_annotations="validate.csv", frame_interval=4, short_side=32, rrc_scale=(0.8, 1.0),
                      flip=False, synthetic=True),
         optim=OptimCfg(lr=5e-4, min_lr=1e-5, weight_decay=0.05, warmup_epochs=2.0),
-        train=TrainCfg(epochs=12 if quick else 35, batch_size=16, num_workers=1, precision="no",
+        train=TrainCfg(epochs=12 if quick else 30, batch_size=16, num_workers=1, precision="no",
                        label_smoothing=0.1, clip_grad=1.0, output_dir="runs/synthetic_lookupvit",
                        checkpoint_every=100, eval_every=0, log_every=5, keep_last=1),
         eval=EvalCfg(num_clips=1, num_crops=1, batch_size=32, num_workers=1),
