@@ -7,12 +7,12 @@ load back, and evaluation on an uneven dataset counts every video exactly once.
 """
 from __future__ import annotations
 
-import functools
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
-from accelerate import debug_launcher
-
 from test_engine_smoke import ToyClips, toy_recipe
 
 
@@ -26,6 +26,8 @@ def _reset_accelerate_state() -> None:
 
 
 def _train_two_ranks(tmp: str) -> None:
+    # a forked child must not reuse the parent's OpenMP thread pool (it deadlocks once the parent has used it)
+    torch.set_num_threads(1)
     _reset_accelerate_state()
     from mmlookup.engine.fit import build_accelerator, fit, run_eval
     from mmlookup.heads import combine_probs
@@ -62,6 +64,13 @@ def _train_two_ranks(tmp: str) -> None:
 
 
 def test_two_cpu_processes_sync_gradients_and_count_each_video_once(tmp_path):
-    debug_launcher(functools.partial(_train_two_ranks, str(tmp_path)), num_processes=2)
+    # launch from a fresh interpreter: forking a pytest process whose earlier tests used torch's thread pools
+    # can deadlock the children regardless of this code
+    code = ("import functools, sys; from accelerate import debug_launcher; import test_distributed as t; "
+            f"debug_launcher(functools.partial(t._train_two_ranks, {str(tmp_path)!r}), num_processes=2)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), str(Path(__file__).parents[1]),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
     log = (tmp_path / "run" / "log.txt").read_text()
     assert "2 process(es)" in log and "global batch 8" in log and "3 steps/epoch" in log

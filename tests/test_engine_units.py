@@ -1,6 +1,7 @@
 """Unit tests of the engine's pure parts: schedules, parameter groups, metrics, heads, loss, config overrides."""
 from __future__ import annotations
 
+import gc
 import math
 
 import pytest
@@ -217,6 +218,8 @@ def test_seeded_dataset_is_a_function_of_epoch_and_index_even_in_persistent_work
     for epoch in range(2):
         ds.set_epoch(epoch)
         batches.append(next(iter(loader)))
+    del loader  # shut the persistent workers down (a later fork must not inherit them)
+    gc.collect()
     ds.set_epoch(1)
     in_process = torch.stack([ds[i] for i in range(4)])
     assert torch.equal(batches[1], in_process)  # workers saw epoch 1; same values as in the main process
