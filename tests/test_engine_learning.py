@@ -36,5 +36,5 @@ def test_synthetic_demo_recipe_learns_motion(tmp_path_factory):
                                                  f"train.output_dir={root / 'run'}", "train.tensorboard=false"])
     report = fit(recipe, accelerator=build_accelerator(recipe)).report
     assert report.num_unreadable == 0 and report.num_classes == 8
-    for r in report.results:  # measured: 69-73% top-1 at every grid (chance 12.5%)
+    for r in report.results:  # measured: 65.6-67.7% top-1 (chance 12.5%)
         assert r.combined.top1 >= 25.0, (r.grid, r.combined.top1)
