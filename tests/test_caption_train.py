@@ -104,6 +104,16 @@ def test_run_eval_of_the_checkpoint_matches_training_report(trained) -> None:
     assert json.loads((tmp / "eval_again.json").read_text())["baseline"] == pytest.approx(report.baseline)
 
 
+def test_mmlookup_eval_command_dispatches_caption_recipes(trained) -> None:
+    from mmlookup.cli import main
+
+    tmp, recipe, report, _ = trained
+    run = Path(recipe.train.output_dir)
+    assert main(["eval", str(run / "recipe.yaml"), "--checkpoint", str(run), "--out", str(tmp / "eval_cli.json")]) == 0
+    saved = json.loads((tmp / "eval_cli.json").read_text())
+    assert saved["scores"]["CIDEr"] == pytest.approx(report.scores["CIDEr"])
+
+
 def test_caption_command_prints_captions(trained, capsys: pytest.CaptureFixture[str]) -> None:
     tmp, recipe, _, _ = trained
     images = sorted((tmp / "data" / "images").glob("val_*.jpg"))[:3]

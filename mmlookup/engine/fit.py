@@ -17,8 +17,14 @@ from accelerate.utils import DataLoaderConfiguration, set_seed
 from torch.utils.data import DataLoader, Dataset
 
 from mmlookup.config import Recipe, save_recipe
-from mmlookup.engine.checkpoint import (TrainState, latest_checkpoint, load_checkpoint, load_weights,
-                                       resolve_checkpoint, save_checkpoint)
+from mmlookup.engine.checkpoint import (
+    TrainState,
+    latest_checkpoint,
+    load_checkpoint,
+    load_weights,
+    resolve_checkpoint,
+    save_checkpoint,
+)
 from mmlookup.engine.ema import ModelEma
 from mmlookup.engine.evaluate import EvalReport, evaluate
 from mmlookup.engine.logger import RunLogger
@@ -224,11 +230,16 @@ def _log_report(logger: RunLogger, report: EvalReport, step: int) -> None:
 
 
 def run_eval(recipe: Recipe, checkpoint: str, *, use_ema: bool | None = None, out: str | None = None,
-             accelerator: Accelerator | None = None, dataset: Dataset | None = None) -> EvalReport:
+             accelerator: Accelerator | None = None, dataset: Dataset | None = None) -> EvalReport | Any:
     """Evaluate a checkpoint (folder or run folder) with the recipe's test protocol; write the JSON report.
 
     The report goes to ``out`` or, by default, ``eval_<checkpoint name>.json`` in the checkpoint's run folder.
+    Captioning recipes go to the captioning evaluator (CIDEr, BLEU-4, METEOR, ROUGE-L).
     """
+    if recipe.task == "caption":
+        from mmlookup.captioning.train import run_eval as caption_eval
+
+        return caption_eval(recipe, checkpoint, out=out, accelerator=accelerator)
     acc = accelerator or build_accelerator(recipe)
     val_ds = dataset or build_dataset(recipe, False)
     num_classes = _num_classes(recipe, val_ds)
