@@ -23,9 +23,16 @@ _DEFAULT_INPUT = dict(num_frames=16, img_size=224, patch_size=16, tubelet_size=2
 
 def size_kwargs(size: str, **overrides: Any) -> dict[str, Any]:
     dim, depth, heads = SIZES[size]
-    kwargs: dict[str, Any] = dict(embed_dim=dim, depth=depth, num_heads=heads, **INPUT_DEFAULTS.get(size, _DEFAULT_INPUT))
+    kwargs: dict[str, Any] = dict(
+        embed_dim=dim, depth=depth, num_heads=heads, **INPUT_DEFAULTS.get(size, _DEFAULT_INPUT)
+    )
     kwargs.update(overrides)
     return kwargs
+
+
+def drop_path_rates(rate: float, depth: int) -> list[float]:
+    """Stochastic-depth rate per block, rising linearly from 0 to ``rate`` (plain floats: builds on ``meta`` too)."""
+    return [rate * i / (depth - 1) if depth > 1 else 0.0 for i in range(depth)]
 
 
 def init_weights(module: nn.Module) -> None:

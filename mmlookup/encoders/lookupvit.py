@@ -16,16 +16,15 @@ from typing import Sequence
 
 import torch
 import torch.nn as nn
-
-from mmlookup.layers.norm import LayerNorm
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from mmlookup.encoders.base import Encoder, EncoderOutput
-from mmlookup.encoders.common import init_weights, pair, parse_grid, size_kwargs
+from mmlookup.encoders.common import drop_path_rates, init_weights, pair, parse_grid, size_kwargs
 from mmlookup.layers.attention import use_fused_attn
 from mmlookup.layers.block import Block
 from mmlookup.layers.mlp import DropPath, Mlp
+from mmlookup.layers.norm import LayerNorm
 from mmlookup.layers.pos_embed import PosEmbed3d
 from mmlookup.layers.resize import resize_grid
 from mmlookup.layers.tubelet import TubeletEmbed
@@ -101,7 +100,9 @@ class LookupBlock(nn.Module):
         if fused:
             infused = F.scaled_dot_product_attention(k, q, vp, dropout_p=drop)  # softmax_M(Sᵀ) without storing S
         else:
-            infuse_w = logits.transpose(-2, -1).softmax(dim=-1) if self.reuse == "logits" else gather_w.transpose(-2, -1)
+            infuse_w = (
+                logits.transpose(-2, -1).softmax(dim=-1) if self.reuse == "logits" else gather_w.transpose(-2, -1)
+            )
             infused = F.dropout(infuse_w, drop) @ vp if drop else infuse_w @ vp
         lookup = lookup + self.drop_path(self.drop(self.proj_l(self._merge(infused))))
         lookup = lookup + self.drop_path(self.mlp(self.norm_mlp(lookup)))
@@ -144,9 +145,11 @@ class LookupViT(Encoder):
         self.lookup_grid = self.patch_embed.grid_for(num_frames, *self.img_size)
         self.pos_embed = PosEmbed3d(self.lookup_grid, embed_dim, separable=separable_pos)
         self.pos_drop = nn.Dropout(drop_rate)
-        dpr = torch.linspace(0, drop_path_rate, depth).tolist()
+        dpr = drop_path_rates(drop_path_rate, depth)
         self.blocks = nn.ModuleList(
-            LookupBlock(embed_dim, num_heads, mlp_ratio, lookup_mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, dpr[i], reuse)
+            LookupBlock(
+                embed_dim, num_heads, mlp_ratio, lookup_mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, dpr[i], reuse
+            )
             for i in range(depth)
         )
         self.norm = LayerNorm(embed_dim)

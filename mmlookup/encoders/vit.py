@@ -5,13 +5,12 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
-
-from mmlookup.layers.norm import LayerNorm
 from torch.utils.checkpoint import checkpoint
 
 from mmlookup.encoders.base import Encoder, EncoderOutput
-from mmlookup.encoders.common import init_weights, pair, size_kwargs
+from mmlookup.encoders.common import drop_path_rates, init_weights, pair, size_kwargs
 from mmlookup.layers.block import Block
+from mmlookup.layers.norm import LayerNorm
 from mmlookup.layers.pos_embed import PosEmbed3d
 from mmlookup.layers.tubelet import TubeletEmbed
 from mmlookup.registry import register_encoder
@@ -55,7 +54,7 @@ class VideoViT(Encoder):
             self.cls_pos = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
         block_fn = block_fn or _plain_block
-        dpr = torch.linspace(0, drop_path_rate, depth).tolist()
+        dpr = drop_path_rates(drop_path_rate, depth)
         self.blocks = nn.ModuleList(
             block_fn(
                 dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop_rate,
@@ -89,7 +88,11 @@ class VideoViT(Encoder):
                 x, attn = blk(x, return_attn=return_attn)
             if return_attn:
                 attns.append(attn)
-        info = {"grid": token_grid, "num_prefix_tokens": self.num_prefix_tokens, "tokens_per_layer": [x.shape[1]] * self.depth}
+        info = {
+            "grid": token_grid,
+            "num_prefix_tokens": self.num_prefix_tokens,
+            "tokens_per_layer": [x.shape[1]] * self.depth,
+        }
         if return_attn:
             info["attn"] = attns
         return EncoderOutput(tokens=self.norm(x), info=info)
