@@ -9,7 +9,10 @@ import importlib
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("mmlookup.engine.cli:demo_main", "the built-in demo: synthetic data, train LookupViT, evaluate every grid"),
+    "demo": (
+        "mmlookup.engine.cli:demo_main",
+        "the built-in demo: synthetic data, train LookupViT, evaluate every grid",
+    ),
     "train": ("mmlookup.engine.cli:train_main", "train from a recipe: mmlookup train RECIPE [--set k=v ...]"),
     "eval": ("mmlookup.engine.cli:eval_main", "evaluate a checkpoint: mmlookup eval RECIPE --checkpoint DIR"),
     "list": ("mmlookup.engine.cli:list_main", "list encoders and recipes"),

@@ -25,9 +25,13 @@ def test_forward_shapes_no_nan_and_every_parameter_gets_a_gradient(name):
         assert out.compressed.shape == (2, 4, enc.embed_dim)
         loss = loss + out.compressed.square().mean()
     loss.backward()
-    missing = [n for n, p in enc.named_parameters() if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())]
+    missing = [
+        n for n, p in enc.named_parameters() if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())
+    ]
     assert not missing, f"parameters without a finite gradient: {missing}"
-    assert not [n for n, p in enc.named_parameters() if p.grad is not None and p.grad.abs().sum() == 0 and "pos_t" not in n]
+    assert not [
+        n for n, p in enc.named_parameters() if p.grad is not None and p.grad.abs().sum() == 0 and "pos_t" not in n
+    ]
 
 
 @pytest.mark.parametrize("name", list_encoders())

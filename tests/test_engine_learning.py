@@ -8,10 +8,10 @@ chance. Run it with ``pytest -m slow``; ``mmlookup demo`` prints the same number
 from __future__ import annotations
 
 import pytest
+from test_engine_smoke import ToyClips, toy_recipe
 
 from mmlookup.config import load_recipe
 from mmlookup.engine.fit import build_accelerator, fit
-from test_engine_smoke import ToyClips, toy_recipe
 
 
 def test_lookupvit_learns_noisy_templates_in_bounded_steps(tmp_path):

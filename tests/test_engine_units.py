@@ -9,11 +9,11 @@ import torch
 import torch.nn as nn
 
 from mmlookup.config import Recipe, apply_overrides, load_recipe, save_recipe, valid_keys
+from mmlookup.encoders.base import EncoderOutput
+from mmlookup.engine.loop import head_loss
 from mmlookup.engine.optim import param_groups, set_lr
 from mmlookup.engine.schedule import keep_rate_at, loop_lengths, lr_factor, sample_grid, step_seed
 from mmlookup.heads import LookupHeads, PooledHead, combine_probs
-from mmlookup.engine.loop import head_loss
-from mmlookup.encoders.base import EncoderOutput
 from mmlookup.metrics.topk import mean_class_accuracy, topk_accuracy
 
 

@@ -173,7 +173,11 @@ def test_no_n_by_n_tensor_is_formed(name):
                     shapes.append(tuple(t.shape))
             return out
 
-    model = create_encoder(name, **SMALL, keep_rate=0.5) if name.startswith("evit") else create_encoder(name, **SMALL, budget=8)
+    model = (
+        create_encoder(name, **SMALL, keep_rate=0.5)
+        if name.startswith("evit")
+        else create_encoder(name, **SMALL, budget=8)
+    )
     with torch.no_grad(), Watch():
         model.eval()(_video())
     assert shapes and not [s for s in shapes if len(s) >= 2 and s[-1] == n and s[-2] == n]

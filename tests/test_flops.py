@@ -51,7 +51,9 @@ def test_whole_encoders_match_analytic_totals():
     assert encoder_gmacs(vit, (3, 8, 64, 64)) == pytest.approx(analytic_gmacs(vit, (3, 8, 64, 64)), rel=0.01)
     lk = create_encoder("lookupvit_nano")
     for grid in [(2, 4, 4), (4, 4, 4)]:
-        assert encoder_gmacs(lk, (3, 8, 64, 64), grid) == pytest.approx(analytic_gmacs(lk, (3, 8, 64, 64), grid), rel=0.01)
+        assert encoder_gmacs(lk, (3, 8, 64, 64), grid) == pytest.approx(
+            analytic_gmacs(lk, (3, 8, 64, 64), grid), rel=0.01
+        )
 
 
 @pytest.mark.parametrize("keep_rate", [1.0, 0.7, 0.5])

@@ -35,7 +35,11 @@ def reference_block(blk: LookupBlock, l: torch.Tensor, p: torch.Tensor, reuse: s
     infused = []
     for i in range(h):
         s = logits[i]
-        w = torch.softmax(s.transpose(-1, -2), dim=-1) if reuse == "logits" else torch.softmax(s, dim=-1).transpose(-1, -2)
+        w = (
+            torch.softmax(s.transpose(-1, -2), dim=-1)
+            if reuse == "logits"
+            else torch.softmax(s, dim=-1).transpose(-1, -2)
+        )
         infused.append(w @ vp[..., i * d:(i + 1) * d])
     l = l + blk.proj_l(torch.cat(infused, -1))
     l = l + blk.mlp(blk.norm_mlp(l))

@@ -28,7 +28,9 @@ def test_none_kwargs_are_dropped():
 def test_base_is_vit_b():
     enc = create_encoder("vit_base")
     assert (enc.embed_dim, enc.depth, enc.num_heads) == (768, 12, 12)
-    assert sum(p.numel() for n, p in enc.named_parameters() if n.startswith("blocks.")) == pytest.approx(85.05e6, rel=0.01)
+    assert sum(p.numel() for n, p in enc.named_parameters() if n.startswith("blocks.")) == pytest.approx(
+        85.05e6, rel=0.01
+    )
 
 
 def test_duplicate_registration_is_an_error():

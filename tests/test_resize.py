@@ -13,8 +13,17 @@ def test_rows_sum_to_one_and_constant_preserved(n_in, n_out):
     assert (r >= 0).all()
 
 
-@pytest.mark.parametrize("in_grid,out_grid", [((8, 14, 14), (4, 7, 7)), ((8, 14, 14), (2, 5, 5)), ((4, 6, 9), (3, 4, 4)),
-                                              ((8, 7, 7), (8, 7, 7)), ((1, 14, 14), (1, 3, 3)), ((2, 3, 3), (4, 6, 5))])
+@pytest.mark.parametrize(
+    "in_grid,out_grid",
+    [
+        ((8, 14, 14), (4, 7, 7)),
+        ((8, 14, 14), (2, 5, 5)),
+        ((4, 6, 9), (3, 4, 4)),
+        ((8, 7, 7), (8, 7, 7)),
+        ((1, 14, 14), (1, 3, 3)),
+        ((2, 3, 3), (4, 6, 5)),
+    ],
+)
 def test_constant_grid_stays_constant_and_shapes(in_grid, out_grid):
     n = in_grid[0] * in_grid[1] * in_grid[2]
     x = torch.full((2, n, 3), 1.7)
@@ -33,7 +42,9 @@ def test_matches_torch_antialiased_bilinear_in_2d(out):
     # torch's antialiased bilinear (PIL semantics: triangle filter stretched by the scale, half-pixel centres)
     x = torch.randn(2, 14 * 14, 5)
     ours = resize_grid(x, (14, 14), out).view(2, *out, 5).permute(0, 3, 1, 2)
-    ref = F.interpolate(x.view(2, 14, 14, 5).permute(0, 3, 1, 2), size=out, mode="bilinear", antialias=True, align_corners=False)
+    ref = F.interpolate(
+        x.view(2, 14, 14, 5).permute(0, 3, 1, 2), size=out, mode="bilinear", antialias=True, align_corners=False
+    )
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
 
 

@@ -77,7 +77,9 @@ def test_inflated_video_vit_on_static_video_equals_2d_model_on_the_image(mode):
             out_vid = vit(img[:, :, None].repeat(1, 1, 4, 1, 1)).tokens
         torch.testing.assert_close(out_img, ref, atol=1e-5, rtol=1e-4)
         if not class_token:
-            torch.testing.assert_close(out_vid.view(1, 2, 16, 128), ref[:, None].expand(1, 2, 16, 128), atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(
+                out_vid.view(1, 2, 16, 128), ref[:, None].expand(1, 2, 16, 128), atol=1e-5, rtol=1e-4
+            )
 
 
 def test_bad_inflation_mode():

@@ -59,17 +59,30 @@ class BenchRow:
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="mmlookup bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", default=None, help="model size: nano, tiny, small, base, large (default base; tiny with --small)")
-    p.add_argument("--encoders", nargs="+", default=None, help="encoder names (default: vit, lookupvit, evit, ats of --size)")
-    p.add_argument("--grids", nargs="+", default=None, help=f"LookupViT compressed grids TxHxW (default {' '.join(DEFAULT_GRIDS)})")
+    p = argparse.ArgumentParser(
+        prog="mmlookup bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--size", default=None, help="model size: nano, tiny, small, base, large (default base; tiny with --small)"
+    )
+    p.add_argument(
+        "--encoders", nargs="+", default=None, help="encoder names (default: vit, lookupvit, evit, ats of --size)"
+    )
+    p.add_argument(
+        "--grids", nargs="+", default=None, help=f"LookupViT compressed grids TxHxW (default {' '.join(DEFAULT_GRIDS)})"
+    )
     p.add_argument("--frames", type=int, default=None, help="clip length T (default 16; 8 with --small)")
     p.add_argument("--img-size", type=int, default=None, help="frame size (default 224; 112 with --small)")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per model (default 3 on CPU, 20 on GPU)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="auto: fp32 on CPU, bf16 autocast on GPU")
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="auto: fp32 on CPU, bf16 autocast on GPU",
+    )
     p.add_argument("--no-timm", action="store_true", help="skip the timm ViT reference row")
     p.add_argument("--small", action="store_true", help="tiny models on 8x112x112 clips: under a minute on 2 CPU cores")
     p.add_argument("--format", choices=["md", "csv", "json"], default="md")
@@ -82,7 +95,9 @@ def build_cases(args: argparse.Namespace) -> tuple[list[Case], tuple[int, int, i
     frames = args.frames or (8 if args.small else 16)
     img = args.img_size or (112 if args.small else 224)
     grids = [parse_grid(g) for g in (args.grids or (SMALL_GRIDS if args.small else DEFAULT_GRIDS))]
-    names = args.encoders or [f"{fam}_{size}" for fam in ("vit", "lookupvit", "evit", "ats") if is_encoder(f"{fam}_{size}")]
+    names = args.encoders or [
+        f"{fam}_{size}" for fam in ("vit", "lookupvit", "evit", "ats") if is_encoder(f"{fam}_{size}")
+    ]
     cases: list[Case] = []
     for name in names:
         model = create_encoder(name, num_frames=frames, img_size=img).eval()
@@ -116,7 +131,9 @@ def _autocast(device: torch.device, dtype: str):
     return nullcontext()
 
 
-def run_bench(cases: list[Case], video_shape, batch_size: int, device: torch.device, dtype: str, warmup: int, repeats: int) -> list[BenchRow]:
+def run_bench(
+    cases: list[Case], video_shape, batch_size: int, device: torch.device, dtype: str, warmup: int, repeats: int
+) -> list[BenchRow]:
     from tqdm import tqdm
 
     rows, runs = [], {}
@@ -146,11 +163,21 @@ def run_bench(cases: list[Case], video_shape, batch_size: int, device: torch.dev
 
         runs[key] = run
         n_tokens = _token_summary(case, video_shape, x)
-        rows.append(BenchRow(
-            model=case.label, input="x".join(map(str, video_shape[1:])), grid="x".join(map(str, case.grid)) if case.grid else "-",
-            params_m=sum(p.numel() for p in case.model.parameters()) / 1e6, tokens=n_tokens, gflops=gmacs,
-            exec_gmacs=exec_gmacs, formula_gflops=formula, clips_per_s=0.0, ms_per_clip=0.0, peak_mem_mb=None,
-        ))
+        rows.append(
+            BenchRow(
+                model=case.label,
+                input="x".join(map(str, video_shape[1:])),
+                grid="x".join(map(str, case.grid)) if case.grid else "-",
+                params_m=sum(p.numel() for p in case.model.parameters()) / 1e6,
+                tokens=n_tokens,
+                gflops=gmacs,
+                exec_gmacs=exec_gmacs,
+                formula_gflops=formula,
+                clips_per_s=0.0,
+                ms_per_clip=0.0,
+                peak_mem_mb=None,
+            )
+        )
     timings = interleaved_throughput(runs, batch_size, device, warmup=warmup, repeats=repeats)
     for row, key in zip(rows, runs):
         t = timings[key]
@@ -190,8 +217,24 @@ def format_rows(rows: list[BenchRow], fmt: str) -> str:
     lines = []
     for r in rows:
         eff = None if r.speed_ratio is None or r.gflops_ratio is None else r.speed_ratio / r.gflops_ratio
-        lines.append([r.model, r.input, r.grid, f(r.params_m, 1), r.tokens, f(r.gflops), f(r.exec_gmacs), f(r.formula_gflops),
-                      f(r.clips_per_s, 3), f(r.ms_per_clip, 1), f(r.peak_mem_mb, 0), f(r.gflops_ratio), f(r.speed_ratio), f(eff)])
+        lines.append(
+            [
+                r.model,
+                r.input,
+                r.grid,
+                f(r.params_m, 1),
+                r.tokens,
+                f(r.gflops),
+                f(r.exec_gmacs),
+                f(r.formula_gflops),
+                f(r.clips_per_s, 3),
+                f(r.ms_per_clip, 1),
+                f(r.peak_mem_mb, 0),
+                f(r.gflops_ratio),
+                f(r.speed_ratio),
+                f(eff),
+            ]
+        )
     if fmt == "csv":
         return "\n".join(",".join(x) for x in [head] + lines)
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

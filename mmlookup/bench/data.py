@@ -43,8 +43,8 @@ class LoaderResult:
 def write_source_videos(out_dir: str, count: int, *, frames: int, height: int, width: int, fps: int, gop: int,
                         seed: int = 0) -> str:
     """Write ``count`` synthetic source videos and a ``path label`` list file; returns the list file."""
-    from mmlookup.data.render import MOTIONS, draw_spec, render
     from mmlookup.data.encode import write_video
+    from mmlookup.data.render import MOTIONS, draw_spec, render
 
     rng = np.random.default_rng(seed)
     lines = []

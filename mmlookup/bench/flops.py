@@ -20,7 +20,9 @@ def _sdpa_cpu_flops(query_shape, key_shape, value_shape, *args, out_shape=None, 
     return sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
-def _sdpa_cpu_backward_flops(grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+def _sdpa_cpu_backward_flops(
+    grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs
+) -> int:
     return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
 
 
@@ -43,7 +45,10 @@ def count_macs(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
 
 
 def encoder_gmacs(
-    encoder: nn.Module, video_shape: tuple[int, int, int, int] = (3, 16, 224, 224), grid=None, video: torch.Tensor | None = None
+    encoder: nn.Module,
+    video_shape: tuple[int, int, int, int] = (3, 16, 224, 224),
+    grid=None,
+    video: torch.Tensor | None = None,
 ) -> float:
     """Measured GMACs per clip of ``encoder`` on one ``(C, T, H, W)`` input (``grid`` for LookupViT).
 
@@ -80,7 +85,7 @@ def tubelet_macs(n: int, d: int, in_chans: int, t: int, p: int) -> int:
 
 
 def analytic_gmacs(encoder: nn.Module, video_shape: tuple[int, int, int, int], grid=None) -> float | None:
-    """Formula GMACs for ViT, EViT and LookupViT (tubelet embedding included, heads excluded); None when data-dependent (ATS)."""
+    """Formula GMACs for ViT, EViT and LookupViT (tubelet embedding in, heads out); None when data-dependent (ATS)."""
     from mmlookup.encoders.lookupvit import LookupViT
     from mmlookup.encoders.vit import VideoViT
     from mmlookup.layers.attention import use_fused_attn

@@ -100,14 +100,31 @@ class VideoClassificationDataset(Dataset):
         return other + (other >= index)
 
 
-def build_video_dataset(format: str, annotations: str, root: str, *, train: bool, num_frames: int = 16,
-                        frame_interval: int = 4, sampling: str = "dense", num_clips: int = 1, num_crops: int = 1,
-                        crop_size: int = 224, short_side: int = 256, labels_file: str | None = None,
-                        class_list: list[str] | None = None, flip: bool | None = None,
-                        flip_swap_by_name: bool = False, randaugment: bool = False, mean: tuple[float, float, float] = IMAGENET_MEAN,
-                        std: tuple[float, float, float] = IMAGENET_STD, seed: int = 0,
-                        rrc_scale: tuple[float, float] = (0.08, 1.0), randaugment_ops: int = 4,
-                        randaugment_magnitude: float = 7.0) -> VideoClassificationDataset:
+def build_video_dataset(
+    format: str,
+    annotations: str,
+    root: str,
+    *,
+    train: bool,
+    num_frames: int = 16,
+    frame_interval: int = 4,
+    sampling: str = "dense",
+    num_clips: int = 1,
+    num_crops: int = 1,
+    crop_size: int = 224,
+    short_side: int = 256,
+    labels_file: str | None = None,
+    class_list: list[str] | None = None,
+    flip: bool | None = None,
+    flip_swap_by_name: bool = False,
+    randaugment: bool = False,
+    mean: tuple[float, float, float] = IMAGENET_MEAN,
+    std: tuple[float, float, float] = IMAGENET_STD,
+    seed: int = 0,
+    rrc_scale: tuple[float, float] = (0.08, 1.0),
+    randaugment_ops: int = 4,
+    randaugment_magnitude: float = 7.0,
+) -> VideoClassificationDataset:
     """Read an annotation file and build the dataset with its sampler and transforms.
 
     Args:

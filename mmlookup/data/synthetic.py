@@ -44,8 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from mmlookup.data.encode import decord_loaded
-from mmlookup.data.render import (COLOURS, MOTIONS, SHAPES, ClipSpec, draw_spec, write_spec,
-                                   write_specs_in_subprocess)
+from mmlookup.data.render import COLOURS, MOTIONS, SHAPES, ClipSpec, draw_spec, write_spec, write_specs_in_subprocess
 
 __all__ = ["COLOURS", "K400_LABELS", "MOTIONS", "SHAPES", "SSV2_TEMPLATES", "SynthSizes", "SyntheticPaths",
            "captions_for", "generate"]

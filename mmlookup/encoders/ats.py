@@ -61,7 +61,9 @@ class ATSBlock(ReducingBlock):
         else:
             weights, row = None, cls_attention(q, k, mask)
         scores = ats_scores(row, v, mask)
-        idx, valid = ats_select(scores, resolve_budget(self.budget, num_input), stochastic=self.stochastic and self.training)
+        idx, valid = ats_select(
+            scores, resolve_budget(self.budget, num_input), stochastic=self.stochastic and self.training
+        )
         sel, keep = with_cls(idx, valid)
         if weights is None:
             q_sel = torch.gather(q, 2, sel[:, None, :, None].expand(-1, q.shape[1], -1, q.shape[-1]))

@@ -55,7 +55,11 @@ class LoadReport:
 
     def summary(self) -> str:
         lines = [f"loaded a {self.source_format} checkpoint: {len(self.mapped)} tensors mapped"]
-        for label, names in (("resized", self.resized), ("left new (initialised)", self.new), ("ignored", self.ignored)):
+        for label, names in (
+            ("resized", self.resized),
+            ("left new (initialised)", self.new),
+            ("ignored", self.ignored),
+        ):
             if names:
                 lines.append(f"  {label} ({len(names)}): {_compact(names)}")
         lines += [f"  note: {n}" for n in self.notes]
@@ -80,7 +84,7 @@ def load_checkpoint(model: nn.Module, checkpoint: Any, checkpoint_format: str = 
         model: the target encoder.
         checkpoint: a state dict, a path (``.pth``/``.pt``/``.bin``/``.safetensors`` file, a Hugging Face model
             folder, or one of our checkpoint folders holding ``model.safetensors``), or a source ``nn.Module``.
-        checkpoint_format: ``"auto"`` (detected from the keys), ``"torchvision"``, ``"timm"``, ``"hf"`` or ``"mmlookup"``.
+        checkpoint_format: ``"auto"`` (from the keys), ``"torchvision"``, ``"timm"``, ``"hf"`` or ``"mmlookup"``.
         inflate: how a 2-D patch kernel becomes a tubelet kernel: ``"average"`` or ``"central"``.
         verbose: print the report.
 
@@ -112,7 +116,9 @@ def load_checkpoint(model: nn.Module, checkpoint: Any, checkpoint_format: str = 
     report.new = sorted(k for k in target if k not in fitted)
     _set_layer_norm_eps(model, meta.layer_norm_eps, report)
     if report.head is not None:
-        report.notes.append(f"source classifier ({report.head[0].shape[0]} classes) not loaded; it is in LoadReport.head")
+        report.notes.append(
+            f"source classifier ({report.head[0].shape[0]} classes) not loaded; it is in LoadReport.head"
+        )
     if verbose:
         print(report.summary())
     return report
@@ -135,7 +141,11 @@ def read_state_dict(checkpoint: Any) -> tuple[StateDict, SourceMeta]:
             if config.is_file():
                 cfg = json.loads(config.read_text())
                 meta = SourceMeta(cfg.get("layer_norm_eps"), cfg.get("hidden_act"))
-            files = [path / n for n in ("model.safetensors", "pytorch_model.bin", "model.pth", "model.pt") if (path / n).is_file()]
+            files = [
+                path / n
+                for n in ("model.safetensors", "pytorch_model.bin", "model.pth", "model.pt")
+                if (path / n).is_file()
+            ]
             if not files:
                 raise FileNotFoundError(f"no model.safetensors / pytorch_model.bin in checkpoint folder {path}")
             path = files[0]
@@ -342,8 +352,10 @@ def vit_to_lookupvit(native: StateDict, report: LoadReport) -> StateDict:
             report.ignored.append(k)
         else:
             out[k] = v
-    report.notes.append("LookupViT: ViT blocks -> compressed-stream refine blocks, final norm -> norm_compressed; "
-                        "cross-attention (q, kv, proj_p, v_p, proj_l, norms) and the D/2 lookup MLP are newly initialised")
+    report.notes.append(
+        "LookupViT: ViT blocks -> compressed-stream refine blocks, final norm -> norm_compressed; "
+        "cross-attention (q, kv, proj_p, v_p, proj_l, norms) and the D/2 lookup MLP are newly initialised"
+    )
     return out
 
 

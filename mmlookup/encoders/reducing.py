@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from mmlookup.encoders.base import EncoderOutput
@@ -17,8 +18,6 @@ from mmlookup.encoders.token_ops import apply_to_real, real_counts
 from mmlookup.encoders.vit import VideoViT
 from mmlookup.layers.attention import explicit_attention, key_padding_bias, use_fused_attn
 from mmlookup.layers.block import Block
-
-import torch.nn.functional as F
 
 BlockState = tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]
 

@@ -14,7 +14,6 @@ import torch
 
 from mmlookup.layers.attention import key_padding_bias
 
-
 # ---- shared -------------------------------------------------------------------------------------------------
 
 def cls_attention(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -44,7 +43,9 @@ def gather_tokens(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 1, expand)
 
 
-def apply_to_real(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+def apply_to_real(
+    fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
     """``fn`` applied row-wise to the real tokens only (padding rows of the result are zero).
 
     ``fn`` maps ``(..., D_in) → (..., D_out)`` per token (a LayerNorm, a linear layer, an MLP); padded rows of a
@@ -90,7 +91,9 @@ def fuse_tokens(x: torch.Tensor, weights: torch.Tensor, idx: torch.Tensor) -> to
     return w.to(x.dtype) @ gather_tokens(x, idx)
 
 
-def evit_reduce(x: torch.Tensor, cls_attn: torch.Tensor, keep: int, fuse: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def evit_reduce(
+    x: torch.Tensor, cls_attn: torch.Tensor, keep: int, fuse: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One EViT reduction: ``[CLS, top-keep patch tokens (descending attention), fused token?]``.
 
     Args:
@@ -126,7 +129,7 @@ def ats_scores(cls_attn: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | Non
         all zero falls back to uniform over its real tokens, so the sampler always has a distribution.
     """
     if cls_attn.dtype != torch.float64:
-        cls_attn, v = cls_attn.float(), v.float()                         # fp32: the CDF of ~10³ scores needs it under bf16
+        cls_attn, v = cls_attn.float(), v.float()  # fp32: the CDF of ~10³ scores needs it under bf16
     v_norm = v.transpose(1, 2).flatten(2).norm(dim=-1)                 # (B, N)
     raw = (cls_attn.sum(dim=1) * v_norm)[:, 1:]
     if mask is not None:
@@ -205,8 +208,14 @@ def ats_select(scores: torch.Tensor, num_samples: int, *, stochastic: bool = Fal
     """
     if num_samples < 1:
         raise ValueError(f"ATS needs at least one sample point, got {num_samples}")
-    points = sample_points(scores.shape[0], num_samples, generator=generator, stochastic=stochastic,
-                           device=scores.device, dtype=torch.float64 if scores.dtype == torch.float64 else torch.float32)
+    points = sample_points(
+        scores.shape[0],
+        num_samples,
+        generator=generator,
+        stochastic=stochastic,
+        device=scores.device,
+        dtype=torch.float64 if scores.dtype == torch.float64 else torch.float32,
+    )
     return unique_picks(inverse_transform_sample(scores, points), scores.shape[1])
 
 

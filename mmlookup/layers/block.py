@@ -4,10 +4,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from mmlookup.layers.norm import LayerNorm
-
 from mmlookup.layers.attention import Attention
 from mmlookup.layers.mlp import DropPath, Mlp
+from mmlookup.layers.norm import LayerNorm
 
 
 class Block(nn.Module):

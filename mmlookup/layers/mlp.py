@@ -6,7 +6,7 @@ import torch.nn as nn
 
 
 class Mlp(nn.Module):
-    """``fc2(drop(act(fc1(x))))`` with a configurable hidden width (4D in ViT blocks, D/2 on LookupViT's lookup stream)."""
+    """``fc2(drop(act(fc1(x))))`` with a configurable hidden width (4D in ViT blocks, D/2 on the lookup stream)."""
 
     def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0, act_layer: type[nn.Module] = nn.GELU):
         super().__init__()

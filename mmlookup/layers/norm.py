@@ -1,4 +1,5 @@
-"""The LayerNorm used everywhere: eps 1e-6, as in timm's, torchvision's and big_vision's ViTs (so imported weights match)."""
+"""The LayerNorm used everywhere: eps 1e-6, as in timm, torchvision and big_vision ViTs (so imported weights match)."""
+
 from __future__ import annotations
 
 from functools import partial
