@@ -8,7 +8,8 @@ Data:      `mmlookup data synth data/synthetic` (made automatically when absent)
            96 val clips, K400 CSV format.
 Model:     8 frames (interval 4) x 32x32, tubelet 2x8x8 -> 64 patch tokens (+ CLS), the same clip and schedule
            as the LookupViT demo recipe (recipes/synthetic/lookupvit.py).
-Expected:  top-1 well above the 12.5% chance level.
+Expected:  top-1 well above the 12.5% chance level. Measured (`mmlookup demo --all-encoders`, idle 2 cores,
+           seed 0): 77.1% top-1, 99.0% top-5 on the 96 validation clips, 136 s train + eval.
 Flip is off: it would turn "left to right" into "right to left".
 """
 from mmlookup.config import DataCfg, EvalCfg, ModelCfg, OptimCfg, Recipe, TrainCfg

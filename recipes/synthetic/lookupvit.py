@@ -10,7 +10,7 @@ Model:     8 frames (interval 4) x 32x32, tubelet 2x8x8 -> 4x4x4 = 64 lookup tok
            evaluation. 32x32 is enough to see the motion and keeps a step at ~0.1 s; a tiny transformer from
            scratch needs a few hundred steps before it starts to use motion, and LR above ~1e-3 stalls it.
 Expected:  top-1 well above the 12.5% chance level at every grid. Measured (`mmlookup demo`, idle 2 cores):
-           67.7 / 67.7 / 65.6% top-1 at grids 2x2x2 / 1x2x2 / 2x4x4, 154 s in all (138 s train + eval). The
+           67.7 / 67.7 / 65.6% top-1 at grids 2x2x2 / 1x2x2 / 2x4x4 (identical in two runs), 148-154 s in all. The
            quick variant stays near 25-30%.
 Flip is off: it would turn "left to right" into "right to left".
 """
