@@ -226,6 +226,25 @@ def apply_overrides(recipe: Recipe, overrides: list[str] | tuple[str, ...]) -> R
     return recipe
 
 
+def derive(base: Recipe, changes: dict[str, Any]) -> Recipe:
+    """A copy of ``base`` with dotted ``changes`` (``{"model.encoder": "evit_base"}``) applied and type-checked.
+
+    Recipe files use it to state only what differs from a sibling recipe, so shared hyper-parameters live in one
+    file (e.g. ``recipes/k400/evit_b16_16x4.py`` is the ViT-B recipe with EViT's encoder and keep-rate schedule).
+    """
+    recipe = _deepcopy(base)
+    for key, value in changes.items():
+        set_by_path(recipe, key, value)
+    return recipe
+
+
+def sibling_recipe(file: str | Path, name: str, arg: str = "") -> Recipe:
+    """Load recipe ``name``, relative to the folder of recipe ``file`` (``"vit_b16_16x4.py"``,
+    ``"../k400/vit_b16_16x4.py"``), called with ``arg``."""
+    path = (Path(file).resolve().parent / name).resolve()
+    return load_recipe(f"{path}:{arg}" if arg else path)
+
+
 def set_by_path(obj: Any, key: str, raw: str | Any) -> None:
     """Set dotted ``key`` on nested dataclasses; strings are parsed and checked against the annotation."""
     parts = key.split(".")

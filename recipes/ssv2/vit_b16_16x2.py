@@ -10,24 +10,18 @@ Test:      2 clips x 3 crops, short side 224.
 Expected:  70.8 top-1 / 92.4 top-5 for ViT-B with VideoMAE SSv2 pre-training (2400 epochs),
            180 GFLOPs x 2 x 3 views (MCG-NJU/VideoMAE MODEL_ZOO.md).
 """
-from mmlookup.config import DataCfg, EvalCfg, ModelCfg, OptimCfg, Recipe, TrainCfg
+from mmlookup.config import DataCfg, Recipe, derive, sibling_recipe
 
 
 def get_recipe(arg: str = "") -> Recipe:
-    runlocal = arg == "runlocal"
-    return Recipe(
-        name="ssv2_vit_b16_16x2",
-        model=ModelCfg(encoder="vit_base", num_frames=16, img_size=224, tubelet_size=2, patch_size=16,
-                       drop_path_rate=0.1, head_dropout=0.0, grad_checkpointing=False),
-        data=DataCfg(format="ssv2", root="data/ssv2", train_annotations="train.json",
-                     val_annotations="validation.json", labels_file="labels.json", frame_interval=2,
-                     sampling="segment", short_side=224, rrc_scale=(0.08, 1.0), flip=False, randaugment=True),
-        optim=OptimCfg(lr=5e-4, lr_scale_batch=256, min_lr=1e-6, weight_decay=0.05, betas=(0.9, 0.999),
-                       warmup_epochs=5.0, layer_decay=0.75),
-        train=TrainCfg(epochs=2 if runlocal else 30, batch_size=2 if runlocal else 12, accum_steps=1 if runlocal else 4,
-                       max_steps=4 if runlocal else 0, num_workers=2 if runlocal else 10, precision="bf16",
-                       clip_grad=0.0, label_smoothing=0.1, mixup_alpha=0.8, cutmix_alpha=1.0, mixup_prob=1.0,
-                       output_dir="runs/ssv2_vit_b16_16x2", checkpoint_every=1, keep_last=2, eval_every=5,
-                       log_every=50),
-        eval=EvalCfg(num_clips=1 if runlocal else 2, num_crops=1 if runlocal else 3, batch_size=4, num_workers=8),
-    )
+    # model, optimiser and loop from the K400 ViT-B recipe; SSv2's data, length and test views here
+    recipe = derive(sibling_recipe(__file__, "../k400/vit_b16_16x4.py", arg), {
+        "name": "ssv2_vit_b16_16x2",
+        "train.output_dir": "runs/ssv2_vit_b16_16x2",
+        "train.epochs": 30 if arg != "runlocal" else 2,
+        "eval.num_clips": 2 if arg != "runlocal" else 1,
+    })
+    recipe.data = DataCfg(format="ssv2", root="data/ssv2", train_annotations="train.json",
+                          val_annotations="validation.json", labels_file="labels.json", frame_interval=2,
+                          sampling="segment", short_side=224, rrc_scale=(0.08, 1.0), flip=False, randaugment=True)
+    return recipe
