@@ -6,7 +6,7 @@ import ast
 import pytest
 from accelerate import init_empty_weights
 
-from mmlookup.config import RECIPES_DIR, list_recipes, load_recipe
+from mmlookup.config import RECIPES_DIR, derive, list_recipes, load_recipe
 from mmlookup.engine.cli import list_main, train_main
 from mmlookup.models import build_model
 
@@ -66,6 +66,19 @@ def test_runlocal_variant_is_tiny(arg):
     assert r.train.max_steps > 0 and r.eval.num_clips == 1
     q = load_recipe("synthetic/lookupvit:quick")
     assert q.train.epochs < load_recipe("synthetic/lookupvit").train.epochs
+
+
+def test_derived_recipes_share_the_base_and_change_only_their_keys():
+    base, evit = load_recipe("k400/vit_b16_16x4"), load_recipe("k400/evit_b16_16x4")
+    assert (evit.optim, evit.data, evit.eval) == (base.optim, base.data, base.eval)
+    assert evit.model.encoder == "evit_base" and evit.model.keep_rate == 0.7 and base.model.keep_rate == 1.0
+    local = load_recipe("ssv2/ats_b16_16x2:runlocal")
+    assert local.train.max_steps > 0 and local.eval.num_clips == 1 and local.data.format == "ssv2"
+    with pytest.raises(KeyError, match="valid keys under model"):
+        derive(base, {"model.keeprate": 0.5})
+    with pytest.raises(TypeError, match="model.keep_rate: expected float"):
+        derive(base, {"model.keep_rate": "half"})
+    assert base.model.encoder == "vit_base"  # derive copies
 
 
 def test_override_on_a_recipe_and_unknown_key_on_the_command_line(capsys):
