@@ -2,7 +2,8 @@
 
 Generates the synthetic dataset when it is absent, trains the synthetic LookupViT recipe, evaluates it at every
 compressed grid, and prints accuracy (combined and per head), GMACs per view and the evaluated / unreadable
-counts. ``--all-encoders`` adds the other families' synthetic recipes; ``--quick`` runs a ~1 minute variant.
+counts. ``--all-encoders`` adds the other families' synthetic recipes; ``--quick`` runs a ~1 minute smoke
+variant that stops before the model learns (near chance).
 """
 from __future__ import annotations
 
@@ -80,7 +81,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="mmlookup demo", description=__doc__.split("\n\n")[1])
     parser.add_argument("--data", default="data/synthetic", help="synthetic dataset folder (made when absent)")
     parser.add_argument("--out", default="runs/demo", help="folder for the runs and demo.json")
-    parser.add_argument("--quick", action="store_true", help="the ~1 minute variant (fewer steps)")
+    parser.add_argument("--quick", action="store_true", help="~1 minute smoke run (240 steps: ends before "
+                        "the model learns, near chance)")
     parser.add_argument("--all-encoders", action="store_true", help="also train vit, evit and ats")
     parser.add_argument("--set", nargs="+", action="append", default=[], metavar="KEY=VALUE",
                         help="override every demo recipe, e.g. --set train.epochs=2")
