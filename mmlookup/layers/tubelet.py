@@ -37,7 +37,9 @@ class TubeletEmbed(nn.Module):
             x = F.conv3d(video, weight, self.proj.bias, stride=(1, self.patch_size, self.patch_size))
         else:
             x = self.proj(video)
-        return x.flatten(2).transpose(1, 2), grid
+        # contiguous (B, N, D): otherwise every later residual add keeps the transposed layout and each LayerNorm
+        # on the tokens pays a copy (LookupViT: 2 per block)
+        return x.flatten(2).transpose(1, 2).contiguous(), grid
 
 
 def inflate_patch_weight(weight_2d: torch.Tensor, tubelet_size: int, mode: str = "average") -> torch.Tensor:
