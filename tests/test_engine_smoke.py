@@ -77,6 +77,14 @@ def test_smoke_each_family_trains_evaluates_and_saves(tmp_path, encoder):
     assert ckpt is not None and ckpt.name == "step_00000003"
 
 
+def test_unreadable_training_videos_are_counted_per_epoch(tmp_path):
+    recipe = toy_recipe(tmp_path, "vit_nano", "train.epochs=2", "train.eval_every=0")
+    fit(recipe, accelerator=build_accelerator(recipe), datasets=(ToyClips(16, replaced_every=5), ToyClips(4)))
+    log = (tmp_path / "run" / "log.txt").read_text()
+    counts = re.findall(r"epoch (\d+): train loss [0-9.]+  \((\d+) unreadable videos replaced\)", log)
+    assert counts == [("0", "4"), ("1", "4")]  # samples 0, 5, 10, 15 of 16, every epoch
+
+
 def _loss_by_step(run_dir) -> dict[int, str]:
     text = (run_dir / "log.txt").read_text()
     return {int(m.group(1)): m.group(2) for m in re.finditer(r"^step (\d+)/\d+\s+loss (\S+)", text, re.M)}

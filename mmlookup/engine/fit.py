@@ -177,10 +177,10 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
         run.state.epoch = epoch
         train_loader.set_epoch(epoch)
         seeded_train.set_epoch(epoch)
-        loss = train_one_epoch(run, epoch)
+        loss, replaced = train_one_epoch(run, epoch)
         done = run.state.step >= run.max_steps
-        logger.info(f"epoch {epoch}: train loss {loss:.4f}")
-        logger.scalars({"train/epoch_loss": loss}, run.state.step)
+        logger.info(f"epoch {epoch}: train loss {loss:.4f}  ({replaced} unreadable videos replaced)")
+        logger.scalars({"train/epoch_loss": loss, "train/unreadable_replaced": replaced}, run.state.step)
         is_best = False
         if done or (t.eval_every > 0 and (epoch + 1) % t.eval_every == 0):
             report = _evaluate(recipe, acc, model, val_loader, num_classes, ema)

@@ -79,18 +79,19 @@ def _set_keep_rate(model: nn.Module, rate: float) -> None:
         encoder.set_keep_rate(rate)
 
 
-def train_one_epoch(run: TrainLoop, epoch: int) -> float:
+def train_one_epoch(run: TrainLoop, epoch: int) -> tuple[float, int]:
     """Train until the end of ``epoch`` (or ``max_steps``), continuing mid-epoch after a resume.
 
     Returns:
-        Mean training loss over the steps run in this call (averaged over processes), NaN if none ran.
+        Mean training loss over the steps run in this call (averaged over processes), NaN if none ran, and the
+        number of training samples (over all processes) whose video was unreadable and replaced by another.
     """
     acc, model, opt, cfg, st = run.accelerator, run.model, run.optimizer, run.recipe.train, run.state
     spe, accum = run.lengths.steps_per_epoch, cfg.accum_steps
     first = st.step - epoch * spe  # optimizer steps of this epoch already done (resume)
     last = min(spe, run.max_steps - epoch * spe)
     if first >= last:
-        return float("nan")
+        return float("nan"), 0
     loader = acc.skip_first_batches(run.loader, first * accum) if first > 0 else run.loader
     batches = iter(loader)
     unwrapped = acc.unwrap_model(model)
@@ -99,6 +100,7 @@ def train_one_epoch(run: TrainLoop, epoch: int) -> float:
     model.train()
     total, window = torch.zeros((), device=acc.device), torch.zeros((), device=acc.device)
     in_window = 0
+    replaced = torch.zeros((), dtype=torch.long, device=acc.device)
     bar = tqdm(range(first, last), desc=f"epoch {epoch}", disable=not acc.is_local_main_process, leave=False)
     for _ in bar:
         step = st.step
@@ -113,6 +115,7 @@ def train_one_epoch(run: TrainLoop, epoch: int) -> float:
             batch = next(batches)  # augmentation is seeded per sample (SeededDataset)
             _seed_all(step_seed(cfg.seed, step, acc.process_index, micro))  # then mixup, drop path
             video, target = batch.video, batch.label
+            replaced += batch.replaced.sum()
             if run.mix is not None:
                 video, target = run.mix(video, target)
             sync = acc.no_sync(model) if micro < accum - 1 else nullcontext()
@@ -141,7 +144,7 @@ def train_one_epoch(run: TrainLoop, epoch: int) -> float:
                 run.logger.info(f"step {st.step}/{run.max_steps}  loss {mean:.4f}  lr {lr:.3e}"
                                 + (f"  grid {'x'.join(map(str, grid))}" if grid else ""))
     bar.close()
-    return acc.reduce(total, "mean").item() / (last - first)
+    return acc.reduce(total, "mean").item() / (last - first), int(acc.reduce(replaced, "sum").item())
 
 
 def _check_finite(acc: Accelerator, loss: torch.Tensor, step: int) -> None:
