@@ -12,10 +12,11 @@ for colour, shape and position); point ``caption.encoder_checkpoint`` at a synth
 (``mmlookup train recipes/synthetic/...``) for a trained one.
 
 Expected (seed 0, beam 3, pycocoevalcap; measured on a shared 2-core machine with OMP_NUM_THREADS=1, which
-is much faster than 2 threads when the cores are busy):
-    still images: CIDEr 3.09 (BLEU-4 0.62, METEOR 0.44) vs 0.43 for the trivial baseline (the most frequent
-                  training caption, "a cyan cross on a textured background", for every image); ~6 min.
-    video clips:  CIDEr 1.50 (BLEU-4 0.29, METEOR 0.28) vs 0.14 for the baseline; ~5 min.
+is much faster than 2 threads when the cores are busy; ~1.5 min each on idle cores, 5-6 min on busy ones):
+    still images: CIDEr 3.08 (3.09 before; BLEU-4 0.62, METEOR 0.44) vs 0.43 for the trivial baseline (the most
+                  frequent training caption, "a cyan cross on a textured background", for every image).
+    video clips:  CIDEr 1.57 (1.50 before; BLEU-4 0.30, METEOR 0.28) vs 0.14 for the baseline.
+    (Today's code reproduces its scores to 4 decimals; "before" = an earlier commit of the captioning code.)
 """
 from mmlookup.config import Recipe
 
