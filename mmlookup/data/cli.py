@@ -47,15 +47,39 @@ def _info(record: VideoRecord) -> ScanResult:
         return ScanResult(record, None, err.reason)
 
 
-def _run(func, items: list, workers: int, desc: str) -> list[ScanResult]:
-    """Map ``func`` over ``items`` in worker processes (order kept) with a progress bar on stderr."""
+def _run(func, items: list, workers: int, desc: str, timeout: float = 0.0) -> list[ScanResult]:
+    """Map ``func`` over ``items`` in worker processes (order kept) with a progress bar on stderr.
+
+    With ``timeout > 0`` a file whose check has not returned ``timeout`` seconds after it is awaited (a decoder
+    stuck inside C code cannot be interrupted) is reported as timed out: the pool, hung worker included, is
+    terminated and a fresh one goes on with the items after it.
+    """
     from tqdm import tqdm
 
-    if workers <= 1:
+    if workers <= 1 and timeout <= 0:
         return [func(x) for x in tqdm(items, desc=desc, unit="video", file=sys.stderr)]
-    with mp.get_context("fork").Pool(workers) as pool:
-        return list(tqdm(pool.imap(func, items, chunksize=8), total=len(items), desc=desc, unit="video",
-                         file=sys.stderr))
+    if timeout <= 0:
+        with mp.get_context("fork").Pool(workers) as pool:
+            return list(tqdm(pool.imap(func, items, chunksize=8), total=len(items), desc=desc, unit="video",
+                             file=sys.stderr))
+    results: list[ScanResult] = []
+    with tqdm(total=len(items), desc=desc, unit="video", file=sys.stderr) as bar:
+        while len(results) < len(items):
+            pool = mp.get_context("fork").Pool(max(1, workers))
+            try:
+                rest = items[len(results):]
+                for item, handle in zip(rest, [pool.apply_async(func, (item,)) for item in rest]):
+                    try:
+                        results.append(handle.get(timeout=timeout))
+                    except mp.TimeoutError:
+                        record = item[0] if isinstance(item, tuple) else item
+                        results.append(ScanResult(record, None, f"timed out (no answer within {timeout:g} s)"))
+                        bar.update(1)
+                        break  # the worker may hang for good: start a fresh pool for the rest
+                    bar.update(1)
+            finally:
+                pool.terminate()
+    return results
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -64,6 +88,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", default="auto", choices=("auto",) + FORMATS)
     p.add_argument("--labels", default=None, help="class names file (SSv2 labels.json when not beside the file)")
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
+    p.add_argument("--timeout", type=float, default=120.0,
+                   help="seconds one file may take before it is reported as timed out (0 = no limit)")
 
 
 def _records(args: argparse.Namespace) -> list[VideoRecord]:
@@ -78,7 +104,7 @@ def scan_main(argv: list[str]) -> int:
     p.add_argument("--full", action="store_true", help="decode every frame (slow) instead of first/middle/last")
     args = p.parse_args(argv)
     records = _records(args)
-    results = _run(_check, [(r, args.full) for r in records], args.workers, "scan")
+    results = _run(_check, [(r, args.full) for r in records], args.workers, "scan", args.timeout)
     bad = [r for r in results if r.info is None]
     for r in bad:
         print(f"{r.record.name}\t{r.record.path}\t{r.reason}")
@@ -104,7 +130,7 @@ def stats_main(argv: list[str]) -> int:
     records = _records(args)
     if args.limit > 0:
         records = records[: args.limit]
-    results = _run(_info, records, args.workers, "stats")
+    results = _run(_info, records, args.workers, "stats", args.timeout)
     infos = [r.info for r in results if r.info is not None]
     print(f"{len(results)} videos, {len(infos)} readable, {len(results) - len(infos)} unreadable")
     if not infos:
