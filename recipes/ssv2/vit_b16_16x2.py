@@ -15,12 +15,10 @@ from mmlookup.config import DataCfg, Recipe, derive, sibling_recipe
 
 def get_recipe(arg: str = "") -> Recipe:
     # model, optimiser and loop from the K400 ViT-B recipe; SSv2's data, length and test views here
-    recipe = derive(sibling_recipe(__file__, "../k400/vit_b16_16x4.py", arg), {
-        "name": "ssv2_vit_b16_16x2",
-        "train.output_dir": "runs/ssv2_vit_b16_16x2",
-        "train.epochs": 30 if arg != "runlocal" else 2,
-        "eval.num_clips": 2 if arg != "runlocal" else 1,
-    })
+    changes = {"name": "ssv2_vit_b16_16x2", "train.output_dir": "runs/ssv2_vit_b16_16x2"}
+    if arg != "runlocal":  # the runlocal variant keeps the base's tiny length and single view
+        changes |= {"train.epochs": 30, "eval.num_clips": 2}
+    recipe = derive(sibling_recipe(__file__, "../k400/vit_b16_16x4.py", arg), changes)
     recipe.data = DataCfg(format="ssv2", root="data/ssv2", train_annotations="train.json",
                           val_annotations="validation.json", labels_file="labels.json", frame_interval=2,
                           sampling="segment", short_side=224, rrc_scale=(0.08, 1.0), flip=False, randaugment=True)
