@@ -37,15 +37,15 @@ def test_scan_lists_every_bad_file(k400_with_bad_files, capsys, workers):
     assert out[-1].startswith("scanned 5 videos: 2 ok, 3 bad")
 
 
-def _hanging_check(args):
+def _hanging_check(record, full):
     """Stands in for a decoder stuck in C code on one file."""
     import time
 
     from mmlookup.data.cli import _check
 
-    if args[0].name.startswith("ddd"):
+    if record.name.startswith("ddd"):
         time.sleep(600)
-    return _check(args)
+    return _check(record, full)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -55,7 +55,7 @@ def test_scan_reports_a_hanging_file_as_timed_out_and_goes_on(k400_with_bad_file
 
     root = k400_with_bad_files
     records = read_annotations("auto", str(root / "train.csv"), str(root)).records
-    results = _run(_hanging_check, [(r, False) for r in records], workers, "scan", timeout=2.0)
+    results = _run(_hanging_check, records, workers, "scan", 2.0, False)
     assert [r.record.name for r in results] == [r.name for r in records]  # order kept, nothing lost
     reasons = {r.record.name[:3]: r.reason for r in results}
     assert reasons["ddd"].startswith("timed out")

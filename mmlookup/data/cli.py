@@ -32,8 +32,7 @@ class ScanResult:
     reason: str
 
 
-def _check(args: tuple[VideoRecord, bool]) -> ScanResult:
-    record, full = args
+def _check(record: VideoRecord, full: bool) -> ScanResult:
     try:
         return ScanResult(record, check_video(record.path, full=full), "")
     except VideoDecodeError as err:
@@ -47,32 +46,31 @@ def _info(record: VideoRecord) -> ScanResult:
         return ScanResult(record, None, err.reason)
 
 
-def _run(func, items: list, workers: int, desc: str, timeout: float = 0.0) -> list[ScanResult]:
-    """Map ``func`` over ``items`` in worker processes (order kept) with a progress bar on stderr.
+def _run(func, records: list[VideoRecord], workers: int, desc: str, timeout: float = 0.0,
+         *args) -> list[ScanResult]:
+    """``func(record, *args)`` for every record, in worker processes (order kept), progress bar on stderr.
 
     With ``timeout > 0`` a file whose check has not returned ``timeout`` seconds after it is awaited (a decoder
     stuck inside C code cannot be interrupted) is reported as timed out: the pool, hung worker included, is
-    terminated and a fresh one goes on with the items after it.
+    terminated and a fresh one goes on with the records after it.
     """
     from tqdm import tqdm
 
-    if workers <= 1 and timeout <= 0:
-        return [func(x) for x in tqdm(items, desc=desc, unit="video", file=sys.stderr)]
-    if timeout <= 0:
-        with mp.get_context("fork").Pool(workers) as pool:
-            return list(tqdm(pool.imap(func, items, chunksize=8), total=len(items), desc=desc, unit="video",
-                             file=sys.stderr))
     results: list[ScanResult] = []
-    with tqdm(total=len(items), desc=desc, unit="video", file=sys.stderr) as bar:
-        while len(results) < len(items):
+    with tqdm(total=len(records), desc=desc, unit="video", file=sys.stderr) as bar:
+        if workers <= 1 and timeout <= 0:
+            for record in records:
+                results.append(func(record, *args))
+                bar.update(1)
+            return results
+        while len(results) < len(records):
             pool = mp.get_context("fork").Pool(max(1, workers))
             try:
-                rest = items[len(results):]
-                for item, handle in zip(rest, [pool.apply_async(func, (item,)) for item in rest]):
+                rest = records[len(results):]
+                for record, handle in zip(rest, [pool.apply_async(func, (r, *args)) for r in rest]):
                     try:
-                        results.append(handle.get(timeout=timeout))
+                        results.append(handle.get(timeout=timeout if timeout > 0 else None))
                     except mp.TimeoutError:
-                        record = item[0] if isinstance(item, tuple) else item
                         results.append(ScanResult(record, None, f"timed out (no answer within {timeout:g} s)"))
                         bar.update(1)
                         break  # the worker may hang for good: start a fresh pool for the rest
@@ -104,7 +102,7 @@ def scan_main(argv: list[str]) -> int:
     p.add_argument("--full", action="store_true", help="decode every frame (slow) instead of first/middle/last")
     args = p.parse_args(argv)
     records = _records(args)
-    results = _run(_check, [(r, args.full) for r in records], args.workers, "scan", args.timeout)
+    results = _run(_check, records, args.workers, "scan", args.timeout, args.full)
     bad = [r for r in results if r.info is None]
     for r in bad:
         print(f"{r.record.name}\t{r.record.path}\t{r.reason}")

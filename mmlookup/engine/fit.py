@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from accelerate import Accelerator
@@ -33,6 +33,9 @@ from mmlookup.engine.optim import build_optimizer
 from mmlookup.engine.schedule import loop_lengths
 from mmlookup.engine.seeding import SeededDataset
 from mmlookup.models import VideoClassifier, build_model
+
+if TYPE_CHECKING:
+    from mmlookup.captioning.evaluate import CaptionReport
 
 
 def build_accelerator(recipe: Recipe, cpu: bool | None = None) -> Accelerator:
@@ -230,7 +233,8 @@ def _log_report(logger: RunLogger, report: EvalReport, step: int) -> None:
 
 
 def run_eval(recipe: Recipe, checkpoint: str, *, use_ema: bool | None = None, out: str | None = None,
-             accelerator: Accelerator | None = None, dataset: Dataset | None = None) -> EvalReport | Any:
+             accelerator: Accelerator | None = None, dataset: Dataset | None = None
+             ) -> EvalReport | CaptionReport | None:
     """Evaluate a checkpoint (folder or run folder) with the recipe's test protocol; write the JSON report.
 
     The report goes to ``out`` or, by default, ``eval_<checkpoint name>.json`` in the checkpoint's run folder.
