@@ -54,7 +54,7 @@ class ModelCfg:
 class DataCfg:
     """Where the videos are and how clips are sampled and augmented (see ``mmlookup.data``)."""
 
-    format: str = "k400"  # k400 | ssv2 | list | folder | auto
+    format: str = "k400"  # k400 | ssv2 | list | folder | imagenet | auto
     root: str = "data/synthetic/k400"
     train_annotations: str = "train.csv"
     val_annotations: str = "validate.csv"
@@ -66,6 +66,8 @@ class DataCfg:
     flip: bool = True
     flip_swap_by_name: bool = False
     randaugment: bool = False
+    randaugment_ops: int = 4  # n; VideoMAE's rand-m7-n4 (DeiT's ImageNet recipe: n=2, m=9)
+    randaugment_magnitude: float = 7.0  # m, on timm's 0-10 scale
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     synthetic: bool = False  # generate the synthetic dataset under ``root``'s parent when missing
@@ -122,6 +124,9 @@ class EvalCfg:
     batch_size: int = 8
     use_ema: bool = False
     num_workers: int = 4
+    # robustness protocol of `mmlookup eval` on an ImageNet run (mmlookup.engine.robustness); "" = plain accuracy
+    robustness: str = ""  # "" | imagenet_c | imagenet_r | imagenet_a | imagenet_o
+    in_distribution: str = ""  # imagenet_o: in-distribution image set (ImageNet val, flat or class folders)
 
 
 @dataclass
@@ -142,7 +147,8 @@ class Recipe:
         """Raise ``ValueError`` on inconsistent values; return ``self``."""
         _choice("task", self.task, ("classify", "caption"))
         _choice("train.precision", self.train.precision, ("no", "bf16", "fp16"))
-        _choice("data.format", self.data.format, ("k400", "ssv2", "list", "folder", "auto"))
+        _choice("data.format", self.data.format, ("k400", "ssv2", "list", "folder", "imagenet", "auto"))
+        _choice("eval.robustness", self.eval.robustness, ("", "imagenet_c", "imagenet_r", "imagenet_a", "imagenet_o"))
         _choice("data.sampling", self.data.sampling, ("dense", "segment"))
         for g in self.model.grids:
             if len(g) != 3 or min(g) < 1:

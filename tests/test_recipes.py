@@ -56,7 +56,7 @@ def test_ssv2_recipes_do_not_flip_and_k400_test_protocol_is_multiview():
         if name.startswith("k400/"):
             assert (r.eval.num_clips, r.eval.num_crops) == (5, 3)
             assert r.optim.layer_decay < 1.0 and r.train.mixup_alpha > 0 and r.train.label_smoothing == 0.1
-        if name.startswith("synthetic/"):
+        if name.startswith("synthetic/") and r.data.format != "imagenet":  # the image recipe's classes are shapes
             assert not r.data.flip  # left-to-right vs right-to-left classes
 
 

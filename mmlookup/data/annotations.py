@@ -13,6 +13,10 @@ Supported layouts:
   ``train.json`` / ``validation.json`` / ``test.json``; the class is the template with ``[``/``]`` removed;
   videos ``{id}.webm`` (or any extension with that stem) under ``root``.
 * **Folder per class**: ``root/<class>/<video>``; classes are the sorted folder names.
+* **ImageNet** (``imagenet``, images as one-frame clips): class folders ``<folder>/<wnid>/*.JPEG`` (train; val
+  sorted into folders; ImageNet-R/-A/-C folders), or a flat folder of images with ``LOC_val_solution.csv``
+  (``ImageId,PredictionString``; the first word of ``PredictionString`` is the wnid) in it or up to four folders
+  above, or that CSV itself with the images under ``root``. Class index = sorted wnids, or a class list.
 
 Class indices come from, in order of precedence: ``class_list``, ``labels_file`` (one class per line, or a
 JSON list, or an SSv2-style JSON object name -> index), the dataset's own label map (SSv2), or the sorted
@@ -29,7 +33,9 @@ from pathlib import Path
 from mmlookup.data.records import VideoRecord
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".mpg", ".mpeg")
-FORMATS: tuple[str, ...] = ("k400", "ssv2", "list", "folder")
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpeg", ".jpg", ".png", ".bmp", ".webp")
+FORMATS: tuple[str, ...] = ("k400", "ssv2", "list", "folder", "imagenet")
+IMAGENET_SOLUTION = "LOC_val_solution.csv"
 SSV2_LABEL_NAMES: tuple[str, ...] = ("labels.json", "something-something-v2-labels.json")
 
 
@@ -262,4 +268,143 @@ def read_annotations(format: str, annotations: str, root: str, *, class_list: li
         return read_list_file(annotations, root, **kwargs)
     if format == "folder":
         return read_folder(annotations, **kwargs)
+    if format == "imagenet":
+        return read_imagenet(annotations, root, **kwargs)
     raise ValueError(f"unknown annotation format {format!r}; valid formats: {', '.join(FORMATS)} (or 'auto')")
+
+
+# ------------------------------------------------------------------------------------------------ ImageNet
+
+
+def is_image_path(path: str) -> bool:
+    """Whether ``path`` names a still image (by extension, any case: ImageNet's files end in ``.JPEG``)."""
+    return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
+
+
+def _list_images(folder: str) -> list[str]:
+    """Absolute paths of the images under ``folder`` (recursive), sorted."""
+    found = []
+    for dirpath, _, files in os.walk(folder, followlinks=True):
+        found += [os.path.abspath(os.path.join(dirpath, f)) for f in files if is_image_path(f)]
+    return sorted(found)
+
+
+def load_wnids(labels_file: str) -> list[str]:
+    """ImageNet class list: a folder (its sorted sub-folder names, e.g. the ``train`` folder), a text file whose
+    lines start with the wnid (a plain wnid list, or ``LOC_synset_mapping.txt``: ``n01440764 tench, Tinca tinca``),
+    or any file :func:`load_class_list` reads (JSON).
+
+    Raises:
+        ValueError: when no class is found.
+    """
+    if os.path.isdir(labels_file):
+        names = sorted(d.name for d in os.scandir(labels_file) if d.is_dir())
+    elif labels_file.endswith(".json"):
+        names = load_class_list(labels_file)
+    else:
+        lines = Path(labels_file).read_text(encoding="utf-8").splitlines()
+        names = [line.split()[0] for line in lines if line.strip()]
+    if not names:
+        raise ValueError(f"{labels_file}: no class names")
+    return names
+
+
+def find_imagenet_solution(folder: str, levels: int = 4) -> str | None:
+    """``LOC_val_solution.csv`` in ``folder`` or up to ``levels`` folders above it (the Kaggle layout keeps it
+    four levels above ``ILSVRC/Data/CLS-LOC/val``), or ``None``."""
+    current = os.path.abspath(folder)
+    for _ in range(levels + 1):
+        candidate = os.path.join(current, IMAGENET_SOLUTION)
+        if os.path.isfile(candidate):
+            return candidate
+        current = os.path.dirname(current)
+    return None
+
+
+def read_imagenet_solution(csv_path: str) -> dict[str, str]:
+    """``{ImageId: wnid}`` from ``LOC_val_solution.csv`` (the first word of ``PredictionString``).
+
+    Raises:
+        ValueError: when the header lacks ``ImageId`` or ``PredictionString``, or a row has no wnid.
+    """
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = {"ImageId", "PredictionString"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{csv_path}: not an ImageNet solution CSV, header lacks {sorted(missing)}")
+        out = {}
+        for row in reader:
+            words = (row["PredictionString"] or "").split()
+            if not words:
+                raise ValueError(f"{csv_path}: image {row['ImageId']!r} has an empty PredictionString")
+            out[row["ImageId"].strip()] = words[0]
+    return out
+
+
+def _imagenet_classes(found: list[str], class_list: list[str] | None, labels_file: str | None) -> list[str]:
+    if class_list is not None:
+        return list(class_list)
+    if labels_file:
+        return load_wnids(labels_file)
+    return sorted(set(found))
+
+
+def read_imagenet(annotations: str, root: str = "", *, class_list: list[str] | None = None,
+                  labels_file: str | None = None, unlabelled: bool = False) -> Annotations:
+    """Read an ImageNet-style image set; each image is a one-frame clip.
+
+    Args:
+        annotations: a folder of class folders (``train/<wnid>/*.JPEG``, val sorted into folders, ImageNet-R/-A,
+            one ImageNet-C ``<corruption>/<severity>`` folder); a flat folder of images with
+            ``LOC_val_solution.csv`` in it or up to four folders above; or that CSV, the images then being
+            ``<ImageId>.<ext>`` anywhere under ``root``.
+        root: where the images of a solution CSV are (unused for folders).
+        class_list: class names (wnids) in index order; default: ``labels_file``, else the sorted wnids found.
+        labels_file: a wnid list, ``LOC_synset_mapping.txt`` or a folder whose sub-folders are the classes.
+        unlabelled: every record gets label ``-1`` and class folders need not be known classes (ImageNet-O).
+
+    Raises:
+        ValueError: when nothing is found, or a wnid is not in the class list.
+    """
+    if os.path.isdir(annotations):
+        folders = sorted(d.name for d in os.scandir(annotations) if d.is_dir())
+        if folders:
+            return _read_imagenet_folders(annotations, folders, class_list, labels_file, unlabelled)
+        solution = find_imagenet_solution(annotations)
+        if solution is None:
+            raise ValueError(f"{annotations}: neither class folders nor a flat folder with {IMAGENET_SOLUTION} "
+                             "in it or up to four folders above")
+        image_dir = annotations
+    elif annotations.endswith(".csv"):
+        solution, image_dir = annotations, root
+    else:
+        raise ValueError(f"{annotations}: an ImageNet set is a folder or {IMAGENET_SOLUTION}")
+    wnid_of = read_imagenet_solution(solution)
+    classes = _imagenet_classes(list(wnid_of.values()), class_list, labels_file)
+    lookup = {c: i for i, c in enumerate(classes)}
+    by_stem = {os.path.splitext(os.path.basename(p))[0]: p for p in _list_images(image_dir)}
+    records = []
+    for image_id in sorted(wnid_of):
+        wnid = wnid_of[image_id]
+        if not unlabelled and wnid not in lookup:
+            raise ValueError(f"{solution}: wnid {wnid!r} of {image_id} is not in the class list "
+                             f"({len(classes)} classes)")
+        path = by_stem.get(image_id, os.path.abspath(os.path.join(image_dir, image_id + ".JPEG")))
+        records.append(VideoRecord(path=path, label=-1 if unlabelled else lookup[wnid], name=image_id))
+    return Annotations(records, classes)
+
+
+def _read_imagenet_folders(folder: str, wnids: list[str], class_list: list[str] | None, labels_file: str | None,
+                           unlabelled: bool) -> Annotations:
+    classes = _imagenet_classes(wnids, class_list, labels_file)
+    lookup = {c: i for i, c in enumerate(classes)}
+    records = []
+    for wnid in wnids:
+        if not unlabelled and wnid not in lookup:
+            raise ValueError(f"{folder}: class folder {wnid!r} is not in the class list ({len(classes)} classes)")
+        label = -1 if unlabelled else lookup[wnid]
+        for path in _list_images(os.path.join(folder, wnid)):
+            records.append(VideoRecord(path=path, label=label, name=os.path.relpath(path, folder)))
+    if not records:
+        raise ValueError(f"{folder}: no images ({', '.join(IMAGE_EXTENSIONS)}) in its class folders")
+    return Annotations(records, classes)

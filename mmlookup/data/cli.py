@@ -18,8 +18,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from mmlookup.data.annotations import FORMATS, read_annotations
-from mmlookup.data.decode import VideoDecodeError, VideoInfo, check_video, video_info
+from mmlookup.data.annotations import FORMATS, is_image_path, read_annotations
+from mmlookup.data.decode import VideoDecodeError, VideoInfo, check_image, check_video, video_info
 from mmlookup.data.records import VideoRecord
 
 
@@ -34,6 +34,8 @@ class ScanResult:
 
 def _check(record: VideoRecord, full: bool) -> ScanResult:
     try:
+        if is_image_path(record.path):  # ImageNet-style sets: decode the whole image
+            return ScanResult(record, check_image(record.path), "")
         return ScanResult(record, check_video(record.path, full=full), "")
     except VideoDecodeError as err:
         return ScanResult(record, None, err.reason)

@@ -158,16 +158,14 @@ def read_clip(path: str | Path, num_frames: int) -> torch.Tensor:
 
 
 def read_image(path: str | Path) -> torch.Tensor:
-    """Decode an image as RGB uint8 ``(1, C, H, W)`` (a one-frame clip).
+    """Decode an image as RGB uint8 ``(1, C, H, W)`` (a one-frame clip), with the classification pipeline's decoder.
 
-    Pillow decodes (``torchvision.io``'s image decoders are deprecated since torchvision 0.29); torchvision
-    turns it into a tensor.
+    Raises:
+        mmlookup.data.decode.VideoDecodeError: when the image is missing or cannot be decoded.
     """
-    from PIL import Image
-    from torchvision.transforms.v2.functional import pil_to_tensor
+    from mmlookup.data.decode import read_image as decode_image
 
-    with Image.open(path) as img:
-        return pil_to_tensor(img.convert("RGB")).unsqueeze(0)
+    return decode_image(str(path)).permute(0, 3, 1, 2).contiguous()
 
 
 def make_transform(img_size: int) -> Callable[[torch.Tensor], torch.Tensor]:

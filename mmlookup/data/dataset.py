@@ -14,7 +14,7 @@ import random
 from torch.utils.data import Dataset
 
 from mmlookup.data.annotations import FORMATS, read_annotations
-from mmlookup.data.decode import VideoDecodeError, read_clip
+from mmlookup.data.decode import VideoDecodeError, read_frames
 from mmlookup.data.records import ClipSample, VideoRecord
 from mmlookup.data.sampling import SAMPLINGS, sample_indices
 from mmlookup.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ClipTransform, ClipTransformCfg, flip_label_map
@@ -65,10 +65,10 @@ class VideoClassificationDataset(Dataset):
         """Decode and transform record ``index`` (no replacement).
 
         Raises:
-            VideoDecodeError: when the video cannot be decoded.
+            VideoDecodeError: when the video (or image) cannot be decoded.
         """
         record = self.records[index]
-        frames = read_clip(record.path, self._choose)  # (V, T, H, W, 3)
+        frames = read_frames(record.path, self._choose)  # (V, T, H, W, 3); an image is one frame
         video, label = self.transform(frames, record.label)
         if self.num_views == 1:
             video = video[0]
@@ -129,7 +129,8 @@ def build_video_dataset(
 
     Args:
         format: ``"k400"`` (official CSV), ``"ssv2"`` (official JSON), ``"list"`` (``path label``),
-            ``"folder"`` (folder per class) or ``"auto"`` (detected from the file).
+            ``"folder"`` (folder per class), ``"imagenet"`` (images; class folders or a flat val folder with
+            ``LOC_val_solution.csv``) or ``"auto"`` (detected from the file).
         annotations: the annotation file, or the root folder for ``"folder"``. A relative path that does
             not exist is looked up under ``root``.
         root: folder the video paths are relative to (searched recursively for K400 / SSv2 ids).

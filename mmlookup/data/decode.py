@@ -179,3 +179,54 @@ def check_video(path: str, *, full: bool = False) -> VideoInfo:
         raise VideoDecodeError(path, f"decoded {frames.shape[0]} of {len(idx)} frames")
     return VideoInfo(num_frames=n, fps=float(reader.get_avg_fps()), height=int(frames.shape[1]),
                      width=int(frames.shape[2]))
+
+
+# ------------------------------------------------------------------------------------------------- images
+
+
+def read_image(path: str) -> torch.Tensor:
+    """Decode a still image (JPEG, PNG, ...) as RGB uint8 ``(1, H, W, 3)``: a one-frame clip.
+
+    Pillow decodes it fully here (grey and CMYK JPEGs become RGB), so a truncated file fails now, not later.
+
+    Raises:
+        VideoDecodeError: missing, empty, truncated or undecodable file (the dataset logs, counts, replaces it).
+    """
+    from PIL import Image
+
+    if not os.path.exists(path):
+        raise VideoDecodeError(path, "missing file")
+    if os.path.getsize(path) == 0:
+        raise VideoDecodeError(path, "empty file (0 bytes)")
+    try:
+        with Image.open(path) as img:
+            array = np.asarray(img.convert("RGB"))
+    except Exception as err:  # PIL raises UnidentifiedImageError / OSError ("image file is truncated") / ...
+        raise VideoDecodeError(path, f"cannot decode image ({_short_reason(err)})") from None
+    return torch.from_numpy(array.copy()).unsqueeze(0)
+
+
+def read_frames(path: str, choose: Callable[[int], np.ndarray]) -> torch.Tensor:
+    """:func:`read_clip` for videos; for an image (by extension) its single frame, indexed by ``choose(1)``
+    (so every sampled frame of every view is that frame). Returns ``choose(n).shape + (H, W, 3)`` uint8.
+
+    Raises:
+        VideoDecodeError: when the file cannot be decoded.
+    """
+    from mmlookup.data.annotations import is_image_path
+
+    if not is_image_path(path):
+        return read_clip(path, choose)
+    frame = read_image(path)
+    indices = torch.as_tensor(np.asarray(choose(1), dtype=np.int64))
+    return frame[indices.reshape(-1)].reshape(*indices.shape, *frame.shape[1:])
+
+
+def check_image(path: str) -> VideoInfo:
+    """Decode an image completely (``mmlookup data scan``); its :class:`VideoInfo` has one frame and fps 0.
+
+    Raises:
+        VideoDecodeError: as :func:`read_image`.
+    """
+    frame = read_image(path)
+    return VideoInfo(num_frames=1, fps=0.0, height=int(frame.shape[1]), width=int(frame.shape[2]))

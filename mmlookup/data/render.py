@@ -125,9 +125,9 @@ def render(spec: ClipSpec) -> np.ndarray:
 
 
 def write_spec(spec: ClipSpec) -> None:
-    """Render ``spec`` and write it: a JPEG (first frame) when the path ends in ``.jpg``, else a video."""
+    """Render ``spec`` and write it: a JPEG (first frame) when the path ends in ``.jpg``/``.JPEG``, else a video."""
     frames = render(spec)
-    if spec.path.endswith(".jpg"):
+    if spec.path.lower().endswith((".jpg", ".jpeg")):
         from PIL import Image
 
         os.makedirs(os.path.dirname(spec.path), exist_ok=True)

@@ -16,11 +16,13 @@ Layout written by :func:`generate` (``OUT`` is the output folder)::
     OUT/coco/images/<id>.jpg
     OUT/coco/video_captions_train.json, video_captions_val.json   COCO format, file_name = videos/<id>.mp4
     OUT/coco/videos/<id>.mp4
+    OUT/imagenet/train/<wnid>/<wnid>_<k>.JPEG              still images, ImageNet layout: class = the shape
+    OUT/imagenet/val/ILSVRC2012_val_<k:08d>.JPEG, LOC_val_solution.csv, LOC_synset_mapping.txt   (flat val)
 
 Defaults (:class:`SynthSizes`): 8 classes; K400 40 train + 12 val clips per class; SSv2 16 + 6 per class;
 32 frames of 112x112 at 12 fps (H.264 via PyAV/libx264, GOP 16, CRF 18; VP9 for webm); 160 + 40 caption
-clips; 400 + 100 still images (1,303 files, about 14 MB). Videos in COCO ``file_name`` and Karpathy
-``filepath/filename`` are relative to ``OUT/coco``.
+clips; 400 + 100 still images; 4 shape classes x (120 + 30) ImageNet-layout stills (1,905 files, ~16 MB).
+Videos in COCO ``file_name`` and Karpathy ``filepath/filename`` are relative to ``OUT/coco``.
 
 Use 32-frame clips with at most 29 frames of span (8x4, 16x2 dense, or segment sampling): longer spans
 loop. Keep horizontal flip off, or on with ``flip_swap_by_name=True`` (left/right and clockwise/
@@ -46,8 +48,8 @@ import numpy as np
 from mmlookup.data.encode import decord_loaded
 from mmlookup.data.render import COLOURS, MOTIONS, SHAPES, ClipSpec, draw_spec, write_spec, write_specs_in_subprocess
 
-__all__ = ["COLOURS", "K400_LABELS", "MOTIONS", "SHAPES", "SSV2_TEMPLATES", "SynthSizes", "SyntheticPaths",
-           "captions_for", "generate"]
+__all__ = ["COLOURS", "IMAGENET_WNIDS", "K400_LABELS", "MOTIONS", "SHAPES", "SSV2_TEMPLATES", "SynthSizes",
+           "SyntheticPaths", "captions_for", "generate", "generate_imagenet"]
 
 K400_LABELS: dict[str, str] = {
     "left_to_right": "moving left to right", "right_to_left": "moving right to left",
@@ -83,6 +85,8 @@ _MOTION_PHRASES: dict[str, tuple[str, ...]] = {
 _STILL_PHRASES: tuple[str, ...] = ("{a} in the {p} of the picture", "{a} on a textured background",
                                    "a picture of {a} near the {p}", "{a} placed in the {p}",
                                    "there is {a} in the {p}")
+#: The ImageNet-layout stills' classes: one made-up wnid (``n9`` + 7 digits, no real synset) per shape.
+IMAGENET_WNIDS: dict[str, str] = {shape: f"n9{i + 1:07d}" for i, shape in enumerate(SHAPES)}
 _YT_ALPHABET = string.ascii_letters + string.digits + "-_"
 
 
@@ -102,13 +106,16 @@ class SynthSizes:
     caption_videos_val: int = 40
     images_train: int = 400
     images_val: int = 100
+    imagenet_train_per_class: int = 120
+    imagenet_val_per_class: int = 30
 
     @classmethod
     def tiny(cls) -> "SynthSizes":
         """2 train + 1 val clip per class, 8 frames of 32x32, a handful of caption clips and images."""
         return cls(train_per_class=2, val_per_class=1, ssv2_train_per_class=2, ssv2_val_per_class=1, frames=8,
                    size=32, caption_videos_train=4,
-                   caption_videos_val=2, images_train=6, images_val=4)
+                   caption_videos_val=2, images_train=6, images_val=4, imagenet_train_per_class=2,
+                   imagenet_val_per_class=1)
 
     def validate(self) -> None:
         """Raises ValueError naming the bad field."""
@@ -120,7 +127,7 @@ class SynthSizes:
             raise ValueError(f"frames must be >= 2, got {self.frames}")
         for name in ("train_per_class", "val_per_class", "ssv2_train_per_class", "ssv2_val_per_class",
                      "caption_videos_train", "caption_videos_val",
-                     "images_train", "images_val", "fps"):
+                     "images_train", "images_val", "imagenet_train_per_class", "imagenet_val_per_class", "fps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
 
@@ -300,6 +307,7 @@ def generate(out_dir: str, *, seed: int = 0, sizes: SynthSizes | None = None, wo
     _k400_part(parts["k400"], np.random.default_rng([seed, 1]), sizes, motions, specs)
     _ssv2_part(parts["ssv2"], np.random.default_rng([seed, 2]), sizes, motions, specs)
     _coco_part(parts["coco"], np.random.default_rng([seed, 3]), sizes, motions, specs)
+    _imagenet_part(os.path.join(out, "imagenet"), np.random.default_rng([seed, 4]), sizes, specs)
     _write_all(specs, workers, progress)
     k, s, c = parts["k400"], parts["ssv2"], parts["coco"]
     return SyntheticPaths(
@@ -342,3 +350,42 @@ def _one_thread() -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+def _imagenet_part(out: str, rng: np.random.Generator, sizes: SynthSizes, specs: list[ClipSpec]) -> None:
+    """Still images in the ImageNet layouts: ``train/<wnid>/`` class folders and a flat ``val/`` whose labels are in
+    ``LOC_val_solution.csv``; the class is the shape (colour, position, size and background are random)."""
+    import dataclasses
+
+    os.makedirs(out, exist_ok=True)
+    val: list[ClipSpec] = []
+    for shape, wnid in IMAGENET_WNIDS.items():
+        for k in range(sizes.imagenet_train_per_class + sizes.imagenet_val_per_class):
+            path = os.path.join(out, "train", wnid, f"{wnid}_{k}.JPEG")
+            spec = dataclasses.replace(draw_spec(rng, "still", path, frames=1, height=sizes.size, width=sizes.size,
+                                                 fps=sizes.fps), shape=shape)
+            (specs if k < sizes.imagenet_train_per_class else val).append(spec)
+    rows = []
+    for number, i in enumerate(rng.permutation(len(val)).tolist(), start=1):  # not sorted by class, as the real one
+        image_id = f"ILSVRC2012_val_{number:08d}"
+        specs.append(dataclasses.replace(val[i], path=os.path.join(out, "val", image_id + ".JPEG")))
+        rows.append(f"{image_id},{IMAGENET_WNIDS[val[i].shape]} 0 0 {val[i].width - 1} {val[i].height - 1}\n")
+    Path(out, "LOC_val_solution.csv").write_text("ImageId,PredictionString\n" + "".join(rows), encoding="utf-8")
+    Path(out, "LOC_synset_mapping.txt").write_text(
+        "".join(f"{wnid} {shape}\n" for shape, wnid in sorted(IMAGENET_WNIDS.items(), key=lambda kv: kv[1])),
+        encoding="utf-8")
+
+
+def generate_imagenet(out_dir: str, *, seed: int = 0, sizes: SynthSizes | None = None, workers: int | None = None,
+                      progress: bool = True) -> str:
+    """Write only the ImageNet-layout stills (``OUT/imagenet``, as :func:`generate` does); returns that folder.
+
+    For a synthetic set written before this part existed: the other parts are left as they are.
+    """
+    sizes = sizes or SynthSizes()
+    sizes.validate()
+    out = os.path.join(os.path.abspath(out_dir), "imagenet")
+    specs: list[ClipSpec] = []
+    _imagenet_part(out, np.random.default_rng([seed, 4]), sizes, specs)
+    _write_all(specs, workers, progress)
+    return out

@@ -36,6 +36,7 @@ from mmlookup.models import VideoClassifier, build_model
 
 if TYPE_CHECKING:
     from mmlookup.captioning.evaluate import CaptionReport
+    from mmlookup.engine.robustness import RobustnessReport
 
 
 def build_accelerator(recipe: Recipe, cpu: bool | None = None) -> Accelerator:
@@ -79,15 +80,18 @@ def build_dataset(recipe: Recipe, train: bool) -> Dataset:
         num_clips=1 if train else e.num_clips, num_crops=1 if train else e.num_crops, crop_size=m.img_size,
         short_side=d.short_side, labels_file=_path(d.root, d.labels_file) or None, flip=d.flip,
         flip_swap_by_name=d.flip_swap_by_name, randaugment=d.randaugment, mean=d.mean, std=d.std,
-        seed=recipe.train.seed, rrc_scale=d.rrc_scale)
+        seed=recipe.train.seed, rrc_scale=d.rrc_scale, randaugment_ops=d.randaugment_ops,
+        randaugment_magnitude=d.randaugment_magnitude)
 
 
 def ensure_synthetic(out_dir: Path, seed: int = 0) -> None:
-    """Generate the synthetic dataset into ``out_dir`` unless it is already there."""
-    if (out_dir / "k400" / "train.csv").is_file():
-        return
-    from mmlookup.data.synthetic import generate
+    """Generate the synthetic dataset into ``out_dir`` unless it is already there (its ImageNet part too)."""
+    from mmlookup.data.synthetic import generate, generate_imagenet
 
+    if (out_dir / "k400" / "train.csv").is_file():
+        if not (out_dir / "imagenet" / "LOC_val_solution.csv").is_file():  # a set written before that part existed
+            generate_imagenet(out_dir, seed=seed)
+        return
     generate(out_dir, seed=seed)
 
 
@@ -234,7 +238,7 @@ def _log_report(logger: RunLogger, report: EvalReport, step: int) -> None:
 
 def run_eval(recipe: Recipe, checkpoint: str, *, use_ema: bool | None = None, out: str | None = None,
              accelerator: Accelerator | None = None, dataset: Dataset | None = None
-             ) -> EvalReport | CaptionReport | None:
+             ) -> EvalReport | CaptionReport | RobustnessReport | None:
     """Evaluate a checkpoint (folder or run folder) with the recipe's test protocol; write the JSON report.
 
     The report goes to ``out`` or, by default, ``eval_<checkpoint name>.json`` in the checkpoint's run folder.
@@ -244,6 +248,10 @@ def run_eval(recipe: Recipe, checkpoint: str, *, use_ema: bool | None = None, ou
         from mmlookup.captioning.train import run_eval as caption_eval
 
         return caption_eval(recipe, checkpoint, out=out, accelerator=accelerator)
+    if recipe.eval.robustness:  # ImageNet-C / -R / -A / -O on an ImageNet run
+        from mmlookup.engine.robustness import run_robustness
+
+        return run_robustness(recipe, checkpoint, use_ema=use_ema, out=out, accelerator=accelerator)
     acc = accelerator or build_accelerator(recipe)
     val_ds = dataset or build_dataset(recipe, False)
     num_classes = _num_classes(recipe, val_ds)
