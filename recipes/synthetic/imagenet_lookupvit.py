@@ -26,7 +26,7 @@ def get_recipe(arg: str = "") -> Recipe:
         data=DataCfg(format="imagenet", root="data/synthetic/imagenet", train_annotations="train",
                      val_annotations="val", short_side=72, rrc_scale=(0.5, 1.0), flip=True, synthetic=True),
         optim=OptimCfg(lr=1e-3, min_lr=1e-5, weight_decay=0.05, warmup_epochs=2.0),
-        train=TrainCfg(epochs=1 if quick else 30, batch_size=32, max_steps=4 if quick else 0, num_workers=1,
+        train=TrainCfg(epochs=1 if quick else 20, batch_size=32, max_steps=4 if quick else 0, num_workers=1,
                        precision="no", label_smoothing=0.1, clip_grad=1.0,
                        output_dir="runs/synthetic_imagenet_lookupvit" + ("_quick" if quick else ""),
                        checkpoint_every=100, eval_every=0, log_every=5, keep_last=1),
