@@ -3,14 +3,18 @@
 Command:   mmlookup train recipes/synthetic/imagenet_lookupvit.py      (`:quick` runs 4 steps: a smoke test)
            mmlookup eval recipes/synthetic/imagenet_lookupvit.py --checkpoint runs/synthetic_imagenet_lookupvit
 Hardware:  2 CPU cores, fp32.
-Data:      data/synthetic/imagenet (written with the synthetic set when absent): 4 classes, one per shape
-           (square, triangle, star, cross; made-up wnids n90000001..4), colour, size, position and background
-           random; train/<wnid>/*.JPEG class folders (480 images) and a flat val/ with LOC_val_solution.csv (120),
-           so both ImageNet readers run on real files.
+Data:      data/synthetic/imagenet (written with the synthetic set when absent): 8 classes, one per colour
+           (made-up wnids n90000001..8), shape, size, position and background random; train/<wnid>/*.JPEG class
+           folders (480 images) and a flat val/ with LOC_val_solution.csv (120), so both ImageNet readers run on
+           real files. (Classes by shape instead: at this data size the model fitted its training set and stayed
+           at 33-39% on val against 25% chance, so the colour is the class.)
 Model:     one-frame 64x64 images, patch 8 (tubelet 1x8x8) -> 8x8 = 64 lookup tokens; compressed grids 1x2x2
            (default), 1x3x3 and 1x4x4 trained jointly, two heads; ImageNet-style train (random resized crop, flip)
            and test (resize 72, centre crop 64) transforms.
-Expected:  top-1 far above the 25% chance level at every grid. MEASURED_RESULT
+Expected:  top-1 far above the 12.5% chance level at every grid. Measured (seed 0, 300 steps, OMP_NUM_THREADS=1):
+           99.17% top-1 at 1x2x2, 1x3x3 and 1x4x4 (both heads 99.17), final train loss 0.94 (two heads; chance
+           4.16); 5 min 5 s wall including writing the 600 images, on 2 cores shared with other jobs (load
+           average ~22; 51 s of CPU user time), so about a minute on idle cores [estimate from the CPU time].
 """
 from mmlookup.config import DataCfg, EvalCfg, ModelCfg, OptimCfg, Recipe, TrainCfg
 
