@@ -17,6 +17,7 @@ folders of ``data.root/data.train_annotations`` (as in training). LookupViT runs
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -124,9 +125,10 @@ def class_list(recipe: Recipe) -> list[str]:
 
 
 def run_model_section(recipe: Recipe, checkpoint: str) -> Recipe:
-    """``recipe`` with the model section of the run that ``checkpoint`` belongs to (its ``recipe.yaml``), if any."""
+    """A copy of ``recipe`` with the model section of the run ``checkpoint`` belongs to (its ``recipe.yaml``)."""
     from mmlookup.viz.load import find_recipe, read_run_recipe
 
+    recipe = copy.deepcopy(recipe)
     saved = find_recipe(Path(checkpoint))
     if saved is not None:
         recipe.model = read_run_recipe(saved).model
