@@ -5,7 +5,7 @@ pick the step's LookupViT grid, then for each of ``accum_steps`` micro-batches d
 (seed, step, rank), mix it, run the model, check the loss is finite on every process and back-propagate (gradient
 sync only on the last micro-batch); then clip, step, update the EMA. Because every random choice is a function of
 the step, a run resumed from a checkpoint repeats the uninterrupted run exactly; clip augmentation is seeded per
-sample by :class:`~mmlookup.engine.seeding.SeededDataset"""
+sample by :class:`~mmlookup.engine.seeding.SeededDataset`."""
 from __future__ import annotations
 
 import random
