@@ -352,8 +352,14 @@ def _type_name(tp: Any) -> str:
 
 
 def recipe_from_dict(data: dict[str, Any]) -> Recipe:
-    """Build a ``Recipe`` from nested plain data (as written by :func:`recipe_to_dict`), type-checked."""
+    """Build a ``Recipe`` from nested plain data (as written by :func:`recipe_to_dict`), type-checked.
+
+    A record written before ``model.pool`` existed gets ``pool="mean"``: its classifier was trained on the mean of
+    the patch tokens, so its checkpoints are evaluated as trained.
+    """
     recipe = Recipe()
+    if isinstance(data.get("model"), dict) and "pool" not in data["model"]:
+        recipe.model.pool = "mean"
     for k, v in data.items():
         current = getattr(recipe, k, None)
         if dataclasses.is_dataclass(current) and isinstance(v, dict):

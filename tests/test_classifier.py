@@ -131,3 +131,16 @@ def test_a_recipe_leaving_evit_at_keep_rate_one_is_logged(caplog):
     with caplog.at_level("WARNING", logger="mmlookup.models"):
         assert build_model(recipe.validate(), 3).encoder.keep_rate == 1.0
     assert "runs at keep rate 1" in caplog.text and "plain ViT" in caplog.text
+
+
+def test_a_run_recorded_before_model_pool_keeps_its_mean_pooled_head(tmp_path):
+    import yaml
+
+    from mmlookup.config import load_recipe, save_recipe
+
+    path = save_recipe(Recipe(), tmp_path / "recipe.yaml")
+    assert load_recipe(path).model.pool == "auto"
+    data = yaml.safe_load(path.read_text())
+    del data["model"]["pool"]
+    path.write_text(yaml.safe_dump(data))
+    assert load_recipe(path).model.pool == "mean"
