@@ -99,15 +99,12 @@ class SourceParts:
         encoder by :func:`image_to_native`), our encoder's own keys when ``layout == "native"``.
     head: the classifier's tensors in our heads' naming (empty when there is none).
     pool: the pooling the classifier was trained with: ``"cls"``, ``"mean"`` or ``None`` (unknown).
-    final_norm: ``False`` when the source has no final norm on its tokens (mean pooling through ``fc_norm``, as
-        timm's ``global_pool="avg"`` and VideoMAE): the target encoder's ``norm`` then becomes an identity.
     """
 
     encoder: StateDict
     head: StateDict = field(default_factory=dict)
     pool: str | None = None
     layout: str = "image"
-    final_norm: bool = True
 
 
 @dataclass
@@ -144,11 +141,6 @@ def load_checkpoint(model: nn.Module, checkpoint: Any, checkpoint_format: str = 
     if fmt == "mmlookup" and isinstance(checkpoint, (str, Path)) and parts.head and parts.pool is None:
         parts.pool = _run_pool(Path(checkpoint))
     report.head_state, report.head_pool = parts.head, parts.pool
-    if not parts.final_norm and isinstance(getattr(model, "norm", None), nn.LayerNorm) \
-            and not hasattr(model, "norm_compressed"):
-        model.norm = nn.Identity()
-        report.notes.append("the source has no final norm (it normalises the pooled mean, fc_norm): "
-                            "the encoder's final norm is now an identity")
     if parts.layout == "native":
         native = parts.encoder
     else:
@@ -272,7 +264,7 @@ def read_timm(sd: StateDict, report: LoadReport) -> SourceParts:
         head.update({k: v for k, v in sd.items() if k.startswith("fc_norm.")})
         pool = "mean"
         report.notes.append("the source mean-pools patch tokens through fc_norm (global_pool='avg')")
-    return SourceParts(out, head, pool, final_norm="norm.weight" in sd or "fc_norm.weight" not in sd)
+    return SourceParts(out, head, pool)
 
 
 def read_torchvision(sd: StateDict, report: LoadReport) -> SourceParts:
