@@ -26,12 +26,21 @@ class EncoderOutput:
     info: dict[str, Any] = field(default_factory=dict)
 
     def pooled(self) -> torch.Tensor:
-        """Mean of the real patch tokens (CLS excluded when present), ``(B, D)``."""
+        """Mean of the real patch tokens (CLS excluded when present), ``(B, D)``.
+
+        With ``info["token_sizes"]`` (ToMe) the mean is size-weighted: each merged token counts for the input tokens
+        it stands for, so the result is the mean over the input tokens.
+        """
         n_prefix = int(self.info.get("num_prefix_tokens", 0))
         x = self.tokens[:, n_prefix:]
-        if self.mask is None:
+        sizes = self.info.get("token_sizes")
+        if self.mask is None and sizes is None:
             return x.mean(dim=1)
-        m = self.mask[:, n_prefix:].to(x.dtype).unsqueeze(-1)
+        m = torch.ones(x.shape[:2], dtype=x.dtype, device=x.device) if self.mask is None else \
+            self.mask[:, n_prefix:].to(x.dtype)
+        if sizes is not None:
+            m = m * sizes[:, n_prefix:].to(x.dtype)
+        m = m.unsqueeze(-1)
         return (x * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
 
 

@@ -38,7 +38,12 @@ def check_layers(layers: Sequence[int], depth: int) -> tuple[int, ...]:
 
 
 class ReducingBlock(Block):
-    """A :class:`Block` whose forward threads ``(x, mask, pos)``; subclasses reduce between attention and MLP."""
+    """A :class:`Block` whose forward threads ``(x, mask, pos)``; subclasses reduce between attention and MLP.
+
+    ``num_prefix`` (set by the encoder) is the number of leading tokens that are not patches: 1 with a CLS token.
+    """
+
+    num_prefix: int = 1
 
     def qkv(self, x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``q, k, v`` as ``(B, h, N, d)``, projected from the real rows only (padding rows are zero)."""
@@ -48,10 +53,14 @@ class ReducingBlock(Block):
         q, k, v = qkv.reshape(b, n, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
         return q, k, v
 
-    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, return_attn: bool
-            ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Attention of queries ``q`` over all keys: fused SDPA, or the explicit reference path (``return_attn``)."""
-        bias = key_padding_bias(mask, q.dtype)
+    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, return_attn: bool,
+            bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Attention of queries ``q`` over all keys: fused SDPA, or the explicit reference path (``return_attn``).
+
+        ``bias``: an additive ``(B, 1, 1, N)`` key bias used instead of the mask's (ToMe's ``log size``).
+        """
+        if bias is None:
+            bias = key_padding_bias(mask, q.dtype)
         drop = self.attn.attn_drop if self.training else 0.0
         if use_fused_attn() and not return_attn:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=drop)
@@ -78,6 +87,11 @@ class ReducingBlock(Block):
 
 class ReducingViT(VideoViT):
     """:class:`VideoViT` whose blocks may drop tokens; ``EncoderOutput.mask`` marks real tokens when ragged."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        for blk in self.blocks:
+            blk.num_prefix = self.num_prefix_tokens
 
     def forward(self, video: torch.Tensor, *, grid=None, return_attn: bool = False) -> EncoderOutput:
         if grid is not None:
