@@ -99,6 +99,8 @@ class ToMe(ReducingViT):
         **kwargs: :class:`VideoViT` arguments.
     """
 
+    scores_by_cls = False
+
     def __init__(self, *, r: Schedule = 0, prop_attn: bool = True, **kwargs):
         depth = int(kwargs.get("depth", 12))
         schedule = resolve_schedule(r, depth)
