@@ -464,6 +464,8 @@ def read_mmlookup(sd: StateDict, report: LoadReport) -> SourceParts:
     head = {k[len("head."):]: v for k, v in sd.items() if k.startswith("head.")}
     report.ignored += [k for k in sd if not k.startswith(("encoder.", "head."))]
     pool = "lookup" if "fc_lookup.weight" in head else ("mean" if "fc_norm.weight" in head else None)
+    if pool is None and "fc.weight" in head and "fc.bias" not in head and "norm_compressed.weight" in out:
+        pool = "shared"                                                   # LookupViT's single bias-free head
     return SourceParts(out, head, pool, layout="native")
 
 
@@ -482,9 +484,9 @@ def _run_pool(checkpoint: Path) -> str | None:
         return None
     model = (yaml.safe_load(path.read_text()) or {}).get("model", {})
     pool = model.get("pool", "mean")
-    if pool == "auto":
-        return "lookup" if str(model.get("encoder", "")).startswith("lookupvit") else None
-    return pool
+    if str(model.get("encoder", "")).startswith("lookupvit"):
+        return "shared" if pool == "shared" else "lookup"
+    return None if pool == "auto" else pool
 
 
 #: One reader per checkpoint format (see :class:`SourceParts`); ``detect_format`` names the format of a state dict.
