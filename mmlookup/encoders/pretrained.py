@@ -1,4 +1,5 @@
-"""Loading weights into mmlookup encoders: our own checkpoints and image ViTs from torchvision, timm and HF.
+"""Loading weights into mmlookup encoders: our own checkpoints, image ViTs from torchvision, timm and HF, and
+Hugging Face video ViTs (``VideoMAE*``, ``Vivit*``).
 
     create_encoder("vit_base", checkpoint="vit_b_16.pth", checkpoint_format="auto")     # torchvision weights
     create_encoder("evit_base", checkpoint=run_dir / "best")                           # our trained ViT, training-free
@@ -16,7 +17,13 @@ mlp.fc1, mlp.fc2}``, ``norm``), then fitted to the target:
   compressed stream's ``refine`` blocks and the final norm as ``norm_compressed``; its cross-attention and D/2
   lookup MLP stay newly initialised (the report lists them), the CLS token is dropped;
 * LayerNorm eps follows the source (torchvision/timm 1e-6, as ours; Hugging Face ``layer_norm_eps``, 1e-12 by
-  default) and the activation must be exact GELU (all three use it).
+  default) and the activation must be the target's (exact GELU, or ``gelu_tanh`` for ViViT's ``gelu_fast``);
+* a Hugging Face video model (5-D tubelet kernel) maps onto a video ViT built from its config
+  (:func:`hf_video_encoder_kwargs`, which ``create_encoder("vit", checkpoint=DIR)`` applies): VideoMAE has no
+  CLS token, the fixed sinusoid table (``pos_embed="sincos"``), query/value biases (``qkv_bias="qv"``) and, when
+  it mean-pools, no final norm but an ``fc_norm`` on the pooled token (in :attr:`LoadReport.head_norm`); ViViT
+  has a CLS token whose position is row 0 of its joint learned table (``pos_embed="learned_joint"``). Any family
+  that shares the video ViT's state dict (vit, evit, ats, ...) takes it.
 
 The loader prints what it mapped, resized, left new and ignored; a shape mismatch is an error naming the tensor.
 The source's classifier (when present) is returned in :attr:`LoadReport.head` so its logits can be reproduced.
@@ -52,6 +59,8 @@ class LoadReport:
     ignored: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     head: tuple[torch.Tensor, torch.Tensor | None] | None = None
+    head_norm: tuple[torch.Tensor, torch.Tensor, float] | None = None   # (weight, bias, eps) of a pooled-token norm
+    pool: str | None = None                                             # the source's pooling: "cls" or "mean"
 
     def summary(self) -> str:
         lines = [f"loaded a {self.source_format} checkpoint: {len(self.mapped)} tensors mapped"]
@@ -72,6 +81,7 @@ class SourceMeta:
 
     layer_norm_eps: float | None = None
     hidden_act: str | None = None
+    config: dict | None = None      # the source's whole config (Hugging Face config.json) when known
 
 
 # ---- entry point ----------------------------------------------------------------------------------------------
@@ -101,9 +111,12 @@ def load_checkpoint(model: nn.Module, checkpoint: Any, checkpoint_format: str = 
     else:
         image = {"torchvision": torchvision_to_timm, "timm": timm_keys, "hf": hf_to_timm}[fmt](sd, report)
         if fmt == "hf" and meta.layer_norm_eps is None:
-            meta.layer_norm_eps = 1e-12  # ViTConfig's default, used by the google/vit-* checkpoints
-        native = image_to_native(image, model, report, inflate)
-    _check_activation(meta)
+            meta.layer_norm_eps = 1e-12  # ViTConfig's and VideoMAE/ViViT configs' default
+        if fmt == "hf" and image["patch_embed.proj.weight"].ndim == 5:
+            native = hf_video_to_native(image, model, report, meta)
+        else:
+            native = image_to_native(image, model, report, inflate)
+    _check_activation(model, meta)
     target = model.state_dict()
     if "blocks.0.refine.attn.qkv.weight" in target and "blocks.0.attn.qkv.weight" in native:
         native = vit_to_lookupvit(native, report)
@@ -131,8 +144,9 @@ def read_state_dict(checkpoint: Any) -> tuple[StateDict, SourceMeta]:
     meta = SourceMeta()
     if isinstance(checkpoint, nn.Module):
         config = getattr(checkpoint, "config", None)
-        if config is not None:
-            meta = SourceMeta(getattr(config, "layer_norm_eps", None), getattr(config, "hidden_act", None))
+        if config is not None and hasattr(config, "to_dict"):
+            cfg = config.to_dict()
+            meta = SourceMeta(cfg.get("layer_norm_eps"), cfg.get("hidden_act"), cfg)
         return dict(checkpoint.state_dict()), meta
     if isinstance(checkpoint, (str, Path)):
         path = Path(checkpoint)
@@ -140,7 +154,7 @@ def read_state_dict(checkpoint: Any) -> tuple[StateDict, SourceMeta]:
             config = path / "config.json"
             if config.is_file():
                 cfg = json.loads(config.read_text())
-                meta = SourceMeta(cfg.get("layer_norm_eps"), cfg.get("hidden_act"))
+                meta = SourceMeta(cfg.get("layer_norm_eps"), cfg.get("hidden_act"), cfg)
             files = [
                 path / n
                 for n in ("model.safetensors", "pytorch_model.bin", "model.pth", "model.pt")
@@ -253,17 +267,22 @@ def torchvision_to_timm(sd: StateDict, report: LoadReport) -> StateDict:
 
 
 def hf_to_timm(sd: StateDict, report: LoadReport) -> StateDict:
-    """Hugging Face ``ViTModel`` / ``ViTForImageClassification`` keys (old and new layouts) → timm-style keys."""
+    """Hugging Face ``ViT*``, ``VideoMAE*`` and ``Vivit*`` keys (old and new layouts) → timm-style keys.
+
+    The patch kernel keeps its rank (4-D image, 5-D tubelet); VideoMAE's query/value-only biases (``query.bias`` /
+    ``value.bias``, or the older ``q_bias`` / ``v_bias``) become ``attn.qkv.q_bias`` / ``attn.qkv.v_bias``.
+    """
     out: StateDict = {}
     qkv: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
-    layer = re.compile(r"(?:vit\.)?(?:encoder\.layer|layers)\.(\d+)\.(.+)")
+    layer = re.compile(r"(?:encoder\.layer|layers)\.(\d+)\.(.+)")
+    base = re.compile(r"^(?:vit|videomae|vivit)\.")
     parts = {"layernorm_before": "norm1", "layernorm_after": "norm2", "attention.output.dense": "attn.proj",
              "attention.o_proj": "attn.proj", "intermediate.dense": "mlp.fc1", "output.dense": "mlp.fc2",
              "mlp.fc1": "mlp.fc1", "mlp.fc2": "mlp.fc2"}
     qkv_names = {"attention.attention.query": "q", "attention.attention.key": "k", "attention.attention.value": "v",
                  "attention.q_proj": "q", "attention.k_proj": "k", "attention.v_proj": "v"}
     for k, v in sd.items():
-        key = k[len("vit."):] if k.startswith("vit.") else k
+        key = base.sub("", k)
         simple = {"embeddings.cls_token": "cls_token", "embeddings.position_embeddings": "pos_embed",
                   "embeddings.patch_embeddings.projection.weight": "patch_embed.proj.weight",
                   "embeddings.patch_embeddings.projection.bias": "patch_embed.proj.bias",
@@ -273,12 +292,14 @@ def hf_to_timm(sd: StateDict, report: LoadReport) -> StateDict:
             continue
         m = layer.fullmatch(key)
         if m is None:
-            if key.startswith("classifier."):
+            if key.startswith(("classifier.", "fc_norm.")):
                 continue
             report.ignored.append(k)
             continue
         i, rest = m.groups()
         name, _, kind = rest.rpartition(".")
+        if name == "attention.attention" and kind in ("q_bias", "v_bias"):        # VideoMAE before transformers 5
+            name, kind = {"q_bias": "attention.attention.query", "v_bias": "attention.attention.value"}[kind], "bias"
         if name in qkv_names:
             qkv.setdefault((i, kind), {})[qkv_names[name]] = v
         elif name in parts:
@@ -286,11 +307,101 @@ def hf_to_timm(sd: StateDict, report: LoadReport) -> StateDict:
         else:
             raise ValueError(f"unexpected Hugging Face ViT tensor {k!r}")
     for (i, kind), t in qkv.items():
+        if kind == "bias" and set(t) == {"q", "v"}:
+            out[f"blocks.{i}.attn.qkv.q_bias"], out[f"blocks.{i}.attn.qkv.v_bias"] = t["q"], t["v"]
+            continue
         if set(t) != {"q", "k", "v"}:
             raise ValueError(f"layer {i} {kind}: query/key/value incomplete in the Hugging Face checkpoint")
         out[f"blocks.{i}.attn.qkv.{kind}"] = torch.cat([t["q"], t["k"], t["v"]], dim=0)
     if "classifier.weight" in sd:
         report.head = (sd["classifier.weight"], sd.get("classifier.bias"))
+    if "fc_norm.weight" in sd:   # VideoMAEForVideoClassification: nn.LayerNorm(hidden_size), so eps 1e-5
+        report.head_norm = (sd["fc_norm.weight"], sd["fc_norm.bias"], 1e-5)
+    return out
+
+
+# ---- Hugging Face video ViTs (VideoMAE, ViViT) --------------------------------------------------------------------
+
+HF_VIDEO_TYPES = ("videomae", "vivit")
+HF_ACTIVATIONS = {"gelu": "gelu", "gelu_fast": "gelu_tanh", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh"}
+
+
+def hf_video_encoder_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Video ViT constructor arguments that rebuild a ``VideoMAE*`` / ``Vivit*`` model from its ``config.json``.
+
+    Raises a clear error for what the video ViT cannot express (non-square patches, another activation).
+    """
+    kind = config.get("model_type")
+    if kind not in HF_VIDEO_TYPES:
+        raise ValueError(f"not a Hugging Face video ViT config (model_type {kind!r}); "
+                         f"valid: {', '.join(HF_VIDEO_TYPES)}")
+    act = config.get("hidden_act", "gelu" if kind == "videomae" else "gelu_fast")
+    if act not in HF_ACTIVATIONS:
+        raise ValueError(f"the source uses activation {act!r}; supported: {', '.join(HF_ACTIVATIONS)}")
+    dim = int(config.get("hidden_size", 768))
+    if kind == "videomae":
+        patch, tubelet = config.get("patch_size", 16), int(config.get("tubelet_size", 2))
+        qv = config.get("qv_bias", config.get("qkv_bias", True))
+        mean_pool = bool(config.get("use_mean_pooling", True))
+        extra = dict(qkv_bias="qv" if qv else False, class_token=False, pos_embed="sincos", final_norm=not mean_pool)
+    else:
+        tubelet, p_h, p_w = (int(v) for v in config.get("tubelet_size", (2, 16, 16)))
+        if p_h != p_w:
+            raise ValueError(f"ViViT tubelet {tubelet}x{p_h}x{p_w}: only square patches are supported")
+        patch = p_h
+        extra = dict(qkv_bias=bool(config.get("qkv_bias", True)), class_token=True, pos_embed="learned_joint",
+                     final_norm=True)
+    if not isinstance(patch, int):
+        if len(set(patch)) != 1:
+            raise ValueError(f"patch size {patch}: only square patches are supported")
+        patch = patch[0]
+    image = config.get("image_size", 224)
+    return dict(
+        num_frames=int(config.get("num_frames", 16 if kind == "videomae" else 32)),
+        img_size=tuple(image) if isinstance(image, (list, tuple)) else (int(image), int(image)),
+        patch_size=int(patch), tubelet_size=tubelet, in_chans=int(config.get("num_channels", 3)),
+        embed_dim=dim, depth=int(config.get("num_hidden_layers", 12)),
+        num_heads=int(config.get("num_attention_heads", 12)),
+        mlp_ratio=int(config.get("intermediate_size", 4 * dim)) / dim,
+        act_layer=HF_ACTIVATIONS[act],
+        norm_eps=float(config.get("layer_norm_eps", 1e-12 if kind == "videomae" else 1e-6)),
+        **extra,
+    )
+
+
+def hf_video_to_native(src: StateDict, model: nn.Module, report: LoadReport, meta: SourceMeta) -> StateDict:
+    """A VideoMAE / ViViT state dict (already in timm-style keys) → our video ViT layout.
+
+    The tubelet kernel, blocks and final norm keep their names; ViViT's ``(1, 1 + N, D)`` table splits into
+    ``cls_pos`` and the joint ``pos_embed.pos_embed``; VideoMAE has no table (the target computes the same fixed
+    sinusoid). The target must have the source's position embedding kind and CLS token (build it from the config).
+    """
+    pos_kind = getattr(model.pos_embed, "kind", None)
+    has_cls = "cls_token" in src
+    want_kind = "learned_joint" if "pos_embed" in src else "sincos"
+    if pos_kind != want_kind or has_cls != bool(getattr(model, "num_prefix_tokens", 0)):
+        raise ValueError(
+            f"the Hugging Face video checkpoint needs pos_embed={want_kind!r}, class_token={has_cls}; the target "
+            f"{type(model).__name__} has pos_embed={pos_kind!r}, class_token={bool(model.num_prefix_tokens)} "
+            "(build it from the checkpoint's config: create_encoder('vit', checkpoint=DIR))"
+        )
+    out = {k: v for k, v in src.items() if k != "pos_embed"}
+    if "pos_embed" in src:
+        pos = src["pos_embed"]
+        out["cls_pos"], out["pos_embed.pos_embed"] = pos[:, :1], pos[:, 1:]
+        report.notes.append("ViViT position table row 0 -> cls_pos, rows 1.. -> joint pos_embed")
+    else:
+        report.notes.append("VideoMAE: fixed sinusoid position table (computed, not loaded); no CLS token")
+    target = model.state_dict()
+    for key in [k for k in out if k.endswith("attn.qkv.q_bias")]:
+        if key not in target and key.replace("q_bias", "bias") in target:     # a target with a full qkv bias
+            q, v = out.pop(key), out.pop(key.replace("q_bias", "v_bias"))
+            out[key.replace("q_bias", "bias")] = torch.cat([q, torch.zeros_like(q), v])
+    if "norm.weight" in src and "norm.weight" not in target:
+        raise ValueError("the source has a final LayerNorm but the target has none (final_norm=False)")
+    if "norm.weight" not in src and "norm.weight" in target:
+        report.notes.append("the source has no final norm (it mean-pools through fc_norm): build with final_norm=False")
+    report.pool = "mean" if report.head_norm is not None or (meta.config or {}).get("use_mean_pooling") else "cls"
     return out
 
 
@@ -420,9 +531,16 @@ def _require(sd: StateDict, key: str) -> torch.Tensor:
     return sd[key]
 
 
-def _check_activation(meta: SourceMeta) -> None:
-    if meta.hidden_act not in (None, "gelu"):
-        raise ValueError(f"the source uses activation {meta.hidden_act!r}; our blocks use exact GELU ('gelu')")
+def _check_activation(model: nn.Module, meta: SourceMeta) -> None:
+    """The source's activation must be the target's (every ``nn.GELU`` in it: exact, or the tanh approximation)."""
+    if meta.hidden_act is None:
+        return
+    want = HF_ACTIVATIONS.get(meta.hidden_act)
+    have = {"gelu_tanh" if m.approximate == "tanh" else "gelu" for m in model.modules() if isinstance(m, nn.GELU)}
+    if want is None or have - {want}:
+        raise ValueError(f"the source uses activation {meta.hidden_act!r}; the target uses {', '.join(sorted(have))} "
+                         f"(build it with act_layer={want!r})" if want else
+                         f"the source uses activation {meta.hidden_act!r}; supported: {', '.join(HF_ACTIVATIONS)}")
 
 
 def _set_layer_norm_eps(model: nn.Module, eps: float | None, report: LoadReport) -> None:

@@ -1,0 +1,124 @@
+"""Hugging Face video ViTs (VideoMAE, ViViT) imported into vit / evit / ats: the source's logits to 1e-4.
+
+Sources are the real ``transformers`` classes built from small configs with randomly perturbed weights (nothing is
+downloaded), written to a folder with ``save_pretrained`` as the Hub's checkpoints are.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmlookup.encoders.pretrained import hf_video_encoder_kwargs, load_checkpoint
+from mmlookup.layers.pos_embed import sinusoid_table
+from mmlookup.registry import create_encoder
+
+transformers = pytest.importorskip("transformers")
+
+SMALL = dict(image_size=32, num_frames=4, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+             intermediate_size=64, num_labels=5)
+FAMILIES = {"vit": {}, "evit": dict(keep_rate=1.0), "ats": dict(budget=10**6)}
+
+
+def _perturb(model: torch.nn.Module) -> torch.nn.Module:
+    """Random init leaves biases / LayerNorms at 0 / 1; perturb every tensor so every mapping matters."""
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+    return model.eval()
+
+
+def videomae(mean_pooling: bool = True):
+    cfg = transformers.VideoMAEConfig(patch_size=8, tubelet_size=2, use_mean_pooling=mean_pooling, **SMALL)
+    return _perturb(transformers.VideoMAEForVideoClassification(cfg))
+
+
+def vivit():
+    cfg = transformers.VivitConfig(tubelet_size=[2, 8, 8], **SMALL)
+    return _perturb(transformers.VivitForVideoClassification(cfg))
+
+
+def _clip() -> torch.Tensor:
+    return torch.randn(2, 3, 4, 32, 32, generator=torch.Generator().manual_seed(1))     # (B, C, T, H, W)
+
+
+def _source_logits(src, clip: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return src(pixel_values=clip.transpose(1, 2)).logits                          # HF takes (B, T, C, H, W)
+
+
+def _logits(encoder, report, clip: torch.Tensor) -> torch.Tensor:
+    """The source's head applied by hand to our encoder's output (pooling as the report says)."""
+    with torch.no_grad():
+        out = encoder(clip)
+        if report.pool == "mean":
+            x = out.pooled()
+            if report.head_norm is not None:
+                w, b, eps = report.head_norm
+                x = F.layer_norm(x, w.shape, w, b, eps)
+        else:
+            x = out.tokens[:, 0]
+        return F.linear(x, *report.head)
+
+
+def test_sinusoid_table_is_videomaes():
+    from transformers.models.videomae.modeling_videomae import get_sinusoid_encoding_table
+
+    assert torch.equal(sinusoid_table(50, 32), get_sinusoid_encoding_table(50, 32))
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("source", ["videomae", "vivit"])
+def test_hf_video_logits_match_the_source(tmp_path, source, family):
+    if source == "videomae" and family != "vit":
+        pytest.importorskip("mmlookup.encoders.tome")          # CLS-less EViT / ATS arrive with the ToMe branch
+    src = videomae() if source == "videomae" else vivit()
+    src.save_pretrained(tmp_path)
+    clip = _clip()
+    ref = _source_logits(src, clip)
+    kwargs = hf_video_encoder_kwargs(json.loads((tmp_path / "config.json").read_text()))
+    encoder = create_encoder(f"{family}_base", **kwargs, **FAMILIES[family]).eval()
+    report = load_checkpoint(encoder, tmp_path, checkpoint_format="hf")
+    assert not report.new, report.new
+    assert (report.head_norm is not None) == (source == "videomae")
+    torch.testing.assert_close(_logits(encoder, report, clip), ref, atol=1e-4, rtol=0)
+
+
+def test_videomae_first_token_pooling_and_old_bias_names(tmp_path, capsys):
+    """use_mean_pooling=False keeps the final norm and classifies token 0; q_bias / v_bias (older transformers)."""
+    src = videomae(mean_pooling=False)
+    sd = {k.replace("attention.attention.query.bias", "attention.attention.q_bias")
+          .replace("attention.attention.value.bias", "attention.attention.v_bias"): v
+          for k, v in src.state_dict().items()}
+    kwargs = hf_video_encoder_kwargs(src.config.to_dict())
+    assert kwargs["final_norm"] and kwargs["qkv_bias"] == "qv" and not kwargs["class_token"]
+    encoder = create_encoder("vit_base", **kwargs).eval()
+    report = load_checkpoint(encoder, sd, checkpoint_format="hf")
+    assert report.pool == "cls" and not report.new
+    assert "tensors mapped" in capsys.readouterr().out
+    clip = _clip()
+    torch.testing.assert_close(_logits(encoder, report, clip), _source_logits(src, clip), atol=1e-4, rtol=0)
+
+
+def test_hf_video_into_a_mismatched_target_is_a_clear_error(tmp_path):
+    src = vivit()
+    src.save_pretrained(tmp_path)
+    kwargs = hf_video_encoder_kwargs(src.config.to_dict())
+    with pytest.raises(ValueError, match="pos_embed='learned_joint'"):
+        load_checkpoint(create_encoder("vit_base", **{**kwargs, "pos_embed": "learned_separable"}), tmp_path)
+    with pytest.raises(ValueError, match="gelu_fast.*act_layer='gelu_tanh'"):
+        load_checkpoint(create_encoder("vit_base", **{**kwargs, "act_layer": "gelu"}), tmp_path)
+
+
+def test_pytorch_model_bin_is_read_weights_only(tmp_path):
+    src = vivit()
+    src.config.save_pretrained(tmp_path)                  # the layout of older Hub checkpoints (transformers < 5)
+    torch.save(src.state_dict(), tmp_path / "pytorch_model.bin")
+    kwargs = hf_video_encoder_kwargs(src.config.to_dict())
+    encoder = create_encoder("vit_base", **kwargs).eval()
+    report = load_checkpoint(encoder, tmp_path)
+    clip = _clip()
+    torch.testing.assert_close(_logits(encoder, report, clip), _source_logits(src, clip), atol=1e-4, rtol=0)
