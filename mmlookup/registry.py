@@ -45,14 +45,25 @@ def create_encoder(
 
     Keyword arguments set to ``None`` are dropped, so command-line defaults can stay ``None`` and leave the
     variant's own default in place. ``checkpoint`` (a path or a state dict) is loaded through
-    :func:`mmlookup.encoders.pretrained.load_checkpoint` when given.
+    :func:`mmlookup.encoders.pretrained.load_checkpoint` when given. A checkpoint whose config fixes the
+    architecture (a Hugging Face VideoMAE / ViViT folder, our model folders) builds from that config, and then
+    ``name`` may be a bare family (``"vit"``, ``"evit"``): the size comes from the config too.
+
+    The built model remembers ``encoder_config = {"name", "kwargs"}`` so it can be saved as a model folder.
     """
     _import_families()
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if checkpoint is not None:
+        from mmlookup.encoders.pretrained import apply_checkpoint_config, checkpoint_encoder_kwargs
+
+        fixed = checkpoint_encoder_kwargs(checkpoint)
+        if fixed is not None:
+            name, kwargs = apply_checkpoint_config(name, kwargs, fixed, _ENCODERS)
     if name not in _ENCODERS:
         valid = ", ".join(sorted(_ENCODERS))
         raise ValueError(f"unknown encoder {name!r}; valid encoders: {valid}")
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
     model = _ENCODERS[name](**kwargs)
+    model.encoder_config = {"name": name, "kwargs": dict(kwargs)}
     if checkpoint is not None:
         from mmlookup.encoders.pretrained import load_checkpoint
 

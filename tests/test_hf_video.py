@@ -122,3 +122,17 @@ def test_pytorch_model_bin_is_read_weights_only(tmp_path):
     report = load_checkpoint(encoder, tmp_path)
     clip = _clip()
     torch.testing.assert_close(_logits(encoder, report, clip), _source_logits(src, clip), atol=1e-4, rtol=0)
+
+
+def test_bare_family_name_takes_the_checkpoints_config(tmp_path):
+    src = videomae()
+    src.save_pretrained(tmp_path)
+    encoder = create_encoder("evit", checkpoint=tmp_path, checkpoint_format="hf", keep_rate=1.0)
+    assert encoder.encoder_config["name"] == "evit_base"       # no size matches 32/2/2: base with the config's dims
+    assert encoder.embed_dim == 32 and encoder.num_prefix_tokens == 0 and encoder.pos_embed.kind == "sincos"
+    with pytest.raises(ValueError, match="vit_small is embed_dim/depth/heads 384/12/6.*config says 32/2/2"):
+        create_encoder("vit_small", checkpoint=tmp_path)
+    with pytest.raises(ValueError, match=r"num_frames=8 contradicts the checkpoint's config \(num_frames=4\)"):
+        create_encoder("vit", checkpoint=tmp_path, num_frames=8)
+    same = create_encoder("vit", checkpoint=tmp_path, num_frames=4, img_size=32, drop_path_rate=0.1)
+    assert same.num_frames == 4

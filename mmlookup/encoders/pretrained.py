@@ -369,6 +369,68 @@ def hf_video_encoder_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
     )
 
 
+# Constructor arguments that fix the architecture: a checkpoint's config decides them, a caller may only repeat them.
+ARCH_KEYS = ("num_frames", "img_size", "patch_size", "tubelet_size", "in_chans", "embed_dim", "depth", "num_heads",
+             "mlp_ratio", "qkv_bias", "class_token", "pos_embed", "act_layer", "norm_eps", "final_norm")
+
+
+def checkpoint_config(checkpoint: Any) -> dict | None:
+    """The config a checkpoint carries: a ``config.json`` beside its weights, or a ``transformers`` module's."""
+    config = getattr(checkpoint, "config", None) if isinstance(checkpoint, nn.Module) else None
+    if config is not None and hasattr(config, "to_dict"):
+        return config.to_dict()
+    if isinstance(checkpoint, (str, Path)) and (Path(checkpoint) / "config.json").is_file():
+        return json.loads((Path(checkpoint) / "config.json").read_text())
+    return None
+
+
+def checkpoint_encoder_kwargs(checkpoint: Any) -> dict[str, Any] | None:
+    """Architecture arguments a checkpoint's config fixes (Hugging Face video ViTs, our model folders), else None."""
+    cfg = checkpoint_config(checkpoint)
+    if cfg is None:
+        return None
+    if cfg.get("model_type") in HF_VIDEO_TYPES:
+        return hf_video_encoder_kwargs(cfg)
+    if "mmlookup" in cfg:
+        return {k: v for k, v in cfg.get("encoder_kwargs", {}).items() if k in ARCH_KEYS}
+    return None
+
+
+def apply_checkpoint_config(name: str, kwargs: dict[str, Any], fixed: Mapping[str, Any],
+                            registered: Any) -> tuple[str, dict[str, Any]]:
+    """Encoder name and arguments for a checkpoint whose config fixes the architecture (``fixed``).
+
+    A bare family name (``"vit"``) gets the size whose width/depth/heads match (else ``base`` with the config's
+    values); an explicit size or argument that contradicts the config is an error naming both values.
+    """
+    from mmlookup.encoders.common import SIZES
+
+    dims = tuple(fixed.get(k) for k in ("embed_dim", "depth", "num_heads"))
+    if name not in registered:
+        sizes = [n.rsplit("_", 1)[1] for n in registered if n.rsplit("_", 1)[0] == name]
+        if not sizes:
+            return name, kwargs                        # unknown name: create_encoder reports the valid ones
+        size = next((s for s in sizes if SIZES.get(s) == dims), "base" if "base" in sizes else sizes[0])
+        name = f"{name}_{size}"
+    else:
+        size = name.rsplit("_", 1)[-1]
+        if size in SIZES and None not in dims and SIZES[size] != dims:
+            raise ValueError(f"{name} is embed_dim/depth/heads {'/'.join(map(str, SIZES[size]))} but the checkpoint's "
+                             f"config says {'/'.join(map(str, dims))}; pass the bare family name to take its size")
+    for key, value in kwargs.items():
+        if key == "img_size" and isinstance(value, int):
+            value = (value, value)
+        if key in fixed and _norm_arg(value) != _norm_arg(fixed[key]):
+            raise ValueError(f"{key}={value!r} contradicts the checkpoint's config ({key}={fixed[key]!r})")
+    return name, {**fixed, **kwargs}
+
+
+def _norm_arg(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return tuple(_norm_arg(v) for v in value)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
 def hf_video_to_native(src: StateDict, model: nn.Module, report: LoadReport, meta: SourceMeta) -> StateDict:
     """A VideoMAE / ViViT state dict (already in timm-style keys) → our video ViT layout.
 
