@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from mmlookup.encoders.base import Encoder
+from mmlookup.folders import FolderMixin
 from mmlookup.heads import LookupHeads, PooledHead
 from mmlookup.registry import create_encoder
 
@@ -14,8 +15,11 @@ if TYPE_CHECKING:
     from mmlookup.config import Recipe
 
 
-class VideoClassifier(nn.Module):
+class VideoClassifier(nn.Module, FolderMixin):
     """``encoder`` → ``head``; ``forward(video, grid=None)`` returns logits ``(B, H, K)`` (H heads).
+
+    ``save_pretrained(dir)`` / ``VideoClassifier.from_pretrained(dir)`` write and read a model folder
+    (:mod:`mmlookup.folders`) that needs no recipe.
 
     Args:
         encoder: any registered encoder (the contract of ``mmlookup.encoders.base``).
