@@ -55,3 +55,47 @@ def test_encoder_folder_round_trip_and_kind_check(tmp_path):
     again = create_encoder("vit", checkpoint=tmp_path)
     with torch.no_grad():
         assert torch.equal(encoder(clip).tokens, again(clip).tokens)
+
+
+def _fake_run(tmp_path):
+    """A run folder in the trainer's layout: recipe.yaml, checkpoints/best/{model.safetensors, train_state.json},
+    eval.json, with the tiny synthetic ViT recipe's model."""
+    from safetensors.torch import save_model
+
+    from mmlookup.config import derive, load_recipe, save_recipe
+    from mmlookup.engine.evaluate import Accuracy, EvalReport, GridResult
+    from mmlookup.models import build_model
+
+    recipe = derive(load_recipe("recipes/synthetic/vit.py"), {"train.output_dir": str(tmp_path / "run")})
+    run = tmp_path / "run"
+    best = run / "checkpoints" / "best"
+    best.mkdir(parents=True)
+    save_recipe(recipe, run / "recipe.yaml")
+    model = _perturbed(build_model(recipe, 8))
+    save_model(model, str(best / "model.safetensors"))
+    (best / "train_state.json").write_text(json.dumps({"step": 12, "epoch": 1, "best_metric": 50.0, "best_step": 12}))
+    EvalReport(96, 0, 1, 1, [GridResult(None, Accuracy(74.0, 99.0, 73.5))], 8).save(run / "eval.json")
+    return run, model, recipe
+
+
+def test_export_round_trip(tmp_path, capsys):
+    from mmlookup.cli import main
+
+    run, model, recipe = _fake_run(tmp_path)
+    out = tmp_path / "exported"
+    assert main(["export", str(run), str(out)]) == 0
+    card = (out / "README.md").read_text()
+    assert "| eval.json | - | 74.00 | 99.00 | 96 | 1x1 |" in card and "GMACs per view" in card
+    assert "mmlookup train recipe.yaml" in card and (out / "recipe.yaml").is_file()
+    back = VideoClassifier.from_pretrained(out)
+    clip = torch.randn(2, 3, recipe.model.num_frames, recipe.model.img_size, recipe.model.img_size)
+    with torch.no_grad():
+        assert torch.equal(model(clip), back(clip))
+
+
+def test_export_of_a_missing_run_is_one_line_rc_2(tmp_path, capsys):
+    from mmlookup.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["export", str(tmp_path / "nowhere"), str(tmp_path / "out")])
+    assert e.value.code == 2 and "not a finished run folder" in capsys.readouterr().err
