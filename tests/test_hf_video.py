@@ -136,3 +136,16 @@ def test_bare_family_name_takes_the_checkpoints_config(tmp_path):
         create_encoder("vit", checkpoint=tmp_path, num_frames=8)
     same = create_encoder("vit", checkpoint=tmp_path, num_frames=4, img_size=32, drop_path_rate=0.1)
     assert same.num_frames == 4
+
+
+@pytest.mark.slow
+def test_full_size_videomae_base_config(tmp_path):
+    """The published VideoMAE-B K400 classifier's config (16x224x224, tubelet 2x16x16, 400 classes), random weights."""
+    cfg = transformers.VideoMAEConfig(num_labels=400)                 # the defaults are VideoMAE-B/16, 16 frames
+    src = _perturb(transformers.VideoMAEForVideoClassification(cfg))
+    src.save_pretrained(tmp_path)
+    encoder = create_encoder("vit", checkpoint=tmp_path, checkpoint_format="hf", num_frames=16, img_size=224).eval()
+    assert encoder.encoder_config["name"] == "vit_base"
+    report = load_checkpoint(encoder, tmp_path, verbose=False)
+    clip = torch.randn(1, 3, 16, 224, 224, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(_logits(encoder, report, clip), _source_logits(src, clip), atol=1e-4, rtol=0)

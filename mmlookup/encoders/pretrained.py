@@ -41,6 +41,7 @@ from typing import Any, Mapping
 import torch
 import torch.nn as nn
 
+from mmlookup.layers.attention import qkv_bias_of
 from mmlookup.layers.pos_embed import resize_pos_embed_table
 from mmlookup.layers.tubelet import inflate_patch_weight
 
@@ -448,12 +449,17 @@ def hf_video_to_native(src: StateDict, model: nn.Module, report: LoadReport, met
             "(build it from the checkpoint's config: create_encoder('vit', checkpoint=DIR))"
         )
     out = {k: v for k, v in src.items() if k != "pos_embed"}
+    kind = (meta.config or {}).get("model_type", "Hugging Face video ViT")
+    blk = model.blocks[0]
+    act = "gelu_tanh" if getattr(blk.mlp.act, "approximate", "none") == "tanh" else "gelu"
+    report.notes.append(f"{kind}: tubelet {'x'.join(map(str, model.patch_embed.proj.kernel_size))}, "
+                        f"qkv_bias={qkv_bias_of(blk.attn.qkv)!r}, act {act}, LayerNorm eps {blk.norm1.eps:g}")
     if "pos_embed" in src:
         pos = src["pos_embed"]
         out["cls_pos"], out["pos_embed.pos_embed"] = pos[:, :1], pos[:, 1:]
-        report.notes.append("ViViT position table row 0 -> cls_pos, rows 1.. -> joint pos_embed")
+        report.notes.append("position table row 0 -> cls_pos, rows 1.. -> joint pos_embed (learned_joint)")
     else:
-        report.notes.append("VideoMAE: fixed sinusoid position table (computed, not loaded); no CLS token")
+        report.notes.append("fixed sinusoid position table (sincos: computed, not loaded); no CLS token")
     target = model.state_dict()
     for key in [k for k in out if k.endswith("attn.qkv.q_bias")]:
         if key not in target and key.replace("q_bias", "bias") in target:     # a target with a full qkv bias
@@ -464,6 +470,8 @@ def hf_video_to_native(src: StateDict, model: nn.Module, report: LoadReport, met
     if "norm.weight" not in src and "norm.weight" in target:
         report.notes.append("the source has no final norm (it mean-pools through fc_norm): build with final_norm=False")
     report.pool = "mean" if report.head_norm is not None or (meta.config or {}).get("use_mean_pooling") else "cls"
+    report.notes.append(f"source pooling: {report.pool}" + (" + fc_norm (in LoadReport.head_norm)"
+                                                           if report.head_norm is not None else ""))
     return out
 
 
