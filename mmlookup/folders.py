@@ -6,7 +6,8 @@
     classifier.push_to_hub("me/vit-nano-synth")                  # huggingface_hub's PyTorchModelHubMixin
 
 ``config.json`` holds ``{"mmlookup": 1, "kind": "encoder"|"classifier", "encoder": registered name,
-"encoder_kwargs": {...}, "head": {...}}``: the registry rebuilds the encoder from its name and arguments (which
+"encoder_kwargs": {...}, "head": {"pool", "num_classes", "dropout", "fc_norm", "fc_norm_eps"}}``: the registry
+rebuilds the encoder from its name and arguments (which
 :func:`mmlookup.registry.create_encoder` records on every model it builds), the head from its type and size, and
 the weights load strictly. Nothing is unpickled. Encoders and classifiers inherit these methods from
 :class:`FolderMixin` (itself a ``PyTorchModelHubMixin``, so ``push_to_hub`` and Hub ids work as well).
@@ -96,21 +97,23 @@ def encoder_config(encoder: nn.Module) -> dict[str, Any]:
 
 
 def head_config(head: nn.Module) -> dict[str, Any]:
-    """Type, class count and dropout of a head from :mod:`mmlookup.heads`."""
-    from mmlookup.heads import LookupHeads, PooledHead
+    """Pooling, class count, dropout and ``fc_norm`` of a head from :mod:`mmlookup.heads`."""
+    from mmlookup.heads import head_num_classes
 
-    if isinstance(head, LookupHeads):
-        fc, kind = head.fc_lookup, "lookup"
-    elif isinstance(head, PooledHead):
-        fc, kind = head.fc, "pooled"
-    else:
+    pool = getattr(head, "pool", None)
+    if pool not in ("cls", "mean", "lookup"):
         raise ValueError(f"cannot describe a {type(head).__name__} head in config.json")
-    return {"type": kind, "num_classes": fc.out_features, "dropout": head.drop.p}
+    norm = getattr(head, "fc_norm", None)
+    cfg: dict[str, Any] = {"pool": pool, "num_classes": head_num_classes(head.state_dict()), "dropout": head.drop.p,
+                           "fc_norm": isinstance(norm, nn.LayerNorm)}
+    if isinstance(norm, nn.LayerNorm):
+        cfg["fc_norm_eps"] = norm.eps
+    return cfg
 
 
 def load_folder(folder: str | Path, *, map_location: str = "cpu", strict: bool = True) -> nn.Module:
     """Rebuild the encoder or classifier of a model folder and load its weights (no recipe needed)."""
-    from mmlookup.heads import LookupHeads, PooledHead
+    from mmlookup.heads import build_head
     from mmlookup.models import VideoClassifier
     from mmlookup.registry import create_encoder
 
@@ -123,9 +126,10 @@ def load_folder(folder: str | Path, *, map_location: str = "cpu", strict: bool =
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg["encoder_kwargs"].items()}
     model: nn.Module = create_encoder(cfg["encoder"], **kwargs)
     if cfg["kind"] == "classifier":
-        head = cfg["head"]
-        head_cls = {"pooled": PooledHead, "lookup": LookupHeads}[head["type"]]
-        model = VideoClassifier(model, head_cls(model.embed_dim, head["num_classes"], head["dropout"]))
+        h = cfg["head"]
+        head = build_head(model, h["pool"], h["num_classes"], h["dropout"], fc_norm=h.get("fc_norm", False),
+                          fc_norm_eps=h.get("fc_norm_eps", 1e-6))
+        model = VideoClassifier(model, head)
     load_model(model, str(folder / WEIGHTS), strict=strict, device=map_location)
     return model.eval()
 

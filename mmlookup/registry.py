@@ -35,7 +35,7 @@ def is_encoder(name: str) -> bool:
 
 
 def create_encoder(
-    name: str,
+    name: str | None,
     *,
     checkpoint: Any = None,
     checkpoint_format: str = "auto",
@@ -47,18 +47,15 @@ def create_encoder(
     variant's own default in place. ``checkpoint`` (a path or a state dict) is loaded through
     :func:`mmlookup.encoders.pretrained.load_checkpoint` when given. A checkpoint whose config fixes the
     architecture (a Hugging Face VideoMAE / ViViT folder, our model folders) builds from that config, and then
-    ``name`` may be a bare family (``"vit"``, ``"evit"``): the size comes from the config too.
+    ``name`` may be a bare family (``"vit"``, ``"evit"``): the size comes from the config too (and ``None`` takes
+    a model folder's own encoder).
 
     The built model remembers ``encoder_config = {"name", "kwargs"}`` so it can be saved as a model folder.
     """
     _import_families()
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if checkpoint is not None:
-        from mmlookup.encoders.pretrained import apply_checkpoint_config, checkpoint_encoder_kwargs
-
-        fixed = checkpoint_encoder_kwargs(checkpoint)
-        if fixed is not None:
-            name, kwargs = apply_checkpoint_config(name, kwargs, fixed, _ENCODERS)
+        name, kwargs = resolve_checkpoint_args(name, checkpoint, kwargs)
     if name not in _ENCODERS:
         valid = ", ".join(sorted(_ENCODERS))
         raise ValueError(f"unknown encoder {name!r}; valid encoders: {valid}")
@@ -69,6 +66,14 @@ def create_encoder(
 
         load_checkpoint(model, checkpoint, checkpoint_format=checkpoint_format)
     return model
+
+
+def resolve_checkpoint_args(name: str | None, checkpoint: Any, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``name`` and ``kwargs`` completed from ``checkpoint``'s config (see ``pretrained.resolve_encoder_args``)."""
+    from mmlookup.encoders.pretrained import resolve_encoder_args
+
+    _import_families()
+    return resolve_encoder_args(name, checkpoint, {k: v for k, v in kwargs.items() if v is not None}, _ENCODERS)
 
 
 def _import_families() -> None:

@@ -21,12 +21,19 @@ mlp.fc1, mlp.fc2}``, ``norm``), then fitted to the target:
 * a Hugging Face video model (5-D tubelet kernel) maps onto a video ViT built from its config
   (:func:`hf_video_encoder_kwargs`, which ``create_encoder("vit", checkpoint=DIR)`` applies): VideoMAE has no
   CLS token, the fixed sinusoid table (``pos_embed="sincos"``), query/value biases (``qkv_bias="qv"``) and, when
-  it mean-pools, no final norm but an ``fc_norm`` on the pooled token (in :attr:`LoadReport.head_norm`); ViViT
+  it mean-pools, no final norm but an ``fc_norm`` (eps 1e-5) on the pooled token, part of its head; ViViT
   has a CLS token whose position is row 0 of its joint learned table (``pos_embed="learned_joint"``). Any family
   that shares the video ViT's state dict (vit, evit, ats, ...) takes it.
 
 The loader prints what it mapped, resized, left new and ignored; a shape mismatch is an error naming the tensor.
-The source's classifier (when present) is returned in :attr:`LoadReport.head` so its logits can be reproduced.
+The source's classifier (when present) is returned in :attr:`LoadReport.head_state`, in our heads' naming
+(``fc.weight``, ``fc.bias``, ``fc_norm.*``, LookupViT's ``fc_compressed.*`` / ``fc_lookup.*``), with the pooling it
+was trained with in :attr:`LoadReport.head_pool`; :func:`mmlookup.create_classifier` builds the classifier from it.
+
+Each checkpoint format is one entry of :data:`READERS`: a function ``(state_dict, report) → SourceParts`` that
+splits the checkpoint into the encoder's tensors (timm-style 2-D image keys, or already our native layout), the
+head's tensors and the head's pooling. A new format (e.g. a video model) adds a reader and a key test in
+:func:`detect_format`; fitting to the target encoder and building the head are shared.
 """
 from __future__ import annotations
 
@@ -36,7 +43,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn as nn
@@ -45,13 +52,16 @@ from mmlookup.layers.attention import qkv_bias_of
 from mmlookup.layers.pos_embed import resize_pos_embed_table
 from mmlookup.layers.tubelet import inflate_patch_weight
 
-FORMATS = ("auto", "torchvision", "timm", "hf", "mmlookup")
 StateDict = dict[str, torch.Tensor]
 
 
 @dataclass
 class LoadReport:
-    """What :func:`load_checkpoint` did; ``head`` is the source classifier ``(weight, bias)`` when it had one."""
+    """What :func:`load_checkpoint` did, and the source's classifier head when it had one.
+
+    ``head_state`` holds the head's tensors in our heads' naming (``fc.weight`` …; empty when the source has no
+    classifier); ``head_pool`` the pooling it was trained with (``"cls"``, ``"mean"``; ``None`` when unknown).
+    """
 
     source_format: str
     mapped: list[str] = field(default_factory=list)
@@ -59,9 +69,23 @@ class LoadReport:
     new: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    head: tuple[torch.Tensor, torch.Tensor | None] | None = None
-    head_norm: tuple[torch.Tensor, torch.Tensor, float] | None = None   # (weight, bias, eps) of a pooled-token norm
-    pool: str | None = None                                             # the source's pooling: "cls" or "mean"
+    head_state: StateDict = field(default_factory=dict)
+    head_pool: str | None = None
+    head_norm_eps: float | None = None     # eps of the source's fc_norm (VideoMAE: 1e-5), when it has one
+
+    @property
+    def head(self) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+        """The source's single linear classifier ``(weight, bias)``, or ``None``."""
+        if "fc.weight" not in self.head_state:
+            return None
+        return self.head_state["fc.weight"], self.head_state.get("fc.bias")
+
+    @property
+    def head_classes(self) -> int | None:
+        """Number of classes of the source's head (``None`` without one)."""
+        from mmlookup.heads import head_num_classes
+
+        return head_num_classes(self.head_state)
 
     def summary(self) -> str:
         lines = [f"loaded a {self.source_format} checkpoint: {len(self.mapped)} tensors mapped"]
@@ -74,6 +98,25 @@ class LoadReport:
                 lines.append(f"  {label} ({len(names)}): {_compact(names)}")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+@dataclass
+class SourceParts:
+    """One checkpoint split by its format's reader (see :data:`READERS`).
+
+    encoder: the encoder's tensors; timm-style 2-D ViT keys when ``layout == "image"`` (fitted to the video
+        encoder by :func:`image_to_native`), timm-style keys with a 5-D tubelet kernel when ``layout == "video"``
+        (Hugging Face video ViTs, :func:`hf_video_to_native`), our encoder's own keys when ``layout == "native"``.
+    head: the classifier's tensors in our heads' naming (empty when there is none).
+    pool: the pooling the classifier was trained with: ``"cls"``, ``"mean"`` or ``None`` (unknown).
+    norm_eps: the eps of the head's ``fc_norm`` when it has one and it is not ours (1e-6).
+    """
+
+    encoder: StateDict
+    head: StateDict = field(default_factory=dict)
+    pool: str | None = None
+    layout: str = "image"
+    norm_eps: float | None = None
 
 
 @dataclass
@@ -107,16 +150,21 @@ def load_checkpoint(model: nn.Module, checkpoint: Any, checkpoint_format: str = 
     sd, meta = read_state_dict(checkpoint)
     fmt = detect_format(sd) if checkpoint_format == "auto" else checkpoint_format
     report = LoadReport(source_format=fmt)
-    if fmt == "mmlookup":
-        native = _strip_classifier(sd, report)
+    parts = READERS[fmt](sd, report)
+    if fmt == "mmlookup" and isinstance(checkpoint, (str, Path)) and parts.head:
+        parts.pool, parts.norm_eps = _folder_head(Path(checkpoint)) or (parts.pool, parts.norm_eps)
+        if parts.pool is None:
+            parts.pool = _run_pool(Path(checkpoint))
+    report.head_state, report.head_pool, report.head_norm_eps = parts.head, parts.pool, parts.norm_eps
+    if parts.layout == "native":
+        native = parts.encoder
     else:
-        image = {"torchvision": torchvision_to_timm, "timm": timm_keys, "hf": hf_to_timm}[fmt](sd, report)
         if fmt == "hf" and meta.layer_norm_eps is None:
             meta.layer_norm_eps = 1e-12  # ViTConfig's and VideoMAE/ViViT configs' default
-        if fmt == "hf" and image["patch_embed.proj.weight"].ndim == 5:
-            native = hf_video_to_native(image, model, report, meta)
+        if parts.layout == "video":
+            native = hf_video_to_native(parts.encoder, model, report, meta)
         else:
-            native = image_to_native(image, model, report, inflate)
+            native = image_to_native(parts.encoder, model, report, inflate)
     _check_activation(model, meta)
     target = model.state_dict()
     if "blocks.0.refine.attn.qkv.weight" in target and "blocks.0.attn.qkv.weight" in native:
@@ -129,10 +177,9 @@ def load_checkpoint(model: nn.Module, checkpoint: Any, checkpoint_format: str = 
     report.mapped = sorted(fitted)
     report.new = sorted(k for k in target if k not in fitted)
     _set_layer_norm_eps(model, meta.layer_norm_eps, report)
-    if report.head is not None:
-        report.notes.append(
-            f"source classifier ({report.head[0].shape[0]} classes) not loaded; it is in LoadReport.head"
-        )
+    if report.head_state:
+        report.notes.append(f"source classifier ({report.head_classes} classes, pooling {report.head_pool or '?'}) "
+                            "is in LoadReport.head_state (create_classifier imports it)")
     if verbose:
         print(report.summary())
     return report
@@ -212,29 +259,35 @@ _HEAD_KEYS = {"head.weight", "head.bias"}
 _UNSUPPORTED = ("dist_token", "reg_token", "norm_pre", ".ls1.", ".ls2.", "attn.q_norm", "attn.k_norm", "norm_post")
 
 
-def timm_keys(sd: StateDict, report: LoadReport) -> StateDict:
-    """A timm ``VisionTransformer`` state dict, checked: classifier split off, unsupported parts named."""
+def read_timm(sd: StateDict, report: LoadReport) -> SourceParts:
+    """A timm ``VisionTransformer`` state dict, checked: classifier (``head.*``, ``fc_norm.*``) split off,
+    unsupported parts named. timm pools the CLS token unless it has ``fc_norm`` (``global_pool="avg"``)."""
     bad = sorted(k for k in sd if any(u in k for u in _UNSUPPORTED))
     if bad:
         raise ValueError(f"unsupported ViT parts in the checkpoint (distillation/register tokens, layer scale, "
                          f"pre-norm or qk-norm): {_compact(bad)}")
     out: StateDict = {}
     for k, v in sd.items():
-        if k in _HEAD_KEYS:
+        if k in _HEAD_KEYS or k.startswith("fc_norm."):
             continue
         if k.startswith(("patch_embed.proj.", "blocks.", "norm.")) or k in ("cls_token", "pos_embed"):
             out[k] = v
         else:
             report.ignored.append(k)
-    if "fc_norm.weight" in sd:
-        report.notes.append("the source pools patch tokens through fc_norm; our tokens are before that pooling")
+    head: StateDict = {}
+    pool = None
     if "head.weight" in sd:
-        report.head = (sd["head.weight"], sd.get("head.bias"))
-    return out
+        head = {"fc." + k[len("head."):]: v for k, v in sd.items() if k in _HEAD_KEYS}
+        pool = "cls" if "cls_token" in sd else "mean"
+    if "fc_norm.weight" in sd:
+        head.update({k: v for k, v in sd.items() if k.startswith("fc_norm.")})
+        pool = "mean"
+        report.notes.append("the source mean-pools patch tokens through fc_norm (global_pool='avg')")
+    return SourceParts(out, head, pool)
 
 
-def torchvision_to_timm(sd: StateDict, report: LoadReport) -> StateDict:
-    """torchvision ``VisionTransformer`` (``vit_b_16`` …) keys → timm-style keys."""
+def read_torchvision(sd: StateDict, report: LoadReport) -> SourceParts:
+    """torchvision ``VisionTransformer`` (``vit_b_16`` …) keys → timm-style keys; ``heads.head`` reads the CLS."""
     out: StateDict = {}
     simple = {"conv_proj.weight": "patch_embed.proj.weight", "conv_proj.bias": "patch_embed.proj.bias",
               "class_token": "cls_token", "encoder.pos_embedding": "pos_embed",
@@ -260,18 +313,21 @@ def torchvision_to_timm(sd: StateDict, report: LoadReport) -> StateDict:
         if name not in parts:
             raise ValueError(f"unexpected torchvision tensor {k!r}")
         out[f"blocks.{i}.{parts[name]}.{kind}"] = v
+    head: StateDict = {}
     if "heads.pre_logits.weight" in sd:
-        report.notes.append("the source has a pre-logits layer (heads.pre_logits); it is not part of the features")
+        report.notes.append("the source has a pre-logits layer (heads.pre_logits); its classifier is not imported")
     elif "heads.head.weight" in sd:
-        report.head = (sd["heads.head.weight"], sd.get("heads.head.bias"))
-    return out
+        head = {"fc." + k[len("heads.head."):]: v for k, v in sd.items() if k.startswith("heads.head.")}
+    return SourceParts(out, head, "cls" if head else None)
 
 
-def hf_to_timm(sd: StateDict, report: LoadReport) -> StateDict:
+def read_hf(sd: StateDict, report: LoadReport) -> SourceParts:
     """Hugging Face ``ViT*``, ``VideoMAE*`` and ``Vivit*`` keys (old and new layouts) → timm-style keys.
 
-    The patch kernel keeps its rank (4-D image, 5-D tubelet); VideoMAE's query/value-only biases (``query.bias`` /
-    ``value.bias``, or the older ``q_bias`` / ``v_bias``) become ``attn.qkv.q_bias`` / ``attn.qkv.v_bias``.
+    The patch kernel keeps its rank: 4-D is an image ViT (``layout="image"``), 5-D a video ViT (``"video"``,
+    fitted by :func:`hf_video_to_native`). VideoMAE's query/value-only biases (``query.bias`` / ``value.bias``, or
+    the older ``q_bias`` / ``v_bias``) become ``attn.qkv.q_bias`` / ``attn.qkv.v_bias``. ``classifier.*`` reads
+    the CLS token after the final layernorm, or, with VideoMAE's ``fc_norm.*``, the normalised mean of the tokens.
     """
     out: StateDict = {}
     qkv: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
@@ -314,11 +370,13 @@ def hf_to_timm(sd: StateDict, report: LoadReport) -> StateDict:
         if set(t) != {"q", "k", "v"}:
             raise ValueError(f"layer {i} {kind}: query/key/value incomplete in the Hugging Face checkpoint")
         out[f"blocks.{i}.attn.qkv.{kind}"] = torch.cat([t["q"], t["k"], t["v"]], dim=0)
-    if "classifier.weight" in sd:
-        report.head = (sd["classifier.weight"], sd.get("classifier.bias"))
+    head = {"fc." + k[len("classifier."):]: v for k, v in sd.items() if k in ("classifier.weight", "classifier.bias")}
+    pool, norm_eps = ("cls" if head else None), None
     if "fc_norm.weight" in sd:   # VideoMAEForVideoClassification: nn.LayerNorm(hidden_size), so eps 1e-5
-        report.head_norm = (sd["fc_norm.weight"], sd["fc_norm.bias"], 1e-5)
-    return out
+        head.update({k: v for k, v in sd.items() if k in ("fc_norm.weight", "fc_norm.bias")})
+        pool, norm_eps = "mean", 1e-5
+    video = out.get("patch_embed.proj.weight", torch.empty(0)).ndim == 5
+    return SourceParts(out, head, pool, layout="video" if video else "image", norm_eps=norm_eps)
 
 
 # ---- Hugging Face video ViTs (VideoMAE, ViViT) --------------------------------------------------------------------
@@ -385,16 +443,36 @@ def checkpoint_config(checkpoint: Any) -> dict | None:
     return None
 
 
-def checkpoint_encoder_kwargs(checkpoint: Any) -> dict[str, Any] | None:
-    """Architecture arguments a checkpoint's config fixes (Hugging Face video ViTs, our model folders), else None."""
-    cfg = checkpoint_config(checkpoint)
-    if cfg is None:
-        return None
-    if cfg.get("model_type") in HF_VIDEO_TYPES:
-        return hf_video_encoder_kwargs(cfg)
-    if "mmlookup" in cfg:
-        return {k: v for k, v in cfg.get("encoder_kwargs", {}).items() if k in ARCH_KEYS}
-    return None
+def resolve_encoder_args(name: str | None, checkpoint: Any, kwargs: dict[str, Any],
+                         registered: Any) -> tuple[str, dict[str, Any]]:
+    """Encoder name and arguments for building the target of ``checkpoint``.
+
+    A checkpoint whose config fixes the architecture (a Hugging Face VideoMAE / ViViT folder or module, one of our
+    model folders) decides it (:func:`apply_checkpoint_config`); a model folder also supplies its encoder name when
+    ``name`` is ``None`` and its other arguments (EViT's keep rate, LookupViT's grid) as defaults for the same
+    family. Other checkpoints leave ``name`` and ``kwargs`` as they are.
+    """
+    cfg = checkpoint_config(checkpoint) if checkpoint is not None else None
+    own, defaults = None, {}
+    if cfg is not None and cfg.get("model_type") in HF_VIDEO_TYPES:
+        fixed = hf_video_encoder_kwargs(cfg)
+    elif cfg is not None and "mmlookup" in cfg:
+        own = cfg["encoder"]
+        saved = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.get("encoder_kwargs", {}).items()}
+        fixed = {k: v for k, v in saved.items() if k in ARCH_KEYS}
+        defaults = {k: v for k, v in saved.items() if k not in ARCH_KEYS}
+    else:
+        fixed = None
+    if name is None:
+        if own is None:
+            raise ValueError("an encoder name is required unless the checkpoint is an mmlookup model folder")
+        name = own
+    if fixed is None:
+        return name, kwargs
+    name, kwargs = apply_checkpoint_config(name, kwargs, fixed, registered)
+    if own is not None and name.rsplit("_", 1)[0] == own.rsplit("_", 1)[0]:
+        kwargs = {**defaults, **kwargs}
+    return name, kwargs
 
 
 def apply_checkpoint_config(name: str, kwargs: dict[str, Any], fixed: Mapping[str, Any],
@@ -469,9 +547,9 @@ def hf_video_to_native(src: StateDict, model: nn.Module, report: LoadReport, met
         raise ValueError("the source has a final LayerNorm but the target has none (final_norm=False)")
     if "norm.weight" not in src and "norm.weight" in target:
         report.notes.append("the source has no final norm (it mean-pools through fc_norm): build with final_norm=False")
-    report.pool = "mean" if report.head_norm is not None or (meta.config or {}).get("use_mean_pooling") else "cls"
-    report.notes.append(f"source pooling: {report.pool}" + (" + fc_norm (in LoadReport.head_norm)"
-                                                           if report.head_norm is not None else ""))
+    if report.head_pool is not None:
+        report.notes.append(f"source pooling: {report.head_pool}"
+                            + (f" + fc_norm (eps {report.head_norm_eps:g})" if report.head_norm_eps else ""))
     return out
 
 
@@ -584,15 +662,57 @@ def _square(key: str, n: int) -> tuple[int, int]:
     return side, side
 
 
-def _strip_classifier(sd: StateDict, report: LoadReport) -> StateDict:
-    """Our checkpoints: a bare encoder state dict, or a classifier's (``encoder.*`` + ``head.*``)."""
+def read_mmlookup(sd: StateDict, report: LoadReport) -> SourceParts:
+    """Our checkpoints: a bare encoder state dict, or a classifier's (``encoder.*`` + ``head.*``).
+
+    The head's pooling is not in the state dict; :func:`load_checkpoint` reads it from the run's ``recipe.yaml``.
+    """
     if not any(k.startswith("encoder.") for k in sd):
-        return dict(sd)
+        return SourceParts(dict(sd), layout="native")
     out = {k[len("encoder."):]: v for k, v in sd.items() if k.startswith("encoder.")}
-    report.ignored += [k for k in sd if not k.startswith("encoder.")]
-    if "head.fc.weight" in sd:
-        report.head = (sd["head.fc.weight"], sd.get("head.fc.bias"))
-    return out
+    head = {k[len("head."):]: v for k, v in sd.items() if k.startswith("head.")}
+    report.ignored += [k for k in sd if not k.startswith(("encoder.", "head."))]
+    pool = "lookup" if "fc_lookup.weight" in head else ("mean" if "fc_norm.weight" in head else None)
+    return SourceParts(out, head, pool, layout="native")
+
+
+def _folder_head(folder: Path) -> tuple[str, float | None] | None:
+    """Pooling and ``fc_norm`` eps of a model folder's head, from its ``config.json`` (``None``: not a folder)."""
+    cfg = checkpoint_config(folder)
+    if not cfg or "mmlookup" not in cfg or "head" not in cfg:
+        return None
+    head = cfg["head"]
+    return head["pool"], head.get("fc_norm_eps") if head.get("fc_norm") else None
+
+
+def _run_pool(checkpoint: Path) -> str | None:
+    """The pooling of the run a checkpoint folder belongs to, from its ``recipe.yaml`` (``None`` if not found).
+
+    Runs written before ``model.pool`` existed trained a mean-pooled head, so a recipe without the key means
+    ``"mean"``.
+    """
+    import yaml
+
+    from mmlookup.viz.load import find_recipe
+
+    path = find_recipe(checkpoint)
+    if path is None:
+        return None
+    model = (yaml.safe_load(path.read_text()) or {}).get("model", {})
+    pool = model.get("pool", "mean")
+    if pool == "auto":
+        return "lookup" if str(model.get("encoder", "")).startswith("lookupvit") else None
+    return pool
+
+
+#: One reader per checkpoint format (see :class:`SourceParts`); ``detect_format`` names the format of a state dict.
+READERS: dict[str, Callable[[StateDict, LoadReport], SourceParts]] = {
+    "torchvision": read_torchvision,
+    "timm": read_timm,
+    "hf": read_hf,
+    "mmlookup": read_mmlookup,
+}
+FORMATS = ("auto", *READERS)
 
 
 def _require(sd: StateDict, key: str) -> torch.Tensor:
