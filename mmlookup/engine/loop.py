@@ -1,12 +1,11 @@
 """One training epoch: a short loop to read top to bottom (MAE ``engine_finetune``, Accelerate ``cv_example``).
 
-Per optimizer step: set LR (and EViT's training keep rate, :attr:`TrainLoop.keep_rate`) from the step index, pick the step's LookupViT grid, then for
-each of ``accum_steps`` micro-batches draw a batch, re-seed the RNGs from (seed, step, rank), mix it, run the
-model, check the loss is finite on every process and back-propagate (gradient sync only on the last
-micro-batch); then clip, step, update the EMA. Because every random choice is a function of the step, a run
-resumed from a checkpoint repeats the uninterrupted run exactly; clip augmentation is seeded per sample by
-:class:`~mmlookup.engine.seeding.SeededDataset`.
-"""
+Per optimizer step: set LR (and EViT's training keep rate, from :attr:`TrainLoop.keep_rate`) from the step index,
+pick the step's LookupViT grid, then for each of ``accum_steps`` micro-batches draw a batch, re-seed the RNGs from
+(seed, step, rank), mix it, run the model, check the loss is finite on every process and back-propagate (gradient
+sync only on the last micro-batch); then clip, step, update the EMA. Because every random choice is a function of
+the step, a run resumed from a checkpoint repeats the uninterrupted run exactly; clip augmentation is seeded per
+sample by :class:`~mmlookup.engine.seeding.SeededDataset`."""
 from __future__ import annotations
 
 import random
