@@ -79,11 +79,13 @@ def encoder_config(encoder: nn.Module) -> dict[str, Any]:
     if built is None:
         raise ValueError(f"this {type(encoder).__name__} was not built by create_encoder, so its name and arguments "
                          "are unknown; build it with mmlookup.create_encoder(...) to save it as a folder")
+    from mmlookup.encoders.reducing import vit_geometry
+    from mmlookup.encoders.vit import VideoViT
+
     kwargs = dict(built["kwargs"])
-    blocks = getattr(encoder, "blocks", None)
-    norm1 = getattr(blocks[0], "norm1", None) if blocks is not None else None
-    if isinstance(norm1, nn.LayerNorm) and "norm_eps" in _init_params(encoder):
-        kwargs["norm_eps"] = norm1.eps
+    if isinstance(encoder, VideoViT):          # the whole architecture, so the folder describes itself
+        kwargs = {**vit_geometry(encoder), **{k: v for k, v in kwargs.items() if k != "separable_pos"}}
+        kwargs["norm_eps"] = encoder.blocks[0].norm1.eps               # an import may have set it after building
     if hasattr(encoder, "keep_rate"):
         kwargs["keep_rate"] = float(encoder.keep_rate)
     for key, value in kwargs.items():
@@ -132,12 +134,3 @@ def load_folder(folder: str | Path, *, map_location: str = "cpu", strict: bool =
         model = VideoClassifier(model, head)
     load_model(model, str(folder / WEIGHTS), strict=strict, device=map_location)
     return model.eval()
-
-
-def _init_params(encoder: nn.Module) -> set[str]:
-    import inspect
-
-    from mmlookup.encoders.vit import VideoViT
-
-    params = set(inspect.signature(type(encoder).__init__).parameters)
-    return params | set(inspect.signature(VideoViT.__init__).parameters) if isinstance(encoder, VideoViT) else params

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from mmlookup.encoders.base import Encoder
-from mmlookup.heads import LookupHeads, PooledHead
-from mmlookup.models import VideoClassifier
+from mmlookup.heads import PooledHead, build_head
+from mmlookup.models import VideoClassifier, create_classifier
 from mmlookup.registry import create_encoder
 
 TINY = dict(num_frames=4, img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2)
@@ -22,12 +22,17 @@ def _perturbed(model: torch.nn.Module) -> torch.nn.Module:
     return model.eval()
 
 
-@pytest.mark.parametrize("name,extra", [("vit_nano", dict(norm_eps=1e-12, act_layer="gelu_tanh")),
-                                        ("evit_nano", dict(keep_rate=0.5)), ("ats_nano", dict(budget=0.5)),
-                                        ("lookupvit_nano", dict(grid=(1, 2, 2)))])
-def test_classifier_folder_round_trip_is_bit_identical(tmp_path, name, extra):
+@pytest.mark.parametrize("name,extra,pool", [("vit_nano", dict(norm_eps=1e-12, act_layer="gelu_tanh"), "cls"),
+                                             ("vit_nano", dict(class_token=False, final_norm=False), "fc_norm"),
+                                             ("evit_nano", dict(keep_rate=0.5), "cls"),
+                                             ("ats_nano", dict(budget=0.5), "mean"),
+                                             ("lookupvit_nano", dict(grid=(1, 2, 2)), "lookup")])
+def test_classifier_folder_round_trip_is_bit_identical(tmp_path, name, extra, pool):
     encoder = create_encoder(name, **TINY, **extra)
-    head = (LookupHeads if name.startswith("lookupvit") else PooledHead)(encoder.embed_dim, 7, 0.1)
+    if pool == "fc_norm":
+        head = PooledHead(encoder.embed_dim, 7, 0.1, fc_norm=True, fc_norm_eps=1e-5)
+    else:
+        head = build_head(encoder, pool, 7, 0.1)
     model = _perturbed(VideoClassifier(encoder, head))
     model.save_pretrained(tmp_path)
     assert {p.name for p in tmp_path.iterdir()} >= {"config.json", "model.safetensors"}
@@ -36,8 +41,10 @@ def test_classifier_folder_round_trip_is_bit_identical(tmp_path, name, extra):
     sd, sd2 = model.state_dict(), back.state_dict()
     assert sd.keys() == sd2.keys() and all(torch.equal(sd[k], sd2[k]) for k in sd)
     clip = torch.randn(2, 3, 4, 32, 32)
+    factory = create_classifier(checkpoint=tmp_path, verbose=False).eval()   # the same through the model factory
     with torch.no_grad():
         assert torch.equal(model(clip), back(clip))
+        assert torch.equal(model(clip), factory(clip))
 
 
 def test_encoder_folder_round_trip_and_kind_check(tmp_path):
@@ -87,10 +94,16 @@ def test_export_round_trip(tmp_path, capsys):
     card = (out / "README.md").read_text()
     assert "| eval.json | - | 74.00 | 99.00 | 96 | 1x1 |" in card and "GMACs per view" in card
     assert "mmlookup train recipe.yaml" in card and (out / "recipe.yaml").is_file()
-    back = VideoClassifier.from_pretrained(out)
+    back = create_classifier(checkpoint=out).eval()                  # no recipe at hand
     clip = torch.randn(2, 3, recipe.model.num_frames, recipe.model.img_size, recipe.model.img_size)
     with torch.no_grad():
         assert torch.equal(model(clip), back(clip))
+        assert torch.equal(model(clip), VideoClassifier.from_pretrained(out)(clip))
+    # the exported ViT runs training-free as EViT at rho = 1 (same weights, same pooling): the same logits
+    evit = create_classifier("evit", checkpoint=out, keep_rate=1.0).eval()
+    assert evit.encoder.encoder_config["name"] == "evit_nano"
+    with torch.no_grad():
+        torch.testing.assert_close(evit(clip), model(clip), atol=1e-5, rtol=0)
 
 
 def test_export_of_a_missing_run_is_one_line_rc_2(tmp_path, capsys):

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from mmlookup.encoders.pretrained import hf_video_encoder_kwargs, load_checkpoint
 from mmlookup.layers.pos_embed import sinusoid_table
+from mmlookup.models import create_classifier
 from mmlookup.registry import create_encoder
 
 transformers = pytest.importorskip("transformers")
@@ -51,17 +52,18 @@ def _source_logits(src, clip: torch.Tensor) -> torch.Tensor:
 
 
 def _logits(encoder, report, clip: torch.Tensor) -> torch.Tensor:
-    """The source's head applied by hand to our encoder's output (pooling as the report says)."""
+    """The source's head applied by hand to our encoder's output (token 0 after the final norm, or the mean
+    through fc_norm), independent of our heads."""
     with torch.no_grad():
         out = encoder(clip)
-        if report.pool == "mean":
+        head = report.head_state
+        if report.head_pool == "mean":
             x = out.pooled()
-            if report.head_norm is not None:
-                w, b, eps = report.head_norm
-                x = F.layer_norm(x, w.shape, w, b, eps)
+            if "fc_norm.weight" in head:
+                x = F.layer_norm(x, x.shape[-1:], head["fc_norm.weight"], head["fc_norm.bias"], report.head_norm_eps)
         else:
             x = out.tokens[:, 0]
-        return F.linear(x, *report.head)
+        return F.linear(x, head["fc.weight"], head["fc.bias"])
 
 
 def test_sinusoid_table_is_videomaes():
@@ -72,19 +74,31 @@ def test_sinusoid_table_is_videomaes():
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 @pytest.mark.parametrize("source", ["videomae", "vivit"])
-def test_hf_video_logits_match_the_source(tmp_path, source, family):
+def test_hf_video_classifier_logits_match_the_source(tmp_path, source, family):
+    """create_classifier("vit" | "evit" | "ats", checkpoint=DIR, checkpoint_format="hf") gives the source's logits."""
     if source == "videomae" and family != "vit":
         pytest.importorskip("mmlookup.encoders.tome")          # CLS-less EViT / ATS arrive with the ToMe branch
     src = videomae() if source == "videomae" else vivit()
     src.save_pretrained(tmp_path)
     clip = _clip()
-    ref = _source_logits(src, clip)
-    kwargs = hf_video_encoder_kwargs(json.loads((tmp_path / "config.json").read_text()))
-    encoder = create_encoder(f"{family}_base", **kwargs, **FAMILIES[family]).eval()
-    report = load_checkpoint(encoder, tmp_path, checkpoint_format="hf")
-    assert not report.new, report.new
-    assert (report.head_norm is not None) == (source == "videomae")
-    torch.testing.assert_close(_logits(encoder, report, clip), ref, atol=1e-4, rtol=0)
+    model = create_classifier(family, checkpoint=tmp_path, checkpoint_format="hf", **FAMILIES[family]).eval()
+    assert model.encoder.encoder_config["name"] == f"{family}_base"
+    assert model.head.pool == ("mean" if source == "videomae" else "cls")
+    with torch.no_grad():
+        ours = model(clip)[:, 0]
+    torch.testing.assert_close(ours, _source_logits(src, clip), atol=1e-4, rtol=0)
+
+
+def test_hf_video_encoder_and_hand_made_head_match_the_source(tmp_path):
+    """The encoder alone (built from hf_video_encoder_kwargs, loaded with load_checkpoint) + the source's head."""
+    for src in (videomae(), vivit()):
+        src.save_pretrained(tmp_path)
+        kwargs = hf_video_encoder_kwargs(json.loads((tmp_path / "config.json").read_text()))
+        encoder = create_encoder("vit_base", **kwargs).eval()
+        report = load_checkpoint(encoder, tmp_path, checkpoint_format="hf")
+        assert not report.new, report.new
+        clip = _clip()
+        torch.testing.assert_close(_logits(encoder, report, clip), _source_logits(src, clip), atol=1e-4, rtol=0)
 
 
 def test_videomae_first_token_pooling_and_old_bias_names(tmp_path, capsys):
@@ -97,7 +111,7 @@ def test_videomae_first_token_pooling_and_old_bias_names(tmp_path, capsys):
     assert kwargs["final_norm"] and kwargs["qkv_bias"] == "qv" and not kwargs["class_token"]
     encoder = create_encoder("vit_base", **kwargs).eval()
     report = load_checkpoint(encoder, sd, checkpoint_format="hf")
-    assert report.pool == "cls" and not report.new
+    assert report.head_pool == "cls" and not report.new
     assert "tensors mapped" in capsys.readouterr().out
     clip = _clip()
     torch.testing.assert_close(_logits(encoder, report, clip), _source_logits(src, clip), atol=1e-4, rtol=0)
@@ -117,11 +131,10 @@ def test_pytorch_model_bin_is_read_weights_only(tmp_path):
     src = vivit()
     src.config.save_pretrained(tmp_path)                  # the layout of older Hub checkpoints (transformers < 5)
     torch.save(src.state_dict(), tmp_path / "pytorch_model.bin")
-    kwargs = hf_video_encoder_kwargs(src.config.to_dict())
-    encoder = create_encoder("vit_base", **kwargs).eval()
-    report = load_checkpoint(encoder, tmp_path)
+    model = create_classifier("vit", checkpoint=tmp_path).eval()
     clip = _clip()
-    torch.testing.assert_close(_logits(encoder, report, clip), _source_logits(src, clip), atol=1e-4, rtol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(model(clip)[:, 0], _source_logits(src, clip), atol=1e-4, rtol=0)
 
 
 def test_bare_family_name_takes_the_checkpoints_config(tmp_path):
@@ -144,8 +157,7 @@ def test_full_size_videomae_base_config(tmp_path):
     cfg = transformers.VideoMAEConfig(num_labels=400)                 # the defaults are VideoMAE-B/16, 16 frames
     src = _perturb(transformers.VideoMAEForVideoClassification(cfg))
     src.save_pretrained(tmp_path)
-    encoder = create_encoder("vit", checkpoint=tmp_path, checkpoint_format="hf", num_frames=16, img_size=224).eval()
-    assert encoder.encoder_config["name"] == "vit_base"
-    report = load_checkpoint(encoder, tmp_path, verbose=False)
+    model = create_classifier("vit_base", checkpoint=tmp_path, num_frames=16, img_size=224, verbose=False).eval()
     clip = torch.randn(1, 3, 16, 224, 224, generator=torch.Generator().manual_seed(2))
-    torch.testing.assert_close(_logits(encoder, report, clip), _source_logits(src, clip), atol=1e-4, rtol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(model(clip)[:, 0], _source_logits(src, clip), atol=1e-4, rtol=0)

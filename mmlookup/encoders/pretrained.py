@@ -463,20 +463,20 @@ def resolve_encoder_args(name: str | None, checkpoint: Any, kwargs: dict[str, An
         defaults = {k: v for k, v in saved.items() if k not in ARCH_KEYS}
     else:
         fixed = None
-    if name is None:
-        if own is None:
-            raise ValueError("an encoder name is required unless the checkpoint is an mmlookup model folder")
-        name = own
+    if name is None and own is None:
+        raise ValueError("an encoder name is required unless the checkpoint is an mmlookup model folder")
+    if own is not None and name in (None, own, own.rsplit("_", 1)[0]):
+        name = own                      # the folder's own variant: its saved arguments may differ from the size's
     if fixed is None:
         return name, kwargs
-    name, kwargs = apply_checkpoint_config(name, kwargs, fixed, registered)
+    name, kwargs = apply_checkpoint_config(name, kwargs, fixed, registered, check_size=name != own)
     if own is not None and name.rsplit("_", 1)[0] == own.rsplit("_", 1)[0]:
         kwargs = {**defaults, **kwargs}
     return name, kwargs
 
 
-def apply_checkpoint_config(name: str, kwargs: dict[str, Any], fixed: Mapping[str, Any],
-                            registered: Any) -> tuple[str, dict[str, Any]]:
+def apply_checkpoint_config(name: str, kwargs: dict[str, Any], fixed: Mapping[str, Any], registered: Any,
+                            check_size: bool = True) -> tuple[str, dict[str, Any]]:
     """Encoder name and arguments for a checkpoint whose config fixes the architecture (``fixed``).
 
     A bare family name (``"vit"``) gets the size whose width/depth/heads match (else ``base`` with the config's
@@ -493,7 +493,7 @@ def apply_checkpoint_config(name: str, kwargs: dict[str, Any], fixed: Mapping[st
         name = f"{name}_{size}"
     else:
         size = name.rsplit("_", 1)[-1]
-        if size in SIZES and None not in dims and SIZES[size] != dims:
+        if check_size and size in SIZES and None not in dims and SIZES[size] != dims:
             raise ValueError(f"{name} is embed_dim/depth/heads {'/'.join(map(str, SIZES[size]))} but the checkpoint's "
                              f"config says {'/'.join(map(str, dims))}; pass the bare family name to take its size")
     for key, value in kwargs.items():
