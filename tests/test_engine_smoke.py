@@ -53,7 +53,7 @@ def toy_recipe(tmp_path, encoder: str = "lookupvit_nano", *extra: str) -> Recipe
 
 
 def _families() -> list[str]:
-    return [f"{fam}_nano" for fam in ("lookupvit", "vit", "evit", "ats") if f"{fam}_nano" in list_encoders()]
+    return [f"{fam}_nano" for fam in ("lookupvit", "vit", "evit", "ats", "tome") if f"{fam}_nano" in list_encoders()]
 
 
 @pytest.mark.parametrize("encoder", _families())

@@ -16,9 +16,9 @@ CLASSIFY = [r for r in RECIPES if not r.startswith("coco/")]
 
 def test_recipe_set_is_complete():
     for ds, clip in (("k400", "16x4"), ("ssv2", "16x2")):
-        for fam in ("vit", "lookupvit", "evit", "ats"):
+        for fam in ("vit", "lookupvit", "evit", "ats", "tome"):
             assert f"{ds}/{fam}_b16_{clip}" in RECIPES
-    for fam in ("vit", "lookupvit", "evit", "ats"):
+    for fam in ("vit", "lookupvit", "evit", "ats", "tome"):
         assert f"synthetic/{fam}" in RECIPES
 
 

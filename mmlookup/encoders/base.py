@@ -44,13 +44,21 @@ class EncoderOutput:
         return m
 
     def pooled(self) -> torch.Tensor:
-        """Mean of the real patch tokens, ``(B, D)``: CLS, padding and EViT's fused token excluded."""
+        """Mean of the real patch tokens, ``(B, D)``: CLS, padding and EViT's fused token excluded.
+
+        With ``info["token_sizes"]`` (ToMe) the mean is size-weighted: each merged token counts for the input tokens
+        it stands for, so the result is the mean over the input tokens.
+        """
         n_prefix = int(self.info.get("num_prefix_tokens", 0))
         x = self.tokens[:, n_prefix:]
         m = self.patch_mask()
-        if m is None:
+        sizes = self.info.get("token_sizes")
+        if m is None and sizes is None:
             return x.mean(dim=1)
-        w = m.to(x.dtype).unsqueeze(-1)
+        w = torch.ones(x.shape[:2], dtype=x.dtype, device=x.device) if m is None else m.to(x.dtype)
+        if sizes is not None:
+            w = w * sizes[:, n_prefix:].to(x.dtype)
+        w = w.unsqueeze(-1)
         return (x * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
 
 

@@ -158,6 +158,9 @@ def _setting(recipe: Any, grid: Grid | None) -> str:
     if m.encoder.startswith("ats"):
         budget = m.encoder_kwargs.get("budget")
         return "budget " + ("all" if budget is None else f"{budget:g}")
+    if m.encoder.startswith("tome") and "r" in m.encoder_kwargs:
+        r = m.encoder_kwargs["r"]
+        return f"r {r}" if isinstance(r, int) else "r " + ",".join(map(str, r))
     return ""
 
 
