@@ -20,7 +20,7 @@ transformers = pytest.importorskip("transformers")
 
 SMALL = dict(image_size=32, num_frames=4, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
              intermediate_size=64, num_labels=5)
-FAMILIES = {"vit": {}, "evit": dict(keep_rate=1.0), "ats": dict(budget=10**6)}
+FAMILIES = {"vit": {}, "evit": dict(keep_rate=1.0), "ats": dict(budget=10**6), "tome": dict(r=0)}
 
 
 def _perturb(model: torch.nn.Module) -> torch.nn.Module:
@@ -75,9 +75,8 @@ def test_sinusoid_table_is_videomaes():
 @pytest.mark.parametrize("family", list(FAMILIES))
 @pytest.mark.parametrize("source", ["videomae", "vivit"])
 def test_hf_video_classifier_logits_match_the_source(tmp_path, source, family):
-    """create_classifier("vit" | "evit" | "ats", checkpoint=DIR, checkpoint_format="hf") gives the source's logits."""
-    if source == "videomae" and family != "vit":
-        pytest.importorskip("mmlookup.encoders.tome")          # CLS-less EViT / ATS arrive with the ToMe branch
+    """create_classifier(family, checkpoint=DIR, checkpoint_format="hf") gives the source's logits; EViT, ATS and
+    ToMe at no reduction (rho = 1, full budget, r = 0), with a CLS token (ViViT) and without (VideoMAE)."""
     src = videomae() if source == "videomae" else vivit()
     src.save_pretrained(tmp_path)
     clip = _clip()
@@ -161,3 +160,17 @@ def test_full_size_videomae_base_config(tmp_path):
     clip = torch.randn(1, 3, 16, 224, 224, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         torch.testing.assert_close(model(clip)[:, 0], _source_logits(src, clip), atol=1e-4, rtol=0)
+
+
+def test_reducers_run_reduced_on_an_imported_videomae(tmp_path):
+    """Training-free reduction on the CLS-less checkpoint: fewer tokens, finite logits of the source's shape."""
+    videomae().save_pretrained(tmp_path)
+    clip = _clip()
+    for family, kwargs in (("evit", dict(keep_rate=0.5, reduce_layers=(1,))), ("ats", dict(budget=0.5)),
+                           ("tome", dict(r=8))):
+        model = create_classifier(family, checkpoint=tmp_path, verbose=False, **kwargs).eval()
+        with torch.no_grad():
+            out = model.encoder(clip)
+            logits = model.head(out)
+        assert logits.shape == (2, 1, 5) and torch.isfinite(logits).all()
+        assert min(out.info["tokens_per_layer"]) < 32, family
