@@ -113,3 +113,26 @@ def test_export_of_a_missing_run_is_one_line_rc_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["export", str(tmp_path / "nowhere"), str(tmp_path / "out")])
     assert e.value.code == 2 and "not a finished run folder" in capsys.readouterr().err
+
+
+def test_trained_run_exports_and_evaluates_without_its_checkpoint(tmp_path):
+    """A real (tiny) training run → mmlookup export → `mmlookup eval` with model.pretrained=OUT and no --checkpoint
+    scores exactly as evaluating the run's best checkpoint."""
+    from test_engine_smoke import ToyClips, toy_recipe
+
+    from mmlookup.config import derive
+    from mmlookup.engine.export import export_run
+    from mmlookup.engine.fit import build_accelerator, fit, run_eval
+
+    recipe = toy_recipe(tmp_path, "vit_nano", "train.max_steps=3", "train.epochs=1")
+    val = ToyClips(6, seed=1)
+    fit(recipe, accelerator=build_accelerator(recipe), datasets=(ToyClips(16), val))
+    out = export_run(tmp_path / "run", tmp_path / "exported")
+    from_run = run_eval(recipe, str(tmp_path / "run" / "checkpoints" / "best"), dataset=val,
+                        accelerator=build_accelerator(recipe))
+    imported = derive(recipe, {"model.pretrained": str(out)})
+    from_folder = run_eval(imported, None, dataset=val, accelerator=build_accelerator(recipe))
+    assert from_folder.results[0].combined == from_run.results[0].combined
+    assert (tmp_path / "run" / "eval_pretrained.json").is_file()
+    with pytest.raises(ValueError, match="nothing to evaluate"):
+        run_eval(recipe, None, dataset=val, accelerator=build_accelerator(recipe))

@@ -497,16 +497,17 @@ def apply_checkpoint_config(name: str, kwargs: dict[str, Any], fixed: Mapping[st
             raise ValueError(f"{name} is embed_dim/depth/heads {'/'.join(map(str, SIZES[size]))} but the checkpoint's "
                              f"config says {'/'.join(map(str, dims))}; pass the bare family name to take its size")
     for key, value in kwargs.items():
-        if key == "img_size" and isinstance(value, int):
-            value = (value, value)
-        if key in fixed and _norm_arg(value) != _norm_arg(fixed[key]):
+        if key in fixed and _norm_arg(key, value) != _norm_arg(key, fixed[key]):
             raise ValueError(f"{key}={value!r} contradicts the checkpoint's config ({key}={fixed[key]!r})")
     return name, {**fixed, **kwargs}
 
 
-def _norm_arg(value: Any) -> Any:
+def _norm_arg(key: str, value: Any) -> Any:
+    """A comparable form of an argument: sequences as tuples, numbers as floats, ``img_size`` as a pair."""
+    if key == "img_size" and isinstance(value, int):
+        value = (value, value)
     if isinstance(value, (list, tuple)):
-        return tuple(_norm_arg(v) for v in value)
+        return tuple(_norm_arg("", v) for v in value)
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
