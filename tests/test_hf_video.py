@@ -70,6 +70,12 @@ def test_sinusoid_table_is_videomaes():
     from transformers.models.videomae.modeling_videomae import get_sinusoid_encoding_table
 
     assert torch.equal(sinusoid_table(50, 32), get_sinusoid_encoding_table(50, 32))
+    enc = create_encoder("vit_nano", num_frames=4, img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2,
+                         pos_embed="sincos", class_token=False)
+    assert not any("pos_embed" in k for k in enc.state_dict())          # fixed, so in no state dict
+    assert torch.equal(enc.pos_embed((2, 4, 4)), sinusoid_table(32, 32))
+    assert enc.pos_embed((1, 4, 4)).shape == (1, 16, 32)                 # other grids: the table resized
+    assert enc(torch.randn(1, 3, 1, 32, 32)).tokens.shape == (1, 16, 32)
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
