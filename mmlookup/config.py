@@ -46,7 +46,7 @@ class ModelCfg:
     head_dropout: float = 0.0
     grids: tuple[Grid, ...] = ()
     keep_rate: float | None = None  # EViT target keep rate ρ; None = the family's default (0.7)
-    pool: str = "auto"  # auto | cls | mean: classifier pooling (auto: CLS if the encoder has one; LookupViT: 2 heads)
+    pool: str = "auto"  # auto | cls | mean | shared (auto: CLS if the encoder has one; LookupViT: 2 heads, or shared)
     encoder_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained: str = ""  # checkpoint for the encoder (path), loaded by the registry
     grad_checkpointing: bool = False
@@ -155,7 +155,7 @@ class Recipe:
             if v < 1:
                 raise ValueError(f"{key} must be >= 1, got {v}")
         self.caption.validate()
-        _choice("model.pool", self.model.pool, ("auto", "cls", "mean"))
+        _choice("model.pool", self.model.pool, ("auto", "cls", "mean", "shared"))
         if self.model.keep_rate is not None and not 0.0 < self.model.keep_rate <= 1.0:
             raise ValueError(f"model.keep_rate must be in (0, 1], got {self.model.keep_rate}")
         return self
@@ -352,8 +352,14 @@ def _type_name(tp: Any) -> str:
 
 
 def recipe_from_dict(data: dict[str, Any]) -> Recipe:
-    """Build a ``Recipe`` from nested plain data (as written by :func:`recipe_to_dict`), type-checked."""
+    """Build a ``Recipe`` from nested plain data (as written by :func:`recipe_to_dict`), type-checked.
+
+    A record written before ``model.pool`` existed gets ``pool="mean"``: its classifier was trained on the mean of
+    the patch tokens, so its checkpoints are evaluated as trained.
+    """
     recipe = Recipe()
+    if isinstance(data.get("model"), dict) and "pool" not in data["model"]:
+        recipe.model.pool = "mean"
     for k, v in data.items():
         current = getattr(recipe, k, None)
         if dataclasses.is_dataclass(current) and isinstance(v, dict):

@@ -103,7 +103,7 @@ def head_config(head: nn.Module) -> dict[str, Any]:
     from mmlookup.heads import head_num_classes
 
     pool = getattr(head, "pool", None)
-    if pool not in ("cls", "mean", "lookup"):
+    if pool not in ("cls", "mean", "lookup", "shared"):
         raise ValueError(f"cannot describe a {type(head).__name__} head in config.json")
     norm = getattr(head, "fc_norm", None)
     cfg: dict[str, Any] = {"pool": pool, "num_classes": head_num_classes(head.state_dict()), "dropout": head.drop.p,

@@ -10,7 +10,9 @@ Pooling (``model.pool``, chosen by :func:`resolve_pool`):
   classify; EViT's and ATS's token scores are the CLS attention precisely because CLS is the classifier's input.
 * ``"mean"`` (:class:`PooledHead`): the mean of the real patch tokens (CLS, padding and EViT's fused token
   excluded), optionally through a LayerNorm ``fc_norm`` as VideoMAE does; the only choice without a CLS token.
-* ``"lookup"`` (:class:`LookupHeads`): LookupViT's two heads (what ``"auto"`` gives a LookupViT encoder).
+* ``"lookup"`` (:class:`LookupHeads`): LookupViT's two heads (what ``"auto"`` gives a LookupViT encoder);
+  ``"shared"`` (:class:`SharedLookupHead`): one bias-free linear layer on the sum of both streams' means, the
+  single head of lucidrains' ``look_vit.py``.
 
 Every single head keeps its linear layer as ``fc`` (and ``fc_norm``), so imported classifiers and our own
 checkpoints share one naming (``head.fc.weight``).
@@ -22,7 +24,7 @@ import torch.nn as nn
 
 from mmlookup.encoders.base import EncoderOutput
 
-POOLS = ("auto", "cls", "mean")
+POOLS = ("auto", "cls", "mean", "shared")
 
 
 def _linear(dim: int, num_classes: int) -> nn.Linear:
@@ -94,11 +96,33 @@ class LookupHeads(nn.Module):
         return torch.stack((c, lk), dim=1)
 
 
-def resolve_pool(encoder: nn.Module, pool: str = "auto", source_pool: str | None = None) -> str:
-    """The pooling a classifier on ``encoder`` uses: ``"cls"``, ``"mean"`` or ``"lookup"``.
+class SharedLookupHead(nn.Module):
+    """LookupViT with one head: mean of the compressed tokens + mean of the lookup tokens → dropout → bias-free linear.
 
-    ``"auto"`` takes the imported head's own pooling (``source_pool``) when known, else ``"lookup"`` for
-    LookupViT, ``"cls"`` when the encoder has a CLS token and ``"mean"`` otherwise.
+    The layout of lucidrains' ``look_vit.py`` (final norm on each stream, pooled, summed, one shared classifier); the
+    two-head default trains each stream's classifier with its own loss.
+    """
+
+    head_names: tuple[str, ...] = ("main",)
+    pool = "shared"
+
+    def __init__(self, dim: int, num_classes: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(dim, num_classes, bias=False)
+        nn.init.trunc_normal_(self.fc.weight, std=0.02)
+
+    def forward(self, out: EncoderOutput) -> torch.Tensor:
+        if out.compressed is None:
+            raise ValueError("SharedLookupHead needs an encoder that returns compressed tokens (LookupViT)")
+        return self.fc(self.drop(out.compressed.mean(dim=1) + out.pooled())).unsqueeze(1)
+
+
+def resolve_pool(encoder: nn.Module, pool: str = "auto", source_pool: str | None = None) -> str:
+    """The pooling a classifier on ``encoder`` uses: ``"cls"``, ``"mean"``, ``"lookup"`` or ``"shared"``.
+
+    ``"auto"`` takes the imported head's own pooling (``source_pool``) when known, else ``"lookup"`` (two heads) for
+    LookupViT, ``"cls"`` when the encoder has a CLS token and ``"mean"`` otherwise. ``"shared"`` is LookupViT only.
     """
     if pool not in POOLS:
         raise ValueError(f"unknown pool {pool!r}; valid: {', '.join(POOLS)}")
@@ -106,8 +130,11 @@ def resolve_pool(encoder: nn.Module, pool: str = "auto", source_pool: str | None
     has_cls = int(getattr(encoder, "num_prefix_tokens", 0)) > 0
     if is_lookup:
         if pool == "cls":
-            raise ValueError("LookupViT has no CLS token; its heads mean-pool both streams (pool='auto' or 'mean')")
-        return "lookup"
+            raise ValueError("LookupViT has no CLS token; its heads mean-pool both streams (pool='auto', 'mean' "
+                             "or 'shared')")
+        return "shared" if pool == "shared" or (pool == "auto" and source_pool == "shared") else "lookup"
+    if pool == "shared":
+        raise ValueError(f"pool='shared' sums LookupViT's two streams; {type(encoder).__name__} has one")
     if pool == "auto":
         pool = source_pool if source_pool in ("cls", "mean") else ("cls" if has_cls else "mean")
     if pool == "cls" and not has_cls:
@@ -121,13 +148,15 @@ def build_head(encoder: nn.Module, pool: str, num_classes: int, dropout: float =
     dim = int(encoder.embed_dim)
     if pool == "lookup":
         return LookupHeads(dim, num_classes, dropout)
+    if pool == "shared":
+        return SharedLookupHead(dim, num_classes, dropout)
     if pool == "cls":
         if fc_norm:
             raise ValueError("fc_norm goes with mean pooling (VideoMAE); a CLS head reads the final-normed CLS")
         return ClsHead(dim, num_classes, dropout)
     if pool == "mean":
         return PooledHead(dim, num_classes, dropout, fc_norm=fc_norm, fc_norm_eps=fc_norm_eps)
-    raise ValueError(f"unknown resolved pool {pool!r}; valid: cls, mean, lookup")
+    raise ValueError(f"unknown resolved pool {pool!r}; valid: cls, mean, lookup, shared")
 
 
 def head_num_classes(state: dict[str, torch.Tensor]) -> int | None:

@@ -14,7 +14,9 @@ from mmlookup.heads import ClsHead, LookupHeads, PooledHead
 from mmlookup.models import build_model, create_classifier
 from tests.test_pretrained import OURS, SOURCES
 
-FULL = {"vit": {}, "evit": dict(keep_rate=1.0), "ats": dict(budget=10**6)}
+# ρ = 1 / full budget. ATS: the midpoint sampler with a budget that hits every token; the official rule always drops
+# the lowest-scoring token, so it is never the plain ViT.
+FULL = {"vit": {}, "evit": dict(keep_rate=1.0), "ats": dict(budget=10**6, sampler="midpoint")}
 
 
 def _source_logits(kind: str, src, img: torch.Tensor) -> torch.Tensor:
@@ -55,7 +57,7 @@ def test_num_classes_required_without_a_head_and_new_head_when_it_differs(capsys
         create_classifier("vit_nano", checkpoint=bare, verbose=False, **OURS)
     model = create_classifier("vit_nano", 7, checkpoint=src.state_dict(), **OURS)
     assert model.head.fc.out_features == 7 and "not imported: it has 5 classes, 7 asked" in capsys.readouterr().out
-    with pytest.raises(ValueError, match="unknown pool 'max'; valid: auto, cls, mean"):
+    with pytest.raises(ValueError, match="unknown pool 'max'; valid: auto, cls, mean, shared"):
         create_classifier("vit_nano", 3, pool="max", **OURS)
 
 
@@ -73,6 +75,22 @@ def test_pool_auto_per_family_and_mean_excludes_the_fused_token():
     kept = out.info["kept_indices"]
     assert (kept[:, -1] == -1).all() and (kept[:, 1:-1] > 0).all()   # one fused token, last
     torch.testing.assert_close(out.pooled(), out.tokens[:, 1:-1].mean(dim=1))
+
+
+def test_mean_pooled_timm_classifier_with_fc_norm_gives_its_logits():
+    """timm ``global_pool="avg"``: no final norm, mean of the patch tokens → ``fc_norm`` → head (VideoMAE's layout)."""
+    from timm.models.vision_transformer import VisionTransformer
+
+    from tests.test_pretrained import _perturb
+
+    src = _perturb(VisionTransformer(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=5,
+                                     global_pool="avg"))
+    assert "fc_norm.weight" in src.state_dict() and "norm.weight" not in src.state_dict()
+    img = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    model = create_classifier("vit_nano", checkpoint=src.state_dict(), verbose=False, **OURS).eval()
+    assert isinstance(model.head, PooledHead) and isinstance(model.head.fc_norm, torch.nn.LayerNorm)
+    with torch.no_grad():
+        torch.testing.assert_close(model(img[:, :, None])[:, 0], src(img), atol=1e-4, rtol=0)
 
 
 def test_mean_head_with_fc_norm_is_videomae_style():
@@ -113,3 +131,64 @@ def test_a_recipe_leaving_evit_at_keep_rate_one_is_logged(caplog):
     with caplog.at_level("WARNING", logger="mmlookup.models"):
         assert build_model(recipe.validate(), 3).encoder.keep_rate == 1.0
     assert "runs at keep rate 1" in caplog.text and "plain ViT" in caplog.text
+
+
+def test_a_run_recorded_before_model_pool_keeps_its_mean_pooled_head(tmp_path):
+    import yaml
+
+    from mmlookup.config import load_recipe, save_recipe
+
+    path = save_recipe(Recipe(), tmp_path / "recipe.yaml")
+    assert load_recipe(path).model.pool == "auto"
+    data = yaml.safe_load(path.read_text())
+    del data["model"]["pool"]
+    path.write_text(yaml.safe_dump(data))
+    assert load_recipe(path).model.pool == "mean"
+
+
+def test_lookupvit_shared_head_switch(tmp_path):
+    """pool='shared': lucidrains' single bias-free classifier on the sum of both streams' means."""
+    from mmlookup.heads import SharedLookupHead
+
+    torch.manual_seed(0)
+    model = create_classifier("lookupvit_nano", 5, pool="shared").eval()
+    assert isinstance(model.head, SharedLookupHead) and model.head_names == ("main",)
+    x = torch.randn(2, 3, 8, 64, 64)
+    with torch.no_grad():
+        out = model.encoder(x)
+        expect = (out.compressed.mean(1) + out.tokens.mean(1)) @ model.head.fc.weight.T
+        torch.testing.assert_close(model(x)[:, 0], expect)
+    torch.save(model.state_dict(), tmp_path / "model.pth")
+    again = create_classifier("lookupvit_nano", checkpoint=str(tmp_path / "model.pth"), verbose=False).eval()
+    assert isinstance(again.head, SharedLookupHead)
+    with pytest.raises(ValueError, match="pool='shared' sums LookupViT"):
+        create_classifier("vit_nano", 3, pool="shared", **OURS)
+
+
+@pytest.mark.parametrize("encoder,pool,head", [("lookupvit_nano", "auto", LookupHeads),
+                                               ("vit_nano", "mean", PooledHead), ("vit_nano", None, PooledHead)])
+def test_a_run_checkpoint_brings_its_head_and_pooling(tmp_path, encoder, pool, head):
+    """Our run folders: the pooling comes from the run's recipe.yaml (None: a record from before model.pool)."""
+    import yaml
+    from safetensors.torch import save_file
+
+    from mmlookup.config import save_recipe
+
+    recipe = Recipe()
+    geometry = {} if encoder.startswith("lookupvit") else OURS
+    recipe.model.encoder, recipe.model.pool = encoder, pool or "auto"
+    path = save_recipe(recipe, tmp_path / "run" / "recipe.yaml")
+    if pool is None:
+        data = yaml.safe_load(path.read_text())
+        del data["model"]["pool"]
+        path.write_text(yaml.safe_dump(data))
+    torch.manual_seed(0)
+    trained = create_classifier(encoder, 4, pool=pool or "mean", **geometry).eval()
+    ckpt = tmp_path / "run" / "checkpoints" / "step_00000001"
+    ckpt.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in trained.state_dict().items()}, str(ckpt / "model.safetensors"))
+    loaded = create_classifier(encoder, checkpoint=str(ckpt), verbose=False, **geometry).eval()
+    assert type(loaded.head) is head
+    x = torch.randn(1, 3, 4, 32, 32) if geometry else torch.randn(1, 3, 8, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), trained(x))

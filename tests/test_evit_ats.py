@@ -35,7 +35,8 @@ def _vit(seed: int = 0, sharpen: float = 1.0):
     return vit
 
 
-@pytest.mark.parametrize("name,kwargs", [("evit_nano", dict(keep_rate=1.0)), ("ats_nano", dict(budget=10**6))])
+@pytest.mark.parametrize("name,kwargs", [("evit_nano", dict(keep_rate=1.0)),
+                                         ("ats_nano", dict(budget=10**6, sampler="midpoint"))])
 def test_same_state_dict_and_equal_to_vit_without_reduction(name, kwargs):
     vit, x = _vit(), _video()
     model = create_encoder(name, **SMALL, **kwargs).eval()
@@ -51,7 +52,7 @@ def test_from_vit_and_checkpoint_route_give_the_same_model():
     a = EViT.from_vit(vit, keep_rate=0.5)
     b = create_encoder("evit_nano", **SMALL, keep_rate=0.5, checkpoint=vit.state_dict()).eval()
     torch.testing.assert_close(a(x).tokens, b(x).tokens)
-    c = ATS.from_vit(vit, budget=10**6)
+    c = ATS.from_vit(vit, budget=10**6, sampler="midpoint")
     torch.testing.assert_close(c(x).tokens, vit(x).tokens, atol=1e-5, rtol=1e-5)
 
 
@@ -97,9 +98,10 @@ def test_fused_path_equals_explicit_attention(family, explicit_attn):
     assert len(reference.info["attn"]) == 4
 
 
-def test_ats_ragged_batch_equals_each_clip_alone():
+@pytest.mark.parametrize("sampler", ["official", "midpoint"])
+def test_ats_ragged_batch_equals_each_clip_alone(sampler):
     vit = _vit(sharpen=6.0)
-    model = ATS.from_vit(vit, budget=24)
+    model = ATS.from_vit(vit, budget=24, sampler=sampler)
     x = _video(4, seed=3)
     x[1] *= 4
     x[2] = 0
@@ -128,13 +130,75 @@ def test_ats_budgets_below_at_and_above_n(budget):
 
 
 def test_ats_stochastic_only_in_training():
-    model = ATS.from_vit(_vit(sharpen=6.0), budget=16, stochastic=True)
+    model = ATS.from_vit(_vit(sharpen=6.0), budget=16, stochastic=True, sampler="midpoint")
     x = _video()
     a, b = model(x), model(x)
     assert torch.equal(a.info["kept_indices"], b.info["kept_indices"])
     model.train()
     kept = {tuple(model(x).info["kept_indices"][0].tolist()) for _ in range(6)}
     assert len(kept) > 1
+    with pytest.raises(ValueError, match="sampler='midpoint'"):
+        ATS(**SMALL, stochastic=True)
+    with pytest.raises(ValueError, match="unknown ATS sampler 'nearest'; valid: official, midpoint"):
+        ATS(**SMALL, sampler="nearest")
+
+
+def _official_slow(scores: list[float], k: int) -> set[int]:
+    """The released ATS sampling rule written out per point (the paper's and official repository's description).
+
+    Sort ascending, CDF, min-max normalise over the positive-score tokens; ``K`` points evenly spaced from the
+    smallest positive normalised value to 1 (one point: 1); each takes the token of nearest normalised CDF (first on
+    ties); the distinct tokens are kept.
+    """
+    order = sorted(range(len(scores)), key=lambda i: (scores[i], i))
+    cdf, total = [], 0.0
+    for i in order:
+        total += scores[i]
+        cdf.append(total)
+    positive = [scores[i] > 0 for i in order]
+    c_min = min(c for c, p in zip(cdf, positive) if p)
+    c_max = cdf[-1]
+    if c_max > c_min:
+        norm = [(c - c_min) / (c_max - c_min) if p else -1.0 for c, p in zip(cdf, positive)]
+    else:
+        norm = [1.0 if p and c >= c_max else -1.0 for c, p in zip(cdf, positive)]
+    above = [v for v in norm if v > 0]
+    y0 = min(above) if above else 1.0
+    points = [1.0] if k == 1 else [y0 + (1.0 - y0) * (j / (k - 1)) for j in range(k)]
+    kept = set()
+    for y in points:
+        dist = [abs(y - v) for v in norm]
+        kept.add(order[dist.index(min(dist))])
+    return kept
+
+
+def test_official_sampler_matches_a_slow_transcription_of_the_rule():
+    from mmlookup.encoders.token_ops import ats_select
+
+    g = torch.Generator().manual_seed(0)
+    for trial in range(100):
+        n = int(torch.randint(2, 120, (1,), generator=g))
+        alpha = [0.1, 0.5, 1.0, 5.0][trial % 4]
+        scores = torch.distributions.Dirichlet(torch.full((n,), alpha)).sample().double()
+        if trial % 5 == 0:                                   # some zero-score (padded) tokens
+            scores[torch.randperm(n, generator=g)[: n // 4]] = 0.0
+            scores = scores / scores.sum()
+        k = [1, 2, max(1, n // 3), n, 3 * n][trial % 5]
+        idx, valid = ats_select(scores[None], k, sampler="official")
+        got = set(idx[0][valid[0]].tolist())
+        assert got == _official_slow(scores.tolist(), k), (trial, n, k)
+        top = int(scores.argmax())
+        assert top in got and all(scores[i] > 0 for i in got)
+        padded, _ = ats_select(torch.cat([scores, scores.new_zeros(7)])[None], k, sampler="official")
+        assert set(padded[0][: len(got)].tolist()) == got   # padding changes nothing
+
+
+def test_official_sampler_with_dense_points_drops_only_the_lowest_token():
+    from mmlookup.encoders.token_ops import nearest_cdf_sample
+
+    scores = torch.tensor([0.05, 0.3, 0.1, 0.25, 0.2, 0.1], dtype=torch.float64)
+    kept = set(nearest_cdf_sample(scores[None], 10**5)[0].tolist())
+    assert kept == {1, 2, 3, 4, 5}                           # token 0 (lowest score, normalised CDF 0) never
 
 
 @pytest.mark.parametrize("name", ["evit_nano", "ats_nano"])
@@ -157,12 +221,17 @@ def test_image_mode_gmacs_match_the_deit_s_figures():
     assert abs(g_evit / 3.0 - 1) < 0.03, g_evit
 
 
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("name", ["evit_nano", "ats_nano"])
-def test_no_n_by_n_tensor_is_formed(name):
-    """With fused attention no op returns a tensor with two axes of the token count (the attention matrix)."""
+def test_no_n_by_n_tensor_is_formed(name, fused):
+    """With fused attention no op of the forward or backward pass returns a tensor with two token axes.
+
+    Every token count that occurs is checked: the input's and the count after each reduction (the token schedule
+    reported per layer, ragged ATS clips included), as square ``N' × N'`` and, for ATS, as kept-queries × keys.
+    The explicit attention path (``fused=False``) must be caught, which shows the probe can see the matrices.
+    """
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    n = 1 + 2 * 4 * 4
     shapes: list[tuple[int, ...]] = []
 
     class Watch(TorchDispatchMode):
@@ -173,11 +242,31 @@ def test_no_n_by_n_tensor_is_formed(name):
                     shapes.append(tuple(t.shape))
             return out
 
+    torch.manual_seed(0)
+    wide = dict(SMALL, embed_dim=64, num_heads=2)                   # head width 32: no token count among the dims
     model = (
-        create_encoder(name, **SMALL, keep_rate=0.5)
+        create_encoder(name, **wide, keep_rate=0.5)
         if name.startswith("evit")
-        else create_encoder(name, **SMALL, budget=8)
-    )
-    with torch.no_grad(), Watch():
-        model.eval()(_video())
-    assert shapes and not [s for s in shapes if len(s) >= 2 and s[-1] == n and s[-2] == n]
+        else create_encoder(name, **wide, budget=16)
+    ).train()
+    prev = use_fused_attn()
+    set_fused_attn(fused)
+    try:
+        with Watch():
+            out = model(_video())
+            out.pooled().sum().backward()
+    finally:
+        set_fused_attn(prev)
+    per_sample = out.info["tokens_per_sample"]                 # (B, depth) real tokens at each layer's MLP
+    n = 1 + 2 * 4 * 4
+    counts = {n} | {int(c) for c in per_sample.flatten().tolist()}
+    counts |= {int(c) for c in per_sample.amax(dim=0).tolist()}  # a padded batch's width
+    assert len(counts) >= 3, counts                               # reductions did happen (several counts)
+    pairs = {(a, b) for a in counts for b in counts}              # N'×N', K×N (kept queries × keys) and N×K
+    bad = [s for s in shapes if len(s) >= 2 and (s[-2], s[-1]) in pairs and s[-1] > 1 and s[-2] > 1]
+    if not fused:  # every attention matrix is seen (the layer inputs: all counts but the last)
+        attended = {n} | {int(c) for c in per_sample[:, :-1].amax(dim=0).tolist()}   # key widths of the batch
+        keys = {s[-1] for s in bad}
+        assert attended <= keys, (attended, sorted(set(bad)))
+        return
+    assert shapes and not bad, sorted(set(bad))[:5]

@@ -27,7 +27,8 @@ def _perturbed(model: torch.nn.Module) -> torch.nn.Module:
                                              ("evit_nano", dict(keep_rate=0.5), "cls"),
                                              ("ats_nano", dict(budget=0.5), "mean"),
                                              ("tome_nano", dict(r=2), "cls"),
-                                             ("lookupvit_nano", dict(grid=(1, 2, 2)), "lookup")])
+                                             ("lookupvit_nano", dict(grid=(1, 2, 2)), "lookup"),
+                                             ("lookupvit_nano", dict(grid=(1, 2, 2)), "shared")])
 def test_classifier_folder_round_trip_is_bit_identical(tmp_path, name, extra, pool):
     encoder = create_encoder(name, **TINY, **extra)
     if pool == "fc_norm":

@@ -20,7 +20,8 @@ transformers = pytest.importorskip("transformers")
 
 SMALL = dict(image_size=32, num_frames=4, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
              intermediate_size=64, num_labels=5)
-FAMILIES = {"vit": {}, "evit": dict(keep_rate=1.0), "ats": dict(budget=10**6), "tome": dict(r=0)}
+FAMILIES = {"vit": {}, "evit": dict(keep_rate=1.0), "ats": dict(budget=10**6, sampler="midpoint"),
+            "tome": dict(r=0)}
 
 
 def _perturb(model: torch.nn.Module) -> torch.nn.Module:

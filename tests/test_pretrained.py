@@ -17,7 +17,8 @@ from mmlookup.layers.pos_embed import resize_pos_embed_table
 from mmlookup.registry import create_encoder
 
 OURS = dict(num_frames=4, img_size=32, patch_size=8, tubelet_size=2, embed_dim=32, depth=2, num_heads=2)
-FAMILIES = {"vit": (VideoViT, {}), "evit": (EViT, dict(keep_rate=1.0)), "ats": (ATS, dict(budget=10**6))}
+FAMILIES = {"vit": (VideoViT, {}), "evit": (EViT, dict(keep_rate=1.0)),
+            "ats": (ATS, dict(budget=10**6, sampler="midpoint"))}   # the budget that keeps every token
 
 
 def _perturb(model: torch.nn.Module) -> torch.nn.Module:

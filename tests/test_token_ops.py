@@ -127,26 +127,33 @@ def test_unique_picks_match_sets():
     assert valid.sum(1).tolist() == [3, 1, 5] and idx.shape == (3, 5)
 
 
+@pytest.mark.parametrize("sampler", ["official", "midpoint"])
 @pytest.mark.parametrize("budget", [1, 5, 20, 40, 1000])
-def test_ats_select_any_budget(budget):
+def test_ats_select_any_budget(budget, sampler):
     g = _gen(7)
     n = 20
     scores = (torch.rand(3, n, generator=g) ** 3)
     scores[2, 12:] = 0  # sample 2 has 12 real tokens
     scores = scores / scores.sum(1, keepdim=True)
-    idx, valid = T.ats_select(scores, budget)
+    idx, valid = T.ats_select(scores, budget, sampler=sampler)
     counts = valid.sum(1)
     assert (counts >= 1).all() and (counts <= min(budget, n)).all()
     assert int(counts[2]) <= 12 and (idx[2][valid[2]] < 12).all()
-    # every token holding at least 1/K of the mass is kept (its CDF interval contains a sample point)
     for b in range(3):
         kept = set(idx[b][valid[b]].tolist())
-        assert {j for j in range(n) if scores[b, j] >= 1.0 / budget} <= kept
+        if sampler == "midpoint":  # every token holding at least 1/K of the mass: its CDF interval holds a point
+            assert {j for j in range(n) if scores[b, j] >= 1.0 / budget} <= kept
+        else:                      # the top token always, the lowest-scoring real one only when alone
+            assert int(scores[b].argmax()) in kept
+            assert budget == 1 or int(torch.where(scores[b] > 0, scores[b], 2.0).argmin()) not in kept
 
 
-def test_ats_select_full_budget_uniform_keeps_everything():
-    idx, valid = T.ats_select(torch.full((2, 31), 1 / 31), 31)
+def test_ats_select_full_budget_uniform():
+    """Midpoint: every token. Official: all but the lowest in sorted order (normalised CDF 0: token 0 on ties)."""
+    idx, valid = T.ats_select(torch.full((2, 31), 1 / 31), 31, sampler="midpoint")
     assert valid.all() and idx.tolist() == [list(range(31))] * 2
+    idx, valid = T.ats_select(torch.full((2, 31), 1 / 31), 31)
+    assert valid.all() and idx.tolist() == [list(range(1, 31))] * 2
 
 
 def test_stochastic_points_stay_stratified():

@@ -109,13 +109,16 @@ class SourceParts:
         (Hugging Face video ViTs, :func:`hf_video_to_native`), our encoder's own keys when ``layout == "native"``.
     head: the classifier's tensors in our heads' naming (empty when there is none).
     pool: the pooling the classifier was trained with: ``"cls"``, ``"mean"`` or ``None`` (unknown).
-    norm_eps: the eps of the head's ``fc_norm`` when it has one and it is not ours (1e-6).
+    final_norm: ``False`` when the source has no final norm on its tokens (mean pooling through ``fc_norm``, as
+        timm's ``global_pool="avg"`` and VideoMAE): the target encoder's ``norm`` then becomes an identity.
+    norm_eps: the eps of the head's ``fc_norm`` when it has one and it is not ours (1e-6): VideoMAE's 1e-5.
     """
 
     encoder: StateDict
     head: StateDict = field(default_factory=dict)
     pool: str | None = None
     layout: str = "image"
+    final_norm: bool = True
     norm_eps: float | None = None
 
 
@@ -156,6 +159,11 @@ def load_checkpoint(model: nn.Module, checkpoint: Any, checkpoint_format: str = 
         if parts.pool is None:
             parts.pool = _run_pool(Path(checkpoint))
     report.head_state, report.head_pool, report.head_norm_eps = parts.head, parts.pool, parts.norm_eps
+    if not parts.final_norm and isinstance(getattr(model, "norm", None), nn.LayerNorm) \
+            and not hasattr(model, "norm_compressed"):
+        model.norm = nn.Identity()
+        report.notes.append("the source has no final norm (it normalises the pooled mean, fc_norm): "
+                            "the encoder's final norm is now an identity")
     if parts.layout == "native":
         native = parts.encoder
     else:
@@ -283,7 +291,7 @@ def read_timm(sd: StateDict, report: LoadReport) -> SourceParts:
         head.update({k: v for k, v in sd.items() if k.startswith("fc_norm.")})
         pool = "mean"
         report.notes.append("the source mean-pools patch tokens through fc_norm (global_pool='avg')")
-    return SourceParts(out, head, pool)
+    return SourceParts(out, head, pool, final_norm="norm.weight" in sd or "fc_norm.weight" not in sd)
 
 
 def read_torchvision(sd: StateDict, report: LoadReport) -> SourceParts:
@@ -376,7 +384,8 @@ def read_hf(sd: StateDict, report: LoadReport) -> SourceParts:
         head.update({k: v for k, v in sd.items() if k in ("fc_norm.weight", "fc_norm.bias")})
         pool, norm_eps = "mean", 1e-5
     video = out.get("patch_embed.proj.weight", torch.empty(0)).ndim == 5
-    return SourceParts(out, head, pool, layout="video" if video else "image", norm_eps=norm_eps)
+    return SourceParts(out, head, pool, layout="video" if video else "image",
+                       final_norm="norm.weight" in out or "fc_norm.weight" not in sd, norm_eps=norm_eps)
 
 
 # ---- Hugging Face video ViTs (VideoMAE, ViViT) --------------------------------------------------------------------
@@ -674,6 +683,8 @@ def read_mmlookup(sd: StateDict, report: LoadReport) -> SourceParts:
     head = {k[len("head."):]: v for k, v in sd.items() if k.startswith("head.")}
     report.ignored += [k for k in sd if not k.startswith(("encoder.", "head."))]
     pool = "lookup" if "fc_lookup.weight" in head else ("mean" if "fc_norm.weight" in head else None)
+    if pool is None and "fc.weight" in head and "fc.bias" not in head and "norm_compressed.weight" in out:
+        pool = "shared"                                                   # LookupViT's single bias-free head
     return SourceParts(out, head, pool, layout="native")
 
 
@@ -701,9 +712,9 @@ def _run_pool(checkpoint: Path) -> str | None:
         return None
     model = (yaml.safe_load(path.read_text()) or {}).get("model", {})
     pool = model.get("pool", "mean")
-    if pool == "auto":
-        return "lookup" if str(model.get("encoder", "")).startswith("lookupvit") else None
-    return pool
+    if str(model.get("encoder", "")).startswith("lookupvit"):
+        return "shared" if pool == "shared" else "lookup"
+    return None if pool == "auto" else pool
 
 
 #: One reader per checkpoint format (see :class:`SourceParts`); ``detect_format`` names the format of a state dict.

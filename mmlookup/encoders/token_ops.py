@@ -223,17 +223,79 @@ def unique_picks(picks: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tenso
     return order.masked_fill(~valid, 0), valid
 
 
-def ats_select(scores: torch.Tensor, num_samples: int, *, stochastic: bool = False,
-               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """ATS token selection: sample ``num_samples`` points on the score CDF, keep the distinct tokens hit.
+def nearest_cdf_sample(scores: torch.Tensor, num_samples: int) -> torch.Tensor:
+    """ATS's official sampling rule: evenly spaced points on the min-max-normalised CDF, nearest CDF value each.
 
-    Works for any budget: below, equal to or above the number of tokens (duplicates shrink the kept set).
+    Per row, tokens are sorted by ascending score (ties by index) and the scores accumulated into a CDF ``c``,
+    normalised min-max over the tokens with a positive score: ``ĉ = (c − c_min) / (c_max − c_min)`` with ``c_min``
+    the CDF at the lowest-scoring positive token, so ``ĉ`` runs from 0 to 1 (zero-score tokens, i.e. padding, lie
+    below 0 and are never picked, whatever their number). The ``K`` points are ``y_k = y_0 + (1 − y_0)·k/(K − 1)``,
+    ``y_0`` the smallest positive ``ĉ`` (``K = 1``: the single point 1), and each picks the token whose ``ĉ`` is
+    nearest (on a tie, or among equal ``ĉ``, the earliest in the sorted order, as ``argmin`` does). The top token
+    (``ĉ = 1``) is always kept and the lowest-scoring one (``ĉ = 0``) never, unless it is the only positive one.
+
+    Nearest search is ``searchsorted`` plus a comparison of the two neighbours: ``O(K log N)``, no ``K × N`` array.
+
+    Args:
+        scores: ``(B, N)`` non-negative scores.
+        num_samples: ``K ≥ 1``.
+
+    Returns:
+        ``(B, K)`` picked token indices into ``scores`` (with repeats).
+    """
+    b, n = scores.shape
+    sorted_scores, order = torch.sort(scores, dim=1, stable=True)
+    cdf = sorted_scores.cumsum(dim=1)
+    inf = torch.full_like(cdf, math.inf)
+    positive = sorted_scores > 0
+    c_min = torch.where(positive, cdf, inf).amin(dim=1, keepdim=True)
+    c_max = cdf[:, -1:]
+    span = c_max - c_min
+    ok = span > 0
+    norm = torch.where(ok, (cdf - c_min) / torch.where(ok, span, torch.ones_like(span)),
+                       torch.where(positive & (cdf >= c_max), 1.0, -1.0).to(cdf.dtype))
+    norm = torch.where(positive, norm, torch.full_like(norm, -1.0))          # zero-score tokens: below every point
+    y0 = torch.where(norm > 0, norm, inf).amin(dim=1, keepdim=True)
+    y0 = torch.where(torch.isfinite(y0), y0, torch.ones_like(y0))              # a single positive token: y_0 = 1
+    if num_samples == 1:
+        points = torch.ones(b, 1, dtype=cdf.dtype, device=cdf.device)
+    else:
+        steps = torch.arange(num_samples, dtype=cdf.dtype, device=cdf.device) / (num_samples - 1)
+        points = y0 + (1.0 - y0) * steps
+    norm = norm.contiguous()
+    hi = torch.searchsorted(norm, points.contiguous(), right=False)           # first ĉ ≥ y
+    lo = (hi - 1).clamp_min(0)
+    hi = hi.clamp_max(n - 1)
+    d_lo = points - torch.gather(norm, 1, lo)
+    d_hi = torch.gather(norm, 1, hi) - points
+    pick = torch.where((hi > lo) & (d_lo <= d_hi), lo, hi)
+    first = torch.searchsorted(norm, torch.gather(norm, 1, pick).contiguous(), right=False)  # earliest equal ĉ
+    return torch.gather(order, 1, first)
+
+
+SAMPLERS = ("official", "midpoint")
+
+
+def ats_select(scores: torch.Tensor, num_samples: int, *, sampler: str = "official", stochastic: bool = False,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """ATS token selection: ``num_samples`` points on the score CDF, keep the distinct tokens hit.
+
+    ``sampler="official"`` is :func:`nearest_cdf_sample` (the released ATS rule); ``"midpoint"`` places the points
+    at ``(k + ½)/K`` (or, ``stochastic``, one random offset per row) and takes the first token with ``CDF ≥ y``
+    (:func:`inverse_transform_sample`). Works for any budget: below, equal to or above the number of tokens
+    (duplicates shrink the kept set).
 
     Returns:
         ``idx (B, K')`` patch-token indices (ascending, padded with 0) and ``valid (B, K')``.
     """
     if num_samples < 1:
         raise ValueError(f"ATS needs at least one sample point, got {num_samples}")
+    if sampler == "official":
+        if stochastic:
+            raise ValueError("the official ATS sampler is deterministic; stochastic=True needs sampler='midpoint'")
+        return unique_picks(nearest_cdf_sample(scores, num_samples), scores.shape[1])
+    if sampler != "midpoint":
+        raise ValueError(f"unknown ATS sampler {sampler!r}; valid: {', '.join(SAMPLERS)}")
     points = sample_points(
         scores.shape[0],
         num_samples,
