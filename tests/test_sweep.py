@@ -1,0 +1,94 @@
+"""``mmlookup sweep``: one tiny trained checkpoint evaluated training-free at several rates / grids."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from mmlookup.cli import main
+from mmlookup.config import Recipe, apply_overrides
+from mmlookup.data import ClipSample
+from mmlookup.engine.fit import build_accelerator, fit
+from mmlookup.engine.sweep import parse_rates, plan_variants, run_sweep
+from mmlookup.viz.load import read_run_recipe
+
+
+class Clips(Dataset):
+    """Random ``(3, 4, 32, 32)`` clips, labels ``i % 3``."""
+
+    def __init__(self, n: int) -> None:
+        self.video = torch.randn(n, 3, 4, 32, 32, generator=torch.Generator().manual_seed(n))
+        self.num_classes = 3
+
+    def __len__(self) -> int:
+        return len(self.video)
+
+    def __getitem__(self, i: int) -> ClipSample:
+        return ClipSample(video=self.video[i], label=i % 3, index=i, replaced=0)
+
+
+def _train(root, encoder: str):
+    grids = ["model.grids=[(1,2,2),(2,2,2)]"] if encoder.startswith("lookupvit") else []
+    recipe = apply_overrides(Recipe(name=encoder), [
+        f"model.encoder={encoder}", "model.num_frames=4", "model.img_size=32", "model.patch_size=8", *grids,
+        "train.epochs=1", "train.max_steps=1", "train.batch_size=4", "train.num_workers=0", "train.precision=no",
+        "train.tensorboard=false", f"train.output_dir={root / encoder}", "eval.batch_size=6",
+        "eval.num_workers=0"]).validate()
+    fit(recipe, accelerator=build_accelerator(recipe), datasets=(Clips(4), Clips(6)))
+    return root / encoder
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    return {"vit": _train(root, "vit_nano"), "lookupvit": _train(root, "lookupvit_nano")}
+
+
+def test_sweep_of_a_vit_checkpoint_writes_table_json_and_plot(runs, tmp_path):
+    recipe = read_run_recipe(runs["vit"] / "recipe.yaml")
+    variants = plan_variants(recipe, ["evit", "ats", "tome"], parse_rates(["evit=1.0,0.5", "ats=0.5", "tome=0,4"]))
+    assert [v.setting for v in variants] == ["-", "keep 1", "keep 0.5", "budget 0.5", "r 0", "r 4"]
+    rows = run_sweep(recipe, str(runs["vit"]), variants, out=tmp_path, dataset=Clips(6), repeats=1, gmacs_clips=2)
+    base, keep1, keep05, ats, r0, r4 = rows
+    assert all(r.videos == 6 and r.clips_per_s and r.clips_per_s > 0 for r in rows)
+    for same in (keep1, r0):                      # no reduction: the ViT's accuracy, cost and tokens
+        assert (same.top1, same.top5) == (base.top1, base.top5) and same.gmacs == pytest.approx(base.gmacs)
+        assert same.tokens_per_layer == base.tokens_per_layer == [33.0] * 4
+    assert keep05.gmacs < base.gmacs and r4.gmacs < base.gmacs and ats.gmacs < base.gmacs
+    assert r4.tokens_per_layer == [29.0, 25.0, 21.0, 17.0]
+    table = (tmp_path / "sweep.md").read_text()
+    assert table.count("\n| ") == len(rows) and "tokens per layer" in table and "29 25 21 17" in table
+    saved = json.loads((tmp_path / "sweep.json").read_text())
+    assert [r["setting"] for r in saved["rows"]] == [v.setting for v in variants]
+    assert (tmp_path / "sweep.png").stat().st_size > 0
+
+
+def test_sweep_of_a_lookupvit_checkpoint_covers_its_grids(runs, tmp_path):
+    recipe = read_run_recipe(runs["lookupvit"] / "recipe.yaml")
+    variants = plan_variants(recipe, None, {})
+    assert [v.setting for v in variants] == ["grid 1x2x2", "grid 2x2x2"]
+    rows = run_sweep(recipe, str(runs["lookupvit"]), variants, out=tmp_path, dataset=Clips(6), throughput=False,
+                     gmacs_clips=1)
+    assert rows[0].gmacs < rows[1].gmacs and rows[0].clips_per_s is None
+    with pytest.raises(ValueError, match="compressed grids"):
+        plan_variants(recipe, ["tome"], {})
+
+
+def test_default_rates_and_bad_input(runs, capsys):
+    recipe = read_run_recipe(runs["vit"] / "recipe.yaml")
+    tome = [v for v in plan_variants(recipe, ["tome"], {}) if v.family == "tome"]
+    rs = [v.kwargs["r"] for v in tome]
+    assert rs == sorted(rs) and rs[0] > 0                      # GMACs matched to EViT at 0.9 ... 0.5
+    for bad in (["fastvit=1"], ["tome=a"]):
+        with pytest.raises(ValueError, match="rates"):
+            parse_rates(bad)
+    with pytest.raises(ValueError, match="valid"):
+        plan_variants(recipe, ["lookupvit"], {})
+    code = None
+    try:
+        main(["sweep", str(runs["vit"] / "recipe.yaml"), "--checkpoint", str(runs["vit"]), "--encoders", "nope"])
+    except SystemExit as exit_:
+        code = exit_.code
+    assert code == 2 and "unknown reducer" in capsys.readouterr().err
