@@ -77,22 +77,6 @@ def test_pool_auto_per_family_and_mean_excludes_the_fused_token():
     torch.testing.assert_close(out.pooled(), out.tokens[:, 1:-1].mean(dim=1))
 
 
-def test_mean_pooled_timm_classifier_with_fc_norm_gives_its_logits():
-    """timm ``global_pool="avg"``: no final norm, mean of the patch tokens → ``fc_norm`` → head (VideoMAE's layout)."""
-    from timm.models.vision_transformer import VisionTransformer
-
-    from tests.test_pretrained import _perturb
-
-    src = _perturb(VisionTransformer(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=5,
-                                     global_pool="avg"))
-    assert "fc_norm.weight" in src.state_dict() and "norm.weight" not in src.state_dict()
-    img = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
-    model = create_classifier("vit_nano", checkpoint=src.state_dict(), verbose=False, **OURS).eval()
-    assert isinstance(model.head, PooledHead) and isinstance(model.head.fc_norm, torch.nn.LayerNorm)
-    with torch.no_grad():
-        torch.testing.assert_close(model(img[:, :, None])[:, 0], src(img), atol=1e-4, rtol=0)
-
-
 def test_mean_head_with_fc_norm_is_videomae_style():
     head = PooledHead(8, 3, fc_norm=True)
     tokens = torch.randn(2, 5, 8)

@@ -1,4 +1,5 @@
-"""Learning tests: the engine drives a LookupViT to well above chance in a bounded number of steps.
+"""Learning tests: the engine drives a LookupViT (and the CLS-headed ViT / EViT / ATS) to well above chance in a
+bounded number of steps.
 
 The fast test learns class templates hidden in strong noise (in-memory clips, seconds). The slow test is the
 demo recipe itself (``recipes/synthetic/lookupvit.py``) on freshly generated synthetic videos read through
@@ -14,9 +15,10 @@ from mmlookup.config import load_recipe
 from mmlookup.engine.fit import build_accelerator, fit
 
 
-def test_lookupvit_learns_noisy_templates_in_bounded_steps(tmp_path):
+@pytest.mark.parametrize("encoder", ["lookupvit_nano", "vit_nano", "evit_nano", "ats_nano"])
+def test_each_family_learns_noisy_templates_in_bounded_steps(tmp_path, encoder):
     classes = 4
-    recipe = toy_recipe(tmp_path, "lookupvit_nano", "train.epochs=4", "train.batch_size=8", "optim.lr=5e-4",
+    recipe = toy_recipe(tmp_path, encoder, "train.epochs=4", "train.batch_size=8", "optim.lr=5e-4",
                         "train.log_every=8", "optim.warmup_epochs=0.5")
     train, val = ToyClips(64, classes, noise=1.5), ToyClips(32, classes, noise=1.5, seed=1)
     val.templates = train.templates  # same classes, fresh noise

@@ -109,8 +109,6 @@ class SourceParts:
         (Hugging Face video ViTs, :func:`hf_video_to_native`), our encoder's own keys when ``layout == "native"``.
     head: the classifier's tensors in our heads' naming (empty when there is none).
     pool: the pooling the classifier was trained with: ``"cls"``, ``"mean"`` or ``None`` (unknown).
-    final_norm: ``False`` when the source has no final norm on its tokens (mean pooling through ``fc_norm``, as
-        timm's ``global_pool="avg"`` and VideoMAE): the target encoder's ``norm`` then becomes an identity.
     norm_eps: the eps of the head's ``fc_norm`` when it has one and it is not ours (1e-6): VideoMAE's 1e-5.
     """
 
@@ -118,7 +116,6 @@ class SourceParts:
     head: StateDict = field(default_factory=dict)
     pool: str | None = None
     layout: str = "image"
-    final_norm: bool = True
     norm_eps: float | None = None
 
 
@@ -159,11 +156,6 @@ def load_checkpoint(model: nn.Module, checkpoint: Any, checkpoint_format: str = 
         if parts.pool is None:
             parts.pool = _run_pool(Path(checkpoint))
     report.head_state, report.head_pool, report.head_norm_eps = parts.head, parts.pool, parts.norm_eps
-    if not parts.final_norm and isinstance(getattr(model, "norm", None), nn.LayerNorm) \
-            and not hasattr(model, "norm_compressed"):
-        model.norm = nn.Identity()
-        report.notes.append("the source has no final norm (it normalises the pooled mean, fc_norm): "
-                            "the encoder's final norm is now an identity")
     if parts.layout == "native":
         native = parts.encoder
     else:
@@ -291,7 +283,7 @@ def read_timm(sd: StateDict, report: LoadReport) -> SourceParts:
         head.update({k: v for k, v in sd.items() if k.startswith("fc_norm.")})
         pool = "mean"
         report.notes.append("the source mean-pools patch tokens through fc_norm (global_pool='avg')")
-    return SourceParts(out, head, pool, final_norm="norm.weight" in sd or "fc_norm.weight" not in sd)
+    return SourceParts(out, head, pool)
 
 
 def read_torchvision(sd: StateDict, report: LoadReport) -> SourceParts:
@@ -384,8 +376,7 @@ def read_hf(sd: StateDict, report: LoadReport) -> SourceParts:
         head.update({k: v for k, v in sd.items() if k in ("fc_norm.weight", "fc_norm.bias")})
         pool, norm_eps = "mean", 1e-5
     video = out.get("patch_embed.proj.weight", torch.empty(0)).ndim == 5
-    return SourceParts(out, head, pool, layout="video" if video else "image",
-                       final_norm="norm.weight" in out or "fc_norm.weight" not in sd, norm_eps=norm_eps)
+    return SourceParts(out, head, pool, layout="video" if video else "image", norm_eps=norm_eps)
 
 
 # ---- Hugging Face video ViTs (VideoMAE, ViViT) --------------------------------------------------------------------
