@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "train": ("mmlookup.engine.cli:train_main", "train from a recipe: mmlookup train RECIPE [--set k=v ...]"),
     "eval": ("mmlookup.engine.cli:eval_main", "evaluate a checkpoint: mmlookup eval RECIPE --checkpoint DIR"),
+    "export": ("mmlookup.engine.export:export_main", "a run's best checkpoint as a model folder: export RUN OUT"),
     "sweep": ("mmlookup.engine.sweep:main", "training-free sweep: one ViT checkpoint with EViT / ATS / ToMe at many "
               "rates (or LookupViT at its grids): table + plot"),
     "list": ("mmlookup.engine.cli:list_main", "list encoders and recipes"),

@@ -23,7 +23,6 @@ import torch
 import torch.nn as nn
 
 from mmlookup.encoders.base import EncoderOutput
-from mmlookup.layers.norm import LayerNorm
 
 POOLS = ("auto", "cls", "mean", "shared")
 
@@ -56,15 +55,16 @@ class PooledHead(nn.Module):
     """Mean of the real patch tokens (``EncoderOutput.pooled``) → optional ``fc_norm`` → dropout → linear.
 
     ``fc_norm=True`` is VideoMAE's classifier (its encoder has no final norm; the pooled mean is normalised
-    instead). One head, ``main``.
+    instead, with ``fc_norm_eps`` 1e-5 there). One head, ``main``.
     """
 
     head_names: tuple[str, ...] = ("main",)
     pool = "mean"
 
-    def __init__(self, dim: int, num_classes: int, dropout: float = 0.0, fc_norm: bool = False) -> None:
+    def __init__(self, dim: int, num_classes: int, dropout: float = 0.0, fc_norm: bool = False,
+                 fc_norm_eps: float = 1e-6) -> None:
         super().__init__()
-        self.fc_norm = LayerNorm(dim) if fc_norm else nn.Identity()
+        self.fc_norm = nn.LayerNorm(dim, eps=fc_norm_eps) if fc_norm else nn.Identity()
         self.drop = nn.Dropout(dropout)
         self.fc = _linear(dim, num_classes)
 
@@ -142,8 +142,8 @@ def resolve_pool(encoder: nn.Module, pool: str = "auto", source_pool: str | None
     return pool
 
 
-def build_head(encoder: nn.Module, pool: str, num_classes: int, dropout: float = 0.0, fc_norm: bool = False
-               ) -> nn.Module:
+def build_head(encoder: nn.Module, pool: str, num_classes: int, dropout: float = 0.0, fc_norm: bool = False,
+               fc_norm_eps: float = 1e-6) -> nn.Module:
     """The head for a resolved ``pool`` (:func:`resolve_pool`) on ``encoder``."""
     dim = int(encoder.embed_dim)
     if pool == "lookup":
@@ -155,7 +155,7 @@ def build_head(encoder: nn.Module, pool: str, num_classes: int, dropout: float =
             raise ValueError("fc_norm goes with mean pooling (VideoMAE); a CLS head reads the final-normed CLS")
         return ClsHead(dim, num_classes, dropout)
     if pool == "mean":
-        return PooledHead(dim, num_classes, dropout, fc_norm=fc_norm)
+        return PooledHead(dim, num_classes, dropout, fc_norm=fc_norm, fc_norm_eps=fc_norm_eps)
     raise ValueError(f"unknown resolved pool {pool!r}; valid: cls, mean, lookup, shared")
 
 

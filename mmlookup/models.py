@@ -8,8 +8,9 @@ import torch
 import torch.nn as nn
 
 from mmlookup.encoders.base import Encoder
+from mmlookup.folders import FolderMixin
 from mmlookup.heads import build_head, head_num_classes, resolve_pool
-from mmlookup.registry import create_encoder
+from mmlookup.registry import create_encoder, resolve_checkpoint_args
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +18,11 @@ if TYPE_CHECKING:
     from mmlookup.config import Recipe
 
 
-class VideoClassifier(nn.Module):
+class VideoClassifier(nn.Module, FolderMixin):
     """``encoder`` → ``head``; ``forward(video, grid=None)`` returns logits ``(B, H, K)`` (H heads).
+
+    ``save_pretrained(dir)`` / ``VideoClassifier.from_pretrained(dir)`` write and read a model folder
+    (:mod:`mmlookup.folders`) that needs no recipe.
 
     Args:
         encoder: any registered encoder (the contract of ``mmlookup.encoders.base``).
@@ -55,7 +59,7 @@ class VideoClassifier(nn.Module):
 
 
 def create_classifier(
-    name: str,
+    name: str | None = None,
     num_classes: int | None = None,
     checkpoint: Any = None,
     checkpoint_format: str = "auto",
@@ -74,9 +78,16 @@ def create_classifier(
     ``num_classes`` gets a new head (the report says so).
 
         model = create_classifier("evit_base", checkpoint=timm_vit.state_dict(), keep_rate=0.7, num_frames=16)
+        model = create_classifier("vit", checkpoint="videomae-base-finetuned-kinetics", checkpoint_format="hf")
+        model = create_classifier(checkpoint="exported_run")        # an mmlookup model folder: no recipe needed
+
+    A checkpoint whose config fixes the architecture (Hugging Face VideoMAE / ViViT, our model folders) builds the
+    encoder from that config: a bare family name (``"vit"``, ``"evit"``) takes its size, and a size or argument
+    that contradicts it is an error naming both values.
 
     Args:
-        name: a registered encoder (``mmlookup.list_encoders()``).
+        name: a registered encoder (``mmlookup.list_encoders()``), a bare family with a configured checkpoint, or
+            ``None`` for a model folder's own encoder.
         num_classes: classes of the head; required when the checkpoint has no classifier.
         checkpoint: a state dict, path or module accepted by :func:`mmlookup.encoders.pretrained.load_checkpoint`.
         checkpoint_format: ``"auto"`` or one of :data:`mmlookup.encoders.pretrained.FORMATS`.
@@ -90,14 +101,18 @@ def create_classifier(
     Returns:
         The :class:`VideoClassifier`; ``forward(video)`` returns logits ``(B, H, K)``.
     """
+    if checkpoint is not None:
+        name, encoder_kwargs = resolve_checkpoint_args(name, checkpoint, encoder_kwargs)
+    elif name is None:
+        raise ValueError("create_classifier needs an encoder name or a checkpoint (an mmlookup model folder)")
     encoder = create_encoder(name, **encoder_kwargs)
     head_state: dict[str, torch.Tensor] = {}
-    source_pool = None
+    source_pool, norm_eps = None, None
     if checkpoint is not None:
         from mmlookup.encoders.pretrained import load_checkpoint
 
         report = load_checkpoint(encoder, checkpoint, checkpoint_format=checkpoint_format, verbose=verbose)
-        head_state, source_pool = report.head_state, report.head_pool
+        head_state, source_pool, norm_eps = report.head_state, report.head_pool, report.head_norm_eps
     resolved = resolve_pool(encoder, pool, source_pool)
     source_classes = head_num_classes(head_state)
     if num_classes is None:
@@ -109,7 +124,7 @@ def create_classifier(
         raise ValueError(f"num_classes must be >= 2, got {num_classes}")
     if fc_norm is None:
         fc_norm = resolved == "mean" and "fc_norm.weight" in head_state
-    head = build_head(encoder, resolved, num_classes, head_dropout, fc_norm=fc_norm)
+    head = build_head(encoder, resolved, num_classes, head_dropout, fc_norm=fc_norm, fc_norm_eps=norm_eps or 1e-6)
     if head_state:
         _import_head(head, head_state, resolved, source_pool, num_classes, source_classes, verbose)
     return VideoClassifier(encoder, head)

@@ -35,7 +35,7 @@ def is_encoder(name: str) -> bool:
 
 
 def create_encoder(
-    name: str,
+    name: str | None,
     *,
     checkpoint: Any = None,
     checkpoint_format: str = "auto",
@@ -45,19 +45,35 @@ def create_encoder(
 
     Keyword arguments set to ``None`` are dropped, so command-line defaults can stay ``None`` and leave the
     variant's own default in place. ``checkpoint`` (a path or a state dict) is loaded through
-    :func:`mmlookup.encoders.pretrained.load_checkpoint` when given.
+    :func:`mmlookup.encoders.pretrained.load_checkpoint` when given. A checkpoint whose config fixes the
+    architecture (a Hugging Face VideoMAE / ViViT folder, our model folders) builds from that config, and then
+    ``name`` may be a bare family (``"vit"``, ``"evit"``): the size comes from the config too (and ``None`` takes
+    a model folder's own encoder).
+
+    The built model remembers ``encoder_config = {"name", "kwargs"}`` so it can be saved as a model folder.
     """
     _import_families()
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if checkpoint is not None:
+        name, kwargs = resolve_checkpoint_args(name, checkpoint, kwargs)
     if name not in _ENCODERS:
         valid = ", ".join(sorted(_ENCODERS))
         raise ValueError(f"unknown encoder {name!r}; valid encoders: {valid}")
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
     model = _ENCODERS[name](**kwargs)
+    model.encoder_config = {"name": name, "kwargs": dict(kwargs)}
     if checkpoint is not None:
         from mmlookup.encoders.pretrained import load_checkpoint
 
         load_checkpoint(model, checkpoint, checkpoint_format=checkpoint_format)
     return model
+
+
+def resolve_checkpoint_args(name: str | None, checkpoint: Any, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``name`` and ``kwargs`` completed from ``checkpoint``'s config (see ``pretrained.resolve_encoder_args``)."""
+    from mmlookup.encoders.pretrained import resolve_encoder_args
+
+    _import_families()
+    return resolve_encoder_args(name, checkpoint, {k: v for k, v in kwargs.items() if v is not None}, _ENCODERS)
 
 
 def _import_families() -> None:

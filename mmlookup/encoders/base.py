@@ -8,6 +8,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from mmlookup.folders import FolderMixin
+
 
 @dataclass
 class EncoderOutput:
@@ -60,8 +62,9 @@ class EncoderOutput:
         return (x * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
 
 
-class Encoder(nn.Module):
-    """Base class: the methods every family exposes for the engine (weight decay, layer decay, checkpointing)."""
+class Encoder(nn.Module, FolderMixin):
+    """Base class: the methods every family exposes for the engine (weight decay, layer decay, checkpointing),
+    and model folders (``save_pretrained`` / ``from_pretrained`` / ``push_to_hub``, :mod:`mmlookup.folders`)."""
 
     embed_dim: int
     depth: int

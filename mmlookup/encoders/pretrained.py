@@ -1,4 +1,5 @@
-"""Loading weights into mmlookup encoders: our own checkpoints and image ViTs from torchvision, timm and HF.
+"""Loading weights into mmlookup encoders: our own checkpoints, image ViTs from torchvision, timm and HF, and
+Hugging Face video ViTs (``VideoMAE*``, ``Vivit*``).
 
     create_encoder("vit_base", checkpoint="vit_b_16.pth", checkpoint_format="auto")     # torchvision weights
     create_encoder("evit_base", checkpoint=run_dir / "best")                           # our trained ViT, training-free
@@ -16,7 +17,13 @@ mlp.fc1, mlp.fc2}``, ``norm``), then fitted to the target:
   compressed stream's ``refine`` blocks and the final norm as ``norm_compressed``; its cross-attention and D/2
   lookup MLP stay newly initialised (the report lists them), the CLS token is dropped;
 * LayerNorm eps follows the source (torchvision/timm 1e-6, as ours; Hugging Face ``layer_norm_eps``, 1e-12 by
-  default) and the activation must be exact GELU (all three use it).
+  default) and the activation must be the target's (exact GELU, or ``gelu_tanh`` for ViViT's ``gelu_fast``);
+* a Hugging Face video model (5-D tubelet kernel) maps onto a video ViT built from its config
+  (:func:`hf_video_encoder_kwargs`, which ``create_encoder("vit", checkpoint=DIR)`` applies): VideoMAE has no
+  CLS token, the fixed sinusoid table (``pos_embed="sincos"``), query/value biases (``qkv_bias="qv"``) and, when
+  it mean-pools, no final norm but an ``fc_norm`` (eps 1e-5) on the pooled token, part of its head; ViViT
+  has a CLS token whose position is row 0 of its joint learned table (``pos_embed="learned_joint"``). Any family
+  that shares the video ViT's state dict (vit, evit, ats, ...) takes it.
 
 The loader prints what it mapped, resized, left new and ignored; a shape mismatch is an error naming the tensor.
 The source's classifier (when present) is returned in :attr:`LoadReport.head_state`, in our heads' naming
@@ -41,6 +48,7 @@ from typing import Any, Callable, Mapping
 import torch
 import torch.nn as nn
 
+from mmlookup.layers.attention import qkv_bias_of
 from mmlookup.layers.pos_embed import resize_pos_embed_table
 from mmlookup.layers.tubelet import inflate_patch_weight
 
@@ -63,6 +71,7 @@ class LoadReport:
     notes: list[str] = field(default_factory=list)
     head_state: StateDict = field(default_factory=dict)
     head_pool: str | None = None
+    head_norm_eps: float | None = None     # eps of the source's fc_norm (VideoMAE: 1e-5), when it has one
 
     @property
     def head(self) -> tuple[torch.Tensor, torch.Tensor | None] | None:
@@ -96,15 +105,18 @@ class SourceParts:
     """One checkpoint split by its format's reader (see :data:`READERS`).
 
     encoder: the encoder's tensors; timm-style 2-D ViT keys when ``layout == "image"`` (fitted to the video
-        encoder by :func:`image_to_native`), our encoder's own keys when ``layout == "native"``.
+        encoder by :func:`image_to_native`), timm-style keys with a 5-D tubelet kernel when ``layout == "video"``
+        (Hugging Face video ViTs, :func:`hf_video_to_native`), our encoder's own keys when ``layout == "native"``.
     head: the classifier's tensors in our heads' naming (empty when there is none).
     pool: the pooling the classifier was trained with: ``"cls"``, ``"mean"`` or ``None`` (unknown).
+    norm_eps: the eps of the head's ``fc_norm`` when it has one and it is not ours (1e-6): VideoMAE's 1e-5.
     """
 
     encoder: StateDict
     head: StateDict = field(default_factory=dict)
     pool: str | None = None
     layout: str = "image"
+    norm_eps: float | None = None
 
 
 @dataclass
@@ -113,6 +125,7 @@ class SourceMeta:
 
     layer_norm_eps: float | None = None
     hidden_act: str | None = None
+    config: dict | None = None      # the source's whole config (Hugging Face config.json) when known
 
 
 # ---- entry point ----------------------------------------------------------------------------------------------
@@ -138,16 +151,21 @@ def load_checkpoint(model: nn.Module, checkpoint: Any, checkpoint_format: str = 
     fmt = detect_format(sd) if checkpoint_format == "auto" else checkpoint_format
     report = LoadReport(source_format=fmt)
     parts = READERS[fmt](sd, report)
-    if fmt == "mmlookup" and isinstance(checkpoint, (str, Path)) and parts.head and parts.pool is None:
-        parts.pool = _run_pool(Path(checkpoint))
-    report.head_state, report.head_pool = parts.head, parts.pool
+    if fmt == "mmlookup" and isinstance(checkpoint, (str, Path)) and parts.head:
+        parts.pool, parts.norm_eps = _folder_head(Path(checkpoint)) or (parts.pool, parts.norm_eps)
+        if parts.pool is None:
+            parts.pool = _run_pool(Path(checkpoint))
+    report.head_state, report.head_pool, report.head_norm_eps = parts.head, parts.pool, parts.norm_eps
     if parts.layout == "native":
         native = parts.encoder
     else:
         if fmt == "hf" and meta.layer_norm_eps is None:
-            meta.layer_norm_eps = 1e-12  # ViTConfig's default, used by the google/vit-* checkpoints
-        native = image_to_native(parts.encoder, model, report, inflate)
-    _check_activation(meta)
+            meta.layer_norm_eps = 1e-12  # ViTConfig's and VideoMAE/ViViT configs' default
+        if parts.layout == "video":
+            native = hf_video_to_native(parts.encoder, model, report, meta)
+        else:
+            native = image_to_native(parts.encoder, model, report, inflate)
+    _check_activation(model, meta)
     target = model.state_dict()
     if "blocks.0.refine.attn.qkv.weight" in target and "blocks.0.attn.qkv.weight" in native:
         native = vit_to_lookupvit(native, report)
@@ -174,8 +192,9 @@ def read_state_dict(checkpoint: Any) -> tuple[StateDict, SourceMeta]:
     meta = SourceMeta()
     if isinstance(checkpoint, nn.Module):
         config = getattr(checkpoint, "config", None)
-        if config is not None:
-            meta = SourceMeta(getattr(config, "layer_norm_eps", None), getattr(config, "hidden_act", None))
+        if config is not None and hasattr(config, "to_dict"):
+            cfg = config.to_dict()
+            meta = SourceMeta(cfg.get("layer_norm_eps"), cfg.get("hidden_act"), cfg)
         return dict(checkpoint.state_dict()), meta
     if isinstance(checkpoint, (str, Path)):
         path = Path(checkpoint)
@@ -183,7 +202,7 @@ def read_state_dict(checkpoint: Any) -> tuple[StateDict, SourceMeta]:
             config = path / "config.json"
             if config.is_file():
                 cfg = json.loads(config.read_text())
-                meta = SourceMeta(cfg.get("layer_norm_eps"), cfg.get("hidden_act"))
+                meta = SourceMeta(cfg.get("layer_norm_eps"), cfg.get("hidden_act"), cfg)
             files = [
                 path / n
                 for n in ("model.safetensors", "pytorch_model.bin", "model.pth", "model.pt")
@@ -303,18 +322,24 @@ def read_torchvision(sd: StateDict, report: LoadReport) -> SourceParts:
 
 
 def read_hf(sd: StateDict, report: LoadReport) -> SourceParts:
-    """Hugging Face ``ViTModel`` / ``ViTForImageClassification`` keys (old and new layouts) → timm-style keys;
-    ``classifier.*`` reads the CLS token after the final layernorm."""
+    """Hugging Face ``ViT*``, ``VideoMAE*`` and ``Vivit*`` keys (old and new layouts) → timm-style keys.
+
+    The patch kernel keeps its rank: 4-D is an image ViT (``layout="image"``), 5-D a video ViT (``"video"``,
+    fitted by :func:`hf_video_to_native`). VideoMAE's query/value-only biases (``query.bias`` / ``value.bias``, or
+    the older ``q_bias`` / ``v_bias``) become ``attn.qkv.q_bias`` / ``attn.qkv.v_bias``. ``classifier.*`` reads
+    the CLS token after the final layernorm, or, with VideoMAE's ``fc_norm.*``, the normalised mean of the tokens.
+    """
     out: StateDict = {}
     qkv: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
-    layer = re.compile(r"(?:vit\.)?(?:encoder\.layer|layers)\.(\d+)\.(.+)")
+    layer = re.compile(r"(?:encoder\.layer|layers)\.(\d+)\.(.+)")
+    base = re.compile(r"^(?:vit|videomae|vivit)\.")
     parts = {"layernorm_before": "norm1", "layernorm_after": "norm2", "attention.output.dense": "attn.proj",
              "attention.o_proj": "attn.proj", "intermediate.dense": "mlp.fc1", "output.dense": "mlp.fc2",
              "mlp.fc1": "mlp.fc1", "mlp.fc2": "mlp.fc2"}
     qkv_names = {"attention.attention.query": "q", "attention.attention.key": "k", "attention.attention.value": "v",
                  "attention.q_proj": "q", "attention.k_proj": "k", "attention.v_proj": "v"}
     for k, v in sd.items():
-        key = k[len("vit."):] if k.startswith("vit.") else k
+        key = base.sub("", k)
         simple = {"embeddings.cls_token": "cls_token", "embeddings.position_embeddings": "pos_embed",
                   "embeddings.patch_embeddings.projection.weight": "patch_embed.proj.weight",
                   "embeddings.patch_embeddings.projection.bias": "patch_embed.proj.bias",
@@ -324,12 +349,14 @@ def read_hf(sd: StateDict, report: LoadReport) -> SourceParts:
             continue
         m = layer.fullmatch(key)
         if m is None:
-            if key.startswith("classifier."):
+            if key.startswith(("classifier.", "fc_norm.")):
                 continue
             report.ignored.append(k)
             continue
         i, rest = m.groups()
         name, _, kind = rest.rpartition(".")
+        if name == "attention.attention" and kind in ("q_bias", "v_bias"):        # VideoMAE before transformers 5
+            name, kind = {"q_bias": "attention.attention.query", "v_bias": "attention.attention.value"}[kind], "bias"
         if name in qkv_names:
             qkv.setdefault((i, kind), {})[qkv_names[name]] = v
         elif name in parts:
@@ -337,11 +364,194 @@ def read_hf(sd: StateDict, report: LoadReport) -> SourceParts:
         else:
             raise ValueError(f"unexpected Hugging Face ViT tensor {k!r}")
     for (i, kind), t in qkv.items():
+        if kind == "bias" and set(t) == {"q", "v"}:
+            out[f"blocks.{i}.attn.qkv.q_bias"], out[f"blocks.{i}.attn.qkv.v_bias"] = t["q"], t["v"]
+            continue
         if set(t) != {"q", "k", "v"}:
             raise ValueError(f"layer {i} {kind}: query/key/value incomplete in the Hugging Face checkpoint")
         out[f"blocks.{i}.attn.qkv.{kind}"] = torch.cat([t["q"], t["k"], t["v"]], dim=0)
     head = {"fc." + k[len("classifier."):]: v for k, v in sd.items() if k in ("classifier.weight", "classifier.bias")}
-    return SourceParts(out, head, "cls" if head else None)
+    pool, norm_eps = ("cls" if head else None), None
+    if "fc_norm.weight" in sd:   # VideoMAEForVideoClassification: nn.LayerNorm(hidden_size), so eps 1e-5
+        head.update({k: v for k, v in sd.items() if k in ("fc_norm.weight", "fc_norm.bias")})
+        pool, norm_eps = "mean", 1e-5
+    video = out.get("patch_embed.proj.weight", torch.empty(0)).ndim == 5
+    return SourceParts(out, head, pool, layout="video" if video else "image", norm_eps=norm_eps)
+
+
+# ---- Hugging Face video ViTs (VideoMAE, ViViT) --------------------------------------------------------------------
+
+HF_VIDEO_TYPES = ("videomae", "vivit")
+HF_ACTIVATIONS = {"gelu": "gelu", "gelu_fast": "gelu_tanh", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh"}
+
+
+def hf_video_encoder_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Video ViT constructor arguments that rebuild a ``VideoMAE*`` / ``Vivit*`` model from its ``config.json``.
+
+    Raises a clear error for what the video ViT cannot express (non-square patches, another activation).
+    """
+    kind = config.get("model_type")
+    if kind not in HF_VIDEO_TYPES:
+        raise ValueError(f"not a Hugging Face video ViT config (model_type {kind!r}); "
+                         f"valid: {', '.join(HF_VIDEO_TYPES)}")
+    act = config.get("hidden_act", "gelu" if kind == "videomae" else "gelu_fast")
+    if act not in HF_ACTIVATIONS:
+        raise ValueError(f"the source uses activation {act!r}; supported: {', '.join(HF_ACTIVATIONS)}")
+    dim = int(config.get("hidden_size", 768))
+    if kind == "videomae":
+        patch, tubelet = config.get("patch_size", 16), int(config.get("tubelet_size", 2))
+        qv = config.get("qv_bias", config.get("qkv_bias", True))
+        mean_pool = bool(config.get("use_mean_pooling", True))
+        extra = dict(qkv_bias="qv" if qv else False, class_token=False, pos_embed="sincos", final_norm=not mean_pool)
+    else:
+        tubelet, p_h, p_w = (int(v) for v in config.get("tubelet_size", (2, 16, 16)))
+        if p_h != p_w:
+            raise ValueError(f"ViViT tubelet {tubelet}x{p_h}x{p_w}: only square patches are supported")
+        patch = p_h
+        extra = dict(qkv_bias=bool(config.get("qkv_bias", True)), class_token=True, pos_embed="learned_joint",
+                     final_norm=True)
+    if not isinstance(patch, int):
+        if len(set(patch)) != 1:
+            raise ValueError(f"patch size {patch}: only square patches are supported")
+        patch = patch[0]
+    image = config.get("image_size", 224)
+    return dict(
+        num_frames=int(config.get("num_frames", 16 if kind == "videomae" else 32)),
+        img_size=tuple(image) if isinstance(image, (list, tuple)) else (int(image), int(image)),
+        patch_size=int(patch), tubelet_size=tubelet, in_chans=int(config.get("num_channels", 3)),
+        embed_dim=dim, depth=int(config.get("num_hidden_layers", 12)),
+        num_heads=int(config.get("num_attention_heads", 12)),
+        mlp_ratio=int(config.get("intermediate_size", 4 * dim)) / dim,
+        act_layer=HF_ACTIVATIONS[act],
+        norm_eps=float(config.get("layer_norm_eps", 1e-12 if kind == "videomae" else 1e-6)),
+        **extra,
+    )
+
+
+# Constructor arguments that fix the architecture: a checkpoint's config decides them, a caller may only repeat them.
+ARCH_KEYS = ("num_frames", "img_size", "patch_size", "tubelet_size", "in_chans", "embed_dim", "depth", "num_heads",
+             "mlp_ratio", "qkv_bias", "class_token", "pos_embed", "act_layer", "norm_eps", "final_norm")
+
+
+def checkpoint_config(checkpoint: Any) -> dict | None:
+    """The config a checkpoint carries: a ``config.json`` beside its weights, or a ``transformers`` module's."""
+    config = getattr(checkpoint, "config", None) if isinstance(checkpoint, nn.Module) else None
+    if config is not None and hasattr(config, "to_dict"):
+        return config.to_dict()
+    if isinstance(checkpoint, (str, Path)) and (Path(checkpoint) / "config.json").is_file():
+        return json.loads((Path(checkpoint) / "config.json").read_text())
+    return None
+
+
+def resolve_encoder_args(name: str | None, checkpoint: Any, kwargs: dict[str, Any],
+                         registered: Any) -> tuple[str, dict[str, Any]]:
+    """Encoder name and arguments for building the target of ``checkpoint``.
+
+    A checkpoint whose config fixes the architecture (a Hugging Face VideoMAE / ViViT folder or module, one of our
+    model folders) decides it (:func:`apply_checkpoint_config`); a model folder also supplies its encoder name when
+    ``name`` is ``None`` and its other arguments (EViT's keep rate, LookupViT's grid) as defaults for the same
+    family. Other checkpoints leave ``name`` and ``kwargs`` as they are.
+    """
+    cfg = checkpoint_config(checkpoint) if checkpoint is not None else None
+    own, defaults = None, {}
+    if cfg is not None and cfg.get("model_type") in HF_VIDEO_TYPES:
+        fixed = hf_video_encoder_kwargs(cfg)
+    elif cfg is not None and "mmlookup" in cfg:
+        own = cfg["encoder"]
+        saved = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.get("encoder_kwargs", {}).items()}
+        fixed = {k: v for k, v in saved.items() if k in ARCH_KEYS}
+        defaults = {k: v for k, v in saved.items() if k not in ARCH_KEYS}
+    else:
+        fixed = None
+    if name is None and own is None:
+        raise ValueError("an encoder name is required unless the checkpoint is an mmlookup model folder")
+    if own is not None and name in (None, own, own.rsplit("_", 1)[0]):
+        name = own                      # the folder's own variant: its saved arguments may differ from the size's
+    if fixed is None:
+        return name, kwargs
+    name, kwargs = apply_checkpoint_config(name, kwargs, fixed, registered, check_size=name != own)
+    if own is not None and name.rsplit("_", 1)[0] == own.rsplit("_", 1)[0]:
+        kwargs = {**defaults, **kwargs}
+    return name, kwargs
+
+
+def apply_checkpoint_config(name: str, kwargs: dict[str, Any], fixed: Mapping[str, Any], registered: Any,
+                            check_size: bool = True) -> tuple[str, dict[str, Any]]:
+    """Encoder name and arguments for a checkpoint whose config fixes the architecture (``fixed``).
+
+    A bare family name (``"vit"``) gets the size whose width/depth/heads match (else ``base`` with the config's
+    values); an explicit size or argument that contradicts the config is an error naming both values.
+    """
+    from mmlookup.encoders.common import SIZES
+
+    dims = tuple(fixed.get(k) for k in ("embed_dim", "depth", "num_heads"))
+    if name not in registered:
+        sizes = [n.rsplit("_", 1)[1] for n in registered if n.rsplit("_", 1)[0] == name]
+        if not sizes:
+            return name, kwargs                        # unknown name: create_encoder reports the valid ones
+        size = next((s for s in sizes if SIZES.get(s) == dims), "base" if "base" in sizes else sizes[0])
+        name = f"{name}_{size}"
+    else:
+        size = name.rsplit("_", 1)[-1]
+        if check_size and size in SIZES and None not in dims and SIZES[size] != dims:
+            raise ValueError(f"{name} is embed_dim/depth/heads {'/'.join(map(str, SIZES[size]))} but the checkpoint's "
+                             f"config says {'/'.join(map(str, dims))}; pass the bare family name to take its size")
+    for key, value in kwargs.items():
+        if key in fixed and _norm_arg(key, value) != _norm_arg(key, fixed[key]):
+            raise ValueError(f"{key}={value!r} contradicts the checkpoint's config ({key}={fixed[key]!r})")
+    return name, {**fixed, **kwargs}
+
+
+def _norm_arg(key: str, value: Any) -> Any:
+    """A comparable form of an argument: sequences as tuples, numbers as floats, ``img_size`` as a pair."""
+    if key == "img_size" and isinstance(value, int):
+        value = (value, value)
+    if isinstance(value, (list, tuple)):
+        return tuple(_norm_arg("", v) for v in value)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def hf_video_to_native(src: StateDict, model: nn.Module, report: LoadReport, meta: SourceMeta) -> StateDict:
+    """A VideoMAE / ViViT state dict (already in timm-style keys) → our video ViT layout.
+
+    The tubelet kernel, blocks and final norm keep their names; ViViT's ``(1, 1 + N, D)`` table splits into
+    ``cls_pos`` and the joint ``pos_embed.pos_embed``; VideoMAE has no table (the target computes the same fixed
+    sinusoid). The target must have the source's position embedding kind and CLS token (build it from the config).
+    """
+    pos_kind = getattr(model.pos_embed, "kind", None)
+    has_cls = "cls_token" in src
+    want_kind = "learned_joint" if "pos_embed" in src else "sincos"
+    if pos_kind != want_kind or has_cls != bool(getattr(model, "num_prefix_tokens", 0)):
+        raise ValueError(
+            f"the Hugging Face video checkpoint needs pos_embed={want_kind!r}, class_token={has_cls}; the target "
+            f"{type(model).__name__} has pos_embed={pos_kind!r}, class_token={bool(model.num_prefix_tokens)} "
+            "(build it from the checkpoint's config: create_encoder('vit', checkpoint=DIR))"
+        )
+    out = {k: v for k, v in src.items() if k != "pos_embed"}
+    kind = (meta.config or {}).get("model_type", "Hugging Face video ViT")
+    blk = model.blocks[0]
+    act = "gelu_tanh" if getattr(blk.mlp.act, "approximate", "none") == "tanh" else "gelu"
+    report.notes.append(f"{kind}: tubelet {'x'.join(map(str, model.patch_embed.proj.kernel_size))}, "
+                        f"qkv_bias={qkv_bias_of(blk.attn.qkv)!r}, act {act}, LayerNorm eps {blk.norm1.eps:g}")
+    if "pos_embed" in src:
+        pos = src["pos_embed"]
+        out["cls_pos"], out["pos_embed.pos_embed"] = pos[:, :1], pos[:, 1:]
+        report.notes.append("position table row 0 -> cls_pos, rows 1.. -> joint pos_embed (learned_joint)")
+    else:
+        report.notes.append("fixed sinusoid position table (sincos: computed, not loaded); no CLS token")
+    target = model.state_dict()
+    for key in [k for k in out if k.endswith("attn.qkv.q_bias")]:
+        if key not in target and key.replace("q_bias", "bias") in target:     # a target with a full qkv bias
+            q, v = out.pop(key), out.pop(key.replace("q_bias", "v_bias"))
+            out[key.replace("q_bias", "bias")] = torch.cat([q, torch.zeros_like(q), v])
+    if "norm.weight" in src and "norm.weight" not in target:
+        raise ValueError("the source has a final LayerNorm but the target has none (final_norm=False)")
+    if "norm.weight" not in src and "norm.weight" in target:
+        report.notes.append("the source has no final norm (it mean-pools through fc_norm): build with final_norm=False")
+    if report.head_pool is not None:
+        report.notes.append(f"source pooling: {report.head_pool}"
+                            + (f" + fc_norm (eps {report.head_norm_eps:g})" if report.head_norm_eps else ""))
+    return out
 
 
 # ---- timm-style 2-D ViT → our video layout ----------------------------------------------------------------------
@@ -469,6 +679,15 @@ def read_mmlookup(sd: StateDict, report: LoadReport) -> SourceParts:
     return SourceParts(out, head, pool, layout="native")
 
 
+def _folder_head(folder: Path) -> tuple[str, float | None] | None:
+    """Pooling and ``fc_norm`` eps of a model folder's head, from its ``config.json`` (``None``: not a folder)."""
+    cfg = checkpoint_config(folder)
+    if not cfg or "mmlookup" not in cfg or "head" not in cfg:
+        return None
+    head = cfg["head"]
+    return head["pool"], head.get("fc_norm_eps") if head.get("fc_norm") else None
+
+
 def _run_pool(checkpoint: Path) -> str | None:
     """The pooling of the run a checkpoint folder belongs to, from its ``recipe.yaml`` (``None`` if not found).
 
@@ -505,9 +724,16 @@ def _require(sd: StateDict, key: str) -> torch.Tensor:
     return sd[key]
 
 
-def _check_activation(meta: SourceMeta) -> None:
-    if meta.hidden_act not in (None, "gelu"):
-        raise ValueError(f"the source uses activation {meta.hidden_act!r}; our blocks use exact GELU ('gelu')")
+def _check_activation(model: nn.Module, meta: SourceMeta) -> None:
+    """The source's activation must be the target's (every ``nn.GELU`` in it: exact, or the tanh approximation)."""
+    if meta.hidden_act is None:
+        return
+    want = HF_ACTIVATIONS.get(meta.hidden_act)
+    have = {"gelu_tanh" if m.approximate == "tanh" else "gelu" for m in model.modules() if isinstance(m, nn.GELU)}
+    if want is None or have - {want}:
+        raise ValueError(f"the source uses activation {meta.hidden_act!r}; the target uses {', '.join(sorted(have))} "
+                         f"(build it with act_layer={want!r})" if want else
+                         f"the source uses activation {meta.hidden_act!r}; supported: {', '.join(HF_ACTIVATIONS)}")
 
 
 def _set_layer_norm_eps(model: nn.Module, eps: float | None, report: LoadReport) -> None:

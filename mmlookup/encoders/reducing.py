@@ -15,13 +15,14 @@ import logging
 from typing import Sequence
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from mmlookup.encoders.base import EncoderOutput
 from mmlookup.encoders.token_ops import apply_to_real, real_counts
 from mmlookup.encoders.vit import VideoViT
-from mmlookup.layers.attention import explicit_attention, key_padding_bias, use_fused_attn
+from mmlookup.layers.attention import explicit_attention, key_padding_bias, qkv_bias_of, use_fused_attn
 from mmlookup.layers.block import Block
 
 log = logging.getLogger(__name__)
@@ -146,9 +147,11 @@ def vit_geometry(vit: VideoViT) -> dict:
     """Constructor arguments that rebuild ``vit``'s architecture (so its state dict fits)."""
     blk = vit.blocks[0]
     pe = vit.patch_embed
+    act = "gelu_tanh" if getattr(blk.mlp.act, "approximate", "none") == "tanh" else "gelu"
     return dict(
         num_frames=vit.num_frames, img_size=vit.img_size, patch_size=pe.patch_size, tubelet_size=pe.tubelet_size,
         in_chans=pe.proj.in_channels, embed_dim=vit.embed_dim, depth=vit.depth, num_heads=vit.num_heads,
-        mlp_ratio=blk.mlp.fc1.out_features / vit.embed_dim, qkv_bias=blk.attn.qkv.bias is not None,
-        class_token=bool(vit.num_prefix_tokens), separable_pos=vit.pos_embed.separable,
+        mlp_ratio=blk.mlp.fc1.out_features / vit.embed_dim, qkv_bias=qkv_bias_of(blk.attn.qkv),
+        class_token=bool(vit.num_prefix_tokens), pos_embed=vit.pos_embed.kind, act_layer=act,
+        norm_eps=blk.norm1.eps, final_norm=isinstance(vit.norm, nn.LayerNorm),
     )

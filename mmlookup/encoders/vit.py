@@ -9,8 +9,8 @@ from torch.utils.checkpoint import checkpoint
 
 from mmlookup.encoders.base import Encoder, EncoderOutput
 from mmlookup.encoders.common import drop_path_rates, init_weights, pair, size_kwargs
+from mmlookup.layers.attention import QkvBias
 from mmlookup.layers.block import Block
-from mmlookup.layers.norm import LayerNorm
 from mmlookup.layers.pos_embed import PosEmbed3d
 from mmlookup.layers.tubelet import TubeletEmbed
 from mmlookup.registry import register_encoder
@@ -20,7 +20,14 @@ class VideoViT(Encoder):
     """A plain video ViT over ``(B, C, T, H, W)`` clips; images are ``T = 1``.
 
     ``block_fn`` builds each block (``block_fn(dim=, num_heads=, mlp_ratio=, qkv_bias=, drop=, attn_drop=,
-    drop_path=, layer=)``); EViT and ATS inject theirs here and keep this model's state dict.
+    drop_path=, act_layer=, norm_eps=, layer=)``); EViT and ATS inject theirs here and keep this model's state dict.
+
+    The defaults are timm's ViT with a separable learned position table. Imported video checkpoints set the rest:
+    ``pos_embed`` (``"learned_separable"``, ``"learned_joint"`` as ViViT, ``"sincos"`` as VideoMAE; the older
+    ``separable_pos=False`` means ``"learned_joint"``), ``qkv_bias`` (``True``, ``False`` or ``"qv"``: query and
+    value biases only, as VideoMAE), ``act_layer`` (``"gelu"`` or ``"gelu_tanh"``, ViViT's ``gelu_fast``),
+    ``norm_eps`` (every LayerNorm) and ``final_norm`` (``False``: no norm after the last block, as VideoMAE with
+    mean pooling, whose classifier normalises the pooled token instead).
     """
 
     def __init__(
@@ -34,13 +41,17 @@ class VideoViT(Encoder):
         depth: int = 12,
         num_heads: int = 12,
         mlp_ratio: float = 4.0,
-        qkv_bias: bool = True,
+        qkv_bias: QkvBias = True,
         class_token: bool = True,
         separable_pos: bool = True,
         drop_rate: float = 0.0,
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
         block_fn: Callable[..., nn.Module] | None = None,
+        pos_embed: str | None = None,
+        act_layer: str = "gelu",
+        norm_eps: float = 1e-6,
+        final_norm: bool = True,
     ):
         super().__init__()
         self.embed_dim, self.depth, self.num_heads = embed_dim, depth, num_heads
@@ -48,7 +59,7 @@ class VideoViT(Encoder):
         self.num_prefix_tokens = 1 if class_token else 0
         self.patch_embed = TubeletEmbed(in_chans, embed_dim, tubelet_size, patch_size)
         self.grid = self.patch_embed.grid_for(num_frames, *self.img_size)
-        self.pos_embed = PosEmbed3d(self.grid, embed_dim, separable=separable_pos)
+        self.pos_embed = PosEmbed3d(self.grid, embed_dim, separable=separable_pos, kind=pos_embed)
         if class_token:
             self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
             self.cls_pos = nn.Parameter(torch.zeros(1, 1, embed_dim))
@@ -58,11 +69,11 @@ class VideoViT(Encoder):
         self.blocks = nn.ModuleList(
             block_fn(
                 dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop_rate,
-                attn_drop=attn_drop_rate, drop_path=dpr[i], layer=i,
+                attn_drop=attn_drop_rate, drop_path=dpr[i], act_layer=act_layer, norm_eps=norm_eps, layer=i,
             )
             for i in range(depth)
         )
-        self.norm = LayerNorm(embed_dim)
+        self.norm = nn.LayerNorm(embed_dim, eps=norm_eps) if final_norm else nn.Identity()
         self.apply(init_weights)
         if class_token:
             nn.init.normal_(self.cls_token, std=1e-6)

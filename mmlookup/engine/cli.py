@@ -40,12 +40,13 @@ def train_main(argv: list[str]) -> int:
 
 
 def eval_main(argv: list[str]) -> int:
-    """``mmlookup eval RECIPE --checkpoint DIR [--set k=v ...]``: every grid, per-head, JSON report."""
+    """``mmlookup eval RECIPE [--checkpoint DIR] [--set k=v ...]``: every grid, per-head, JSON report."""
     parser = argparse.ArgumentParser(prog="mmlookup eval", description="Evaluate a checkpoint with a recipe's "
                                      "test protocol (eval.num_clips x eval.num_crops views, every grid).")
     parser.add_argument("recipe", help="recipe file, or the run's recipe.yaml")
-    parser.add_argument("--checkpoint", required=True, help="checkpoint folder (RUN/checkpoints/step_N or best) "
-                        "or a run folder (its newest checkpoint)")
+    parser.add_argument("--checkpoint", default=None, help="checkpoint folder (RUN/checkpoints/step_N or best) "
+                        "or a run folder (its newest checkpoint); omit it to evaluate an imported classifier "
+                        "given as --set model.pretrained=PATH")
     parser.add_argument("--set", nargs="+", action="append", default=[], metavar="KEY=VALUE", help=_SET_HELP)
     parser.add_argument("--ema", action="store_true", help="evaluate the EMA weights")
     parser.add_argument("--out", default=None, help="JSON report path (default: RUN/eval_<checkpoint>.json)")
@@ -53,6 +54,8 @@ def eval_main(argv: list[str]) -> int:
     recipe = _load(parser, args)
     from mmlookup.engine.fit import run_eval
 
+    if args.checkpoint is None and (recipe.task == "caption" or not recipe.model.pretrained):
+        parser.error("nothing to evaluate: pass --checkpoint (a run's checkpoint) or --set model.pretrained=PATH")
     run_eval(recipe, args.checkpoint, use_ema=True if args.ema else None, out=args.out)
     return 0
 

@@ -240,12 +240,15 @@ def _log_report(logger: RunLogger, report: EvalReport, step: int) -> None:
         logger.scalars(values, step)
 
 
-def run_eval(recipe: Recipe, checkpoint: str, *, use_ema: bool | None = None, out: str | None = None,
+def run_eval(recipe: Recipe, checkpoint: str | None, *, use_ema: bool | None = None, out: str | None = None,
              accelerator: Accelerator | None = None, dataset: Dataset | None = None
              ) -> EvalReport | CaptionReport | RobustnessReport | None:
     """Evaluate a checkpoint (folder or run folder) with the recipe's test protocol; write the JSON report.
 
     The report goes to ``out`` or, by default, ``eval_<checkpoint name>.json`` in the checkpoint's run folder.
+    ``checkpoint=None`` evaluates the model as the recipe builds it, i.e. an imported ``model.pretrained``
+    classifier (VideoMAE, ViViT, a model folder) with its own head; the report goes to
+    ``train.output_dir/eval_pretrained.json``.
     Captioning recipes go to the captioning evaluator (CIDEr, BLEU-4, METEOR, ROUGE-L).
     """
     if recipe.task == "caption":
@@ -261,18 +264,25 @@ def run_eval(recipe: Recipe, checkpoint: str, *, use_ema: bool | None = None, ou
     num_classes = _num_classes(recipe, val_ds)
     model: VideoClassifier = build_model(recipe, num_classes)
     ema = recipe.eval.use_ema if use_ema is None else use_ema
-    state = load_weights(model, checkpoint, use_ema=ema)
+    if checkpoint is None and not recipe.model.pretrained:
+        raise ValueError("nothing to evaluate: pass --checkpoint (a run's checkpoint) or "
+                         "--set model.pretrained=PATH (an imported classifier)")
+    state = load_weights(model, checkpoint, use_ema=ema) if checkpoint is not None else TrainState(step=-1)
     loader = build_loader(val_ds, recipe.eval.batch_size, train=False, num_workers=recipe.eval.num_workers)
     head_names = model.head_names
     model, loader = acc.prepare(model, loader)
     report = evaluate(model, loader, acc, grids=recipe.model.grids, head_names=head_names,
                       num_classes=num_classes, num_clips=recipe.eval.num_clips, num_crops=recipe.eval.num_crops)
-    report.checkpoint, report.step = str(resolve_checkpoint(checkpoint)), state.step
+    source = resolve_checkpoint(checkpoint) if checkpoint is not None else Path(recipe.model.pretrained)
+    report.checkpoint, report.step = str(source), state.step
     logger = RunLogger(None, acc.is_main_process, tensorboard=False)
     for line in report.lines():
         logger.info(line)
     if acc.is_main_process:
-        ckpt = resolve_checkpoint(checkpoint)
-        default = (ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt) / f"eval_{ckpt.name}.json"
+        if checkpoint is None:
+            default = Path(recipe.train.output_dir) / "eval_pretrained.json"
+        else:
+            ckpt = resolve_checkpoint(checkpoint)
+            default = (ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt) / f"eval_{ckpt.name}.json"
         logger.info(f"wrote {report.save(out or default)}")
     return report

@@ -43,15 +43,56 @@ def explicit_attention(
     return attn @ v, attn
 
 
-class Attention(nn.Module):
-    """Self-attention over ``(B, N, D)`` tokens with an optional key padding mask ``(B, N)``."""
+QkvBias = bool | str
+QKV_BIAS = (True, False, "qv")
 
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0):
+
+class QVBiasLinear(nn.Linear):
+    """The fused ``qkv`` projection with query and value biases and no key bias (BEiT, VideoMAE).
+
+    Parameters ``weight (3D, D)``, ``q_bias (D,)``, ``v_bias (D,)``; the key bias is a constant zero, not a
+    parameter, so training cannot move it. Called like the ``nn.Linear`` it replaces.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__(dim, 3 * dim, bias=False)
+        self.q_bias = nn.Parameter(torch.zeros(dim))
+        self.v_bias = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = torch.cat([self.q_bias, torch.zeros_like(self.q_bias), self.v_bias])
+        return F.linear(x, self.weight, bias)
+
+
+def qkv_linear(dim: int, qkv_bias: QkvBias) -> nn.Linear:
+    """The ``qkv`` projection for ``qkv_bias`` ``True`` / ``False`` / ``"qv"`` (query and value biases only)."""
+    if qkv_bias not in QKV_BIAS or isinstance(qkv_bias, int) and not isinstance(qkv_bias, bool):
+        raise ValueError(f"qkv_bias must be one of True, False, 'qv'; got {qkv_bias!r}")
+    if qkv_bias == "qv":
+        return QVBiasLinear(dim)
+    return nn.Linear(dim, 3 * dim, bias=bool(qkv_bias))
+
+
+def qkv_bias_of(linear: nn.Linear) -> QkvBias:
+    """The ``qkv_bias`` value that rebuilds ``linear`` (inverse of :func:`qkv_linear`)."""
+    if isinstance(linear, QVBiasLinear):
+        return "qv"
+    return linear.bias is not None
+
+
+class Attention(nn.Module):
+    """Self-attention over ``(B, N, D)`` tokens with an optional key padding mask ``(B, N)``.
+
+    ``qkv_bias``: ``True`` (timm, torchvision, ViViT), ``False``, or ``"qv"`` (no key bias: VideoMAE, BEiT).
+    """
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: QkvBias = True, attn_drop: float = 0.0,
+                 proj_drop: float = 0.0):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"embed dim {dim} is not divisible by {num_heads} heads")
         self.num_heads, self.head_dim = num_heads, dim // num_heads
-        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.qkv = qkv_linear(dim, qkv_bias)
         self.proj = nn.Linear(dim, dim)
         self.attn_drop, self.proj_drop = float(attn_drop), nn.Dropout(proj_drop)
 

@@ -1,8 +1,25 @@
 """Feed-forward layers."""
 from __future__ import annotations
 
+from functools import partial
+from typing import Callable
+
 import torch
 import torch.nn as nn
+
+# Activation names a model config may hold (strings keep configs JSON-serialisable). "gelu_tanh" is the tanh
+# approximation that Hugging Face calls gelu_fast / gelu_new / gelu_pytorch_tanh (ViViT uses gelu_fast).
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "gelu": nn.GELU,
+    "gelu_tanh": partial(nn.GELU, approximate="tanh"),
+}
+
+
+def activation(name: str) -> Callable[[], nn.Module]:
+    """The activation class for ``name``; an unknown name is an error listing the valid ones."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; valid: {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
 
 
 class Mlp(nn.Module):

@@ -1,4 +1,5 @@
-"""Learned position embeddings for token grids, separable (``pos_t + pos_hw``) or joint, resized on demand."""
+"""Position embeddings for token grids: learned separable (``pos_t + pos_hw``) or joint, or VideoMAE's fixed
+sinusoid table; resized on demand."""
 from __future__ import annotations
 
 import torch
@@ -7,32 +8,59 @@ import torch.nn as nn
 from mmlookup.layers.resize import resize_grid
 
 Grid3 = tuple[int, int, int]
+POS_EMBED_KINDS = ("learned_separable", "learned_joint", "sincos")
+
+
+def sinusoid_table(n: int, dim: int) -> torch.Tensor:
+    """VideoMAE's fixed table ``(1, n, dim)`` over the flattened token index ``i`` (time-major, as its tokens):
+    column ``j`` is ``sin`` (even ``j``) or ``cos`` (odd ``j``) of ``i / 10000^(2·(j // 2) / dim)``.
+
+    Computed in float64 and rounded once, as the original (NumPy) does.
+    """
+    pos = torch.arange(n, dtype=torch.float64)[:, None]
+    j = torch.arange(dim, dtype=torch.float64)
+    angle = pos / torch.pow(10000.0, 2 * torch.div(j, 2, rounding_mode="floor") / dim)
+    table = torch.where(j.remainder(2) == 0, torch.sin(angle), torch.cos(angle))
+    return table.float().unsqueeze(0)
 
 
 class PosEmbed3d(nn.Module):
-    """Learned position embedding for a ``(t, h, w)`` token grid.
+    """Position embedding for a ``(t, h, w)`` token grid, of one of three kinds:
 
-    ``separable=True`` keeps ``pos_t (1, t, D)`` and ``pos_hw (1, h*w, D)`` and adds them (the default: it
-    imports a 2D ViT's spatial table as is and starts time at zero); otherwise one joint ``(1, t*h*w, D)``
-    table. ``forward(grid)`` returns ``(1, prod(grid), D)``, resized with the anti-aliased resampler when the
-    grid differs from the one it was built for (other frame counts or resolutions, images with ``t = 1``).
+    * ``"learned_separable"`` (the default): ``pos_t (1, t, D)`` + ``pos_hw (1, h*w, D)``; imports a 2D ViT's
+      spatial table as is and starts time at zero;
+    * ``"learned_joint"``: one ``(1, t*h*w, D)`` table (ViViT);
+    * ``"sincos"``: VideoMAE's fixed sinusoid table (:func:`sinusoid_table`), a non-persistent buffer, so it is
+      in no state dict and never trained.
+
+    ``forward(grid)`` returns ``(1, prod(grid), D)``, resized with the anti-aliased resampler when the grid
+    differs from the one it was built for (other frame counts or resolutions, images with ``t = 1``).
+    ``kind`` defaults to what ``separable`` says (the older spelling).
     """
 
-    def __init__(self, grid: Grid3, embed_dim: int, separable: bool = True):
+    def __init__(self, grid: Grid3, embed_dim: int, separable: bool = True, kind: str | None = None):
         super().__init__()
-        self.grid, self.separable = tuple(int(g) for g in grid), separable
+        kind = kind or ("learned_separable" if separable else "learned_joint")
+        if kind not in POS_EMBED_KINDS:
+            raise ValueError(f"unknown position embedding {kind!r}; valid: {', '.join(POS_EMBED_KINDS)}")
+        self.grid, self.kind = tuple(int(g) for g in grid), kind
+        self.separable = kind == "learned_separable"
         t, h, w = self.grid
-        if separable:
+        if kind == "learned_separable":
             self.pos_t = nn.Parameter(torch.zeros(1, t, embed_dim))
             self.pos_hw = nn.Parameter(torch.zeros(1, h * w, embed_dim))
             nn.init.trunc_normal_(self.pos_hw, std=0.02)
-        else:
+        elif kind == "learned_joint":
             self.pos_embed = nn.Parameter(torch.zeros(1, t * h * w, embed_dim))
             nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        else:
+            self.register_buffer("table", sinusoid_table(t * h * w, embed_dim), persistent=False)
 
     def forward(self, grid: Grid3) -> torch.Tensor:
         grid = tuple(int(g) for g in grid)
         t, h, w = grid
+        if self.kind == "sincos":
+            return resize_grid(self.table, self.grid, grid)
         if not self.separable:
             return resize_grid(self.pos_embed, self.grid, grid)
         pos_t = resize_grid(self.pos_t, self.grid[:1], (t,))

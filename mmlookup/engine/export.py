@@ -1,0 +1,141 @@
+"""``mmlookup export RUN OUT_DIR``: a run's best checkpoint as a model folder with a model card.
+
+The folder (``config.json`` + ``model.safetensors``, :mod:`mmlookup.folders`) loads with no recipe at hand
+(``VideoClassifier.from_pretrained(OUT_DIR)`` or ``create_classifier(checkpoint=OUT_DIR)``); beside it go the
+run's resolved ``recipe.yaml`` and a ``README.md`` card: recipe, data, accuracy per grid from the run's evaluation
+reports, GMACs per view, and the commands that reproduce and re-evaluate it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from mmlookup.config import Recipe, derive, load_recipe
+
+CARD = """---
+library_name: mmlookup
+tags: [video-classification, mmlookup, {encoder}]
+---
+# {name}
+
+A `{encoder}` video classifier ({num_classes} classes) trained with the mmlookup recipe
+`{name}`, exported from `{run}` (checkpoint `{checkpoint}`, optimizer step {step}).
+
+```python
+from mmlookup.models import VideoClassifier
+model = VideoClassifier.from_pretrained("{out}")      # clips (B, 3, {num_frames}, {img_size}, {img_size})
+```
+
+## Data
+{data}
+
+## Accuracy
+{accuracy}
+
+## Cost
+{cost}
+
+## Reproduce
+```bash
+mmlookup train recipe.yaml                                  # the resolved recipe of this run, beside this card
+mmlookup eval recipe.yaml --checkpoint {run}/checkpoints/best
+```
+"""
+
+
+def export_run(run: str | Path, out: str | Path, checkpoint: str = "best") -> Path:
+    """Write ``run``'s ``checkpoint`` (default ``best``) to ``out`` as a model folder; return ``out``."""
+    from mmlookup.engine.checkpoint import load_weights
+    from mmlookup.models import build_model
+
+    run, out = Path(run), Path(out)
+    recipe_file = run / "recipe.yaml"
+    ckpt = run / "checkpoints" / checkpoint
+    for path in (recipe_file, ckpt / "model.safetensors"):
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found: {run} is not a finished run folder (RUN/recipe.yaml and "
+                                    f"RUN/checkpoints/{checkpoint}/model.safetensors)")
+    recipe = derive(load_recipe(recipe_file), {"model.pretrained": ""})   # the run's weights replace any import
+    num_classes = _num_classes(ckpt / "model.safetensors")
+    model = build_model(recipe, num_classes)
+    use_ema = recipe.eval.use_ema and (ckpt / "ema.safetensors").is_file()
+    state = load_weights(model, ckpt, use_ema=use_ema)
+    model.save_pretrained(out)
+    shutil.copyfile(recipe_file, out / "recipe.yaml")
+    card = CARD.format(
+        name=recipe.name, encoder=recipe.model.encoder, num_classes=num_classes, run=run, checkpoint=checkpoint,
+        step=state.step, out=out, num_frames=recipe.model.num_frames, img_size=recipe.model.img_size,
+        data=_data_section(recipe), accuracy=_accuracy_section(run), cost=_cost_section(model.encoder, recipe),
+    )
+    (out / "README.md").write_text(card)
+    print(f"exported {ckpt} ({'EMA ' if use_ema else ''}step {state.step}) -> {out}")
+    return out
+
+
+def _num_classes(weights: Path) -> int:
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="pt") as f:
+        for key in ("head.fc.weight", "head.fc_lookup.weight"):
+            if key in f.keys():
+                return int(f.get_slice(key).get_shape()[0])
+    raise ValueError(f"{weights} has no classification head (head.fc / head.fc_lookup)")
+
+
+def _data_section(recipe: Recipe) -> str:
+    d, e = recipe.data, recipe.eval
+    return (f"`{d.format}` annotations under `{d.root}` (train `{d.train_annotations}`, val `{d.val_annotations}`); "
+            f"{recipe.model.num_frames} frames at {recipe.model.img_size}x{recipe.model.img_size}, "
+            f"{d.sampling} sampling (frame interval {d.frame_interval}); test views {e.num_clips} clips x "
+            f"{e.num_crops} crops.")
+
+
+def _accuracy_section(run: Path) -> str:
+    """One table row per evaluation report of the run (``eval.json``, ``eval_*.json``) and grid."""
+    rows = []
+    for path in sorted(run.glob("eval*.json")):
+        try:
+            report = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            continue
+        for r in report.get("results", []):
+            grid = "x".join(map(str, r["grid"])) if r.get("grid") else "-"
+            c = r["combined"]
+            rows.append(f"| {path.name} | {grid} | {c['top1']:.2f} | {c['top5']:.2f} | {report.get('num_videos', '?')}"
+                        f" | {report.get('num_clips', '?')}x{report.get('num_crops', '?')} |")
+    if not rows:
+        return "No evaluation report in the run folder; run the `mmlookup eval` command below."
+    head = "| report | grid | top-1 | top-5 | videos | views |\n|---|---|---|---|---|---|"
+    return "\n".join([head, *rows])
+
+
+def _cost_section(encoder, recipe: Recipe) -> str:
+    from mmlookup.bench.flops import analytic_gmacs, encoder_gmacs
+
+    shape = (3, recipe.model.num_frames, recipe.model.img_size, recipe.model.img_size)
+    lines = []
+    for grid in recipe.model.grids or (None,):
+        gmacs = analytic_gmacs(encoder, shape, grid=grid)
+        how = "analytic"
+        if gmacs is None:
+            gmacs, how = encoder_gmacs(encoder, shape, grid=grid), "measured on a zero clip"
+        where = f"grid {'x'.join(map(str, grid))}" if grid else "encoder"
+        lines.append(f"- {where}: {gmacs:.3f} GMACs per view ({how})")
+    return "\n".join(lines)
+
+
+def export_main(argv: list[str]) -> int:
+    """``mmlookup export RUN OUT_DIR [--checkpoint best]``."""
+    parser = argparse.ArgumentParser(prog="mmlookup export", description="Write a run's best checkpoint as a model "
+                                     "folder (config.json + model.safetensors + README.md model card).")
+    parser.add_argument("run", help="run folder (train.output_dir)")
+    parser.add_argument("out", help="output folder")
+    parser.add_argument("--checkpoint", default="best", help="checkpoint under RUN/checkpoints (default: best)")
+    args = parser.parse_args(argv)
+    try:
+        export_run(args.run, args.out, args.checkpoint)
+    except (FileNotFoundError, ValueError) as e:
+        parser.error(str(e))
+    return 0
