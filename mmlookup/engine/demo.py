@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmlookup.config import Recipe, load_recipe
+from mmlookup.engine.cli import add_set_argument
 
 FAMILIES = ("lookupvit", "vit", "evit", "ats")
 
@@ -84,15 +85,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true", help="~1 minute smoke run (240 steps: ends before "
                         "the model learns, near chance)")
     parser.add_argument("--all-encoders", action="store_true", help="also train vit, evit and ats")
-    parser.add_argument("--set", nargs="+", action="append", default=[], metavar="KEY=VALUE",
-                        help="override every demo recipe, e.g. --set train.epochs=2")
+    add_set_argument(parser, help="override every demo recipe, one KEY=VALUE per --set, e.g. --set train.epochs=2")
     args = parser.parse_args(argv)
-    from mmlookup.engine.fit import ensure_synthetic
+    from mmlookup.data.synthetic import ensure_synthetic
 
     start = time.perf_counter()
     data = Path(args.data)
     ensure_synthetic(data)
-    overrides = [kv for group in args.set for kv in group]
+    overrides = args.set
     rows: list[DemoRow] = []
     num_classes = 0
     for family in FAMILIES if args.all_encoders else FAMILIES[:1]:
