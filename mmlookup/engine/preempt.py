@@ -44,14 +44,27 @@ def signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
+#: 1 while a :class:`StopSignals` is active in the training process; shared with forked data-loader workers.
+_TRAINING = torch.zeros((), dtype=torch.int32).share_memory_()
+
+
 def ignore_stop_signals(_worker_id: int = 0) -> None:
     """``worker_init_fn`` for data loaders: workers leave the stop signals to the training process.
 
     A cluster sends SIGTERM to every process of the job and Ctrl-C reaches the whole process group; a worker
-    killed by it would take the step in flight (and the final checkpoint) with it.
+    killed by it would take the step in flight (and the final checkpoint) with it. SIGINT and SIGUSR1 are
+    ignored; SIGTERM only while the training process is training (:data:`_TRAINING`), because
+    ``multiprocessing`` ends leftover workers with SIGTERM when the training process exits.
     """
-    for s in STOP_SIGNALS:
-        signal.signal(s, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _worker_sigterm)
+
+
+def _worker_sigterm(signum: int, _frame) -> None:
+    if int(_TRAINING) == 0:  # the parent is done (or exiting): die as SIGTERM's default action would
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
 
 
 class StopSignals:
@@ -78,9 +91,12 @@ class StopSignals:
         if threading.current_thread() is threading.main_thread():
             for s in STOP_SIGNALS:
                 self._previous[s] = signal.signal(s, self._handle)
+            _TRAINING.add_(1)
         return self
 
     def __exit__(self, *exc) -> None:
+        if self._previous:
+            _TRAINING.sub_(1)
         for s, previous in self._previous.items():
             signal.signal(s, previous)
         self._previous.clear()
