@@ -228,9 +228,10 @@ def _error_line(error: BaseException, file: Path) -> str:
 
 
 def _resolve_recipe_path(name: str) -> Path:
-    candidates = [Path(name), RECIPES_DIR / name]
+    inside = name.removeprefix("recipes/")  # `recipes/k400/x.py` also works outside a checkout (installed package)
+    candidates = [Path(name), RECIPES_DIR / inside]
     if not name.endswith((".py", ".yaml", ".yml")):
-        candidates += [Path(name + ".py"), RECIPES_DIR / (name + ".py")]
+        candidates += [Path(name + ".py"), RECIPES_DIR / (inside + ".py")]
     for c in candidates:
         if c.is_file():
             return c
