@@ -23,14 +23,22 @@ def _key_value(text: str) -> str:
     return text
 
 
-def _load(parser: argparse.ArgumentParser, args: argparse.Namespace):
-    if "=" in args.recipe and not os.path.exists(args.recipe):
-        parser.error(f"{args.recipe!r} looks like an override, not a recipe: each --set takes one KEY=VALUE "
-                     "(--set a=1 --set b=2)")
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """``parse_args``, with a pointed message when ``--set a=1 b=2`` made an override the recipe."""
+    args, extra = parser.parse_known_args(argv)
+    if "=" in getattr(args, "recipe", "") and not os.path.exists(args.recipe):
+        parser.error(f"{args.recipe!r} is not a recipe: each --set takes one KEY=VALUE (--set a=1 --set b=2)")
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _load(args: argparse.Namespace):
+    """The recipe with its overrides; every mistake is a ``ValueError`` (one line from :mod:`mmlookup.cli`)."""
     try:
         return load_recipe(args.recipe, args.set)
-    except (KeyError, TypeError, ValueError, FileNotFoundError) as e:
-        parser.error(str(e.args[0] if isinstance(e, KeyError) else e))
+    except (KeyError, TypeError) as e:
+        raise ValueError(str(e.args[0] if isinstance(e, KeyError) else e)) from None
 
 
 def train_main(argv: list[str]) -> int:
@@ -50,11 +58,11 @@ def train_main(argv: list[str]) -> int:
                         help="resume even though the recipe differs from the checkpoint's (the old one is kept in "
                         "RUN/recipe_history/)")
     parser.add_argument("--keys", action="store_true", help="print every recipe key and exit")
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     if args.keys:
         print("\n".join(valid_keys()))
         return 0
-    recipe = _load(parser, args)
+    recipe = _load(args)
     from mmlookup.engine.checks import check_recipe
     from mmlookup.engine.fit import fit
     from mmlookup.engine.preempt import TrainingStopped, signal_name
@@ -95,8 +103,8 @@ def eval_main(argv: list[str]) -> int:
     add_set_argument(parser)
     parser.add_argument("--ema", action="store_true", help="evaluate the EMA weights")
     parser.add_argument("--out", default=None, help="JSON report path (default: RUN/eval_<checkpoint>.json)")
-    args = parser.parse_args(argv)
-    recipe = _load(parser, args)
+    args = _parse(parser, argv)
+    recipe = _load(args)
     from mmlookup.engine.checkpoint import check_checkpoint
     from mmlookup.engine.checks import check_recipe
     from mmlookup.engine.fit import run_eval
