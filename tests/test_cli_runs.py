@@ -158,3 +158,27 @@ def test_resume_refuses_a_changed_recipe_and_keeps_history(data, tmp_path, capsy
     assert len(history) == 1 and "lr: 0.0005" in history[0].read_text()
     assert "lr: 0.001" in (run / "recipe.yaml").read_text()
     assert _logged_steps(run) == [1, 2, 3, 4]
+
+
+def test_engine_counts_real_broken_videos_in_training_and_evaluation(data, tmp_path):
+    # real broken files (deleted, empty, cut short, garbage bytes), not flags: the engine logs and counts each
+    import shutil
+
+    from mmlookup.config import load_recipe
+    from mmlookup.engine.fit import fit
+
+    root = tmp_path / "k400"
+    shutil.copytree(data, root)
+    train_videos = sorted((root / "videos").rglob("*.mp4"))
+    val_names = {line.split(",")[1] for line in (root / "validate.csv").read_text().splitlines()[1:]}
+    train_only = [p for p in train_videos if p.stem.rsplit("_", 2)[0] not in val_names]
+    val_only = [p for p in train_videos if p.stem.rsplit("_", 2)[0] in val_names]
+    train_only[0].unlink()                                          # missing
+    train_only[1].write_bytes(b"")                                  # empty
+    train_only[2].write_bytes(train_only[2].read_bytes()[:300])     # cut short
+    val_only[0].write_bytes(os.urandom(2000))                       # not a video
+    sets = _args(root, tmp_path / "run", "train.num_workers=0", "train.epochs=2")[2::2]
+    result = fit(load_recipe("synthetic/lookupvit", sets))
+    log = (tmp_path / "run" / "log.txt").read_text()
+    assert re.findall(r"epoch \d+: train loss \S+  \((\d+) unreadable videos replaced\)", log) == ["3", "3"]
+    assert result.report.num_videos == 8 and result.report.num_unreadable == 1
