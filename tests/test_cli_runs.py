@@ -182,3 +182,41 @@ def test_engine_counts_real_broken_videos_in_training_and_evaluation(data, tmp_p
     log = (tmp_path / "run" / "log.txt").read_text()
     assert re.findall(r"epoch \d+: train loss \S+  \((\d+) unreadable videos replaced\)", log) == ["3", "3"]
     assert result.report.num_videos == 8 and result.report.num_unreadable == 1
+
+
+def _rank_zero_child(parent: int) -> int | None:
+    """The pid of the process with ``RANK=0`` among the children of ``parent`` (Linux ``/proc``)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != parent:
+                continue
+            if b"RANK=0" in (stat.parent / "environ").read_bytes().split(b"\0"):
+                return int(stat.parent.name)
+        except (OSError, IndexError, ValueError):
+            continue
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the rank-0 process through /proc")
+def test_two_ranks_stop_at_the_same_step_when_only_rank_0_gets_the_signal(data, tmp_path):
+    run = tmp_path / "run"
+    torchrun = Path(sys.executable).parent / "torchrun"
+    cmd = [str(torchrun), "--nproc_per_node", "2", "-m", "mmlookup.train",
+           *_args(data, run, "train.num_workers=0", "train.batch_size=2", "train.checkpoint_every_steps=0")]
+    err = tmp_path / "torchrun.err"
+    with open(err, "w") as f:
+        proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=f)
+    proc.err = err.read_text  # type: ignore[attr-defined]
+    _wait_for(proc, lambda: (run / "log.txt").is_file() and len(_logged_steps(run)) >= 1, "the first step")
+    rank0 = _rank_zero_child(proc.pid)
+    assert rank0 is not None
+    os.kill(rank0, signal.SIGTERM)  # rank 1 is never signalled: it learns of the stop through the all-reduce
+    assert proc.wait(timeout=300) != 0
+    match = STOP_LINE.search(err.read_text())
+    assert match, err.read_text()[-3000:]
+    step = int(match.group(1))
+    assert 1 <= step < 12 and f"stopped at step {step} by SIGTERM" in (run / "log.txt").read_text()
+    ckpt = run / "checkpoints" / f"step_{step:08d}"
+    # both ranks took part in the (collective) save: Accelerate writes one RNG file per process
+    assert (ckpt / "model.safetensors").is_file() and len(list(ckpt.glob("random_states_*.pkl"))) == 2
+    assert "<launcher> -m mmlookup.train synthetic/lookupvit" in match.group(4)
