@@ -12,7 +12,7 @@ Data:      Karpathy split: `data/coco/dataset_coco.json` with `data/coco/train20
 Encoder:   frozen LookupViT-B (16x224x224, tubelet 2x16x16, compressed grid 4x7x7; an image is one frame, so
            its compressed grid is 1x7x7 = 49 tokens). Weights: a classification run of this project
            (`caption.encoder_checkpoint`, default `runs/k400_lookupvit_base`, its best checkpoint), or imported
-           ViT-B weights with `--set model.pretrained=PATH caption.encoder_checkpoint=None`.
+           ViT-B weights with `--set model.pretrained=PATH --set caption.encoder_checkpoint=None`.
 Expected:  not measured here (no COCO and no GPU on the development machine). Anchors from
            `reference/captioning.md` §4: frozen-encoder, small decoder, cross-entropy only, on Karpathy test:
            about CIDEr 0.95-1.10 (ClipCap-like regime; extrapolated, not verified). Compare
