@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from mmlookup.config import Recipe, load_recipe
 from mmlookup.engine.cli import add_set_argument
+from mmlookup.engine.preempt import TrainingStopped
 
 FAMILIES = ("lookupvit", "vit", "evit", "ats")
 
@@ -99,7 +101,11 @@ def main(argv: list[str]) -> int:
         name = f"synthetic/{family}" + (":quick" if args.quick else "")
         recipe = load_recipe(name, [f"data.root={data / 'k400'}", f"train.output_dir={Path(args.out) / family}",
                                     "data.synthetic=False", *overrides])
-        new_rows, num_classes = run_one(recipe)
+        try:
+            new_rows, num_classes = run_one(recipe)
+        except TrainingStopped as stop:
+            print(f"{stop}; the demo starts over when run again", file=sys.stderr)
+            return stop.exit_code
         rows += new_rows
     elapsed = time.perf_counter() - start
     table = format_table(rows, num_classes) + f"\ntotal time (data, training, evaluation): {elapsed:.0f} s"
