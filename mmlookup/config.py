@@ -24,8 +24,16 @@ from mmlookup.captioning.config import CaptionCfg
 
 Grid = tuple[int, int, int]
 
-#: Where the repository's recipe files live; a relative recipe path is looked up here when not found in cwd.
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+
+def _recipes_dir() -> Path:
+    # an installed wheel carries the recipes inside the package (pyproject maps recipes/ to mmlookup/recipes);
+    # a source checkout has them at the repository's top level
+    inside = Path(__file__).resolve().parent / "recipes"
+    return inside if inside.is_dir() else Path(__file__).resolve().parent.parent / "recipes"
+
+
+#: Where the recipe files live; a relative recipe path is looked up here when not found in cwd.
+RECIPES_DIR = _recipes_dir()
 
 
 @dataclass
@@ -111,6 +119,8 @@ class TrainCfg:
     keep_rate_ramp_epochs: float = 0.0  # ... then cosine to model.keep_rate over these
     output_dir: str = "runs/default"
     checkpoint_every: int = 1  # epochs
+    checkpoint_every_steps: int = 0  # also every N optimizer steps (0 = off)
+    checkpoint_every_minutes: float = 30.0  # also every N minutes of training (0 = off): bounds what a kill -9 loses
     keep_last: int = 2
     eval_every: int = 1  # epochs; 0 = only at the end
     log_every: int = 10  # optimizer steps
@@ -190,30 +200,79 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     file_part, _, arg = text.partition(":") if not Path(text).exists() else (text, "", "")
     file = _resolve_recipe_path(file_part)
     if file.suffix in (".yaml", ".yml"):
-        recipe = recipe_from_dict(yaml.safe_load(file.read_text()) or {})
+        try:
+            data = yaml.safe_load(file.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"{file}:{mark.line + 1}" if mark is not None else str(file)
+            raise ValueError(f"{where}: not a valid YAML recipe ({getattr(e, 'problem', None) or e})") from None
+        if not isinstance(data, (dict, type(None))):
+            raise ValueError(f"{file}: a YAML recipe must be a mapping of sections, got {type(data).__name__}")
+        recipe = recipe_from_dict(data or {})
     else:
         spec = importlib.util.spec_from_file_location(f"mmlookup_recipe_{file.stem}", file)
         if spec is None or spec.loader is None:
             raise ValueError(f"cannot import recipe file {file}")
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        if not hasattr(module, "get_recipe"):
-            raise ValueError(f"recipe file {file} defines no get_recipe(arg: str = '') -> Recipe")
-        recipe = module.get_recipe(arg)
+        try:
+            spec.loader.exec_module(module)
+            if not hasattr(module, "get_recipe"):
+                raise ValueError(f"recipe file {file} defines no get_recipe(arg: str = '') -> Recipe")
+            recipe = module.get_recipe(arg)
+        except SyntaxError as e:
+            raise ValueError(f"{e.filename or file}:{e.lineno}: syntax error in recipe: {e.msg}") from None
+        except (NameError, AttributeError, ImportError, TypeError) as e:
+            raise ValueError(f"{_error_line(e, file)}: error in recipe: {type(e).__name__}: {e}") from None
         if not isinstance(recipe, Recipe):
             raise TypeError(f"{file}: get_recipe returned {type(recipe).__name__}, expected Recipe")
     return apply_overrides(recipe, overrides).validate()
 
 
+def _error_line(error: BaseException, file: Path) -> str:
+    """``file:line`` of the innermost traceback frame inside ``file`` (where a recipe went wrong)."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).resolve() == file.resolve()]
+    return f"{file}:{frames[-1].lineno}" if frames else str(file)
+
+
 def _resolve_recipe_path(name: str) -> Path:
-    candidates = [Path(name), RECIPES_DIR / name]
+    inside = name.removeprefix("recipes/")  # `recipes/k400/x.py` also works outside a checkout (installed package)
+    candidates = [Path(name), RECIPES_DIR / inside]
     if not name.endswith((".py", ".yaml", ".yml")):
-        candidates += [Path(name + ".py"), RECIPES_DIR / (name + ".py")]
+        candidates += [Path(name + ".py"), RECIPES_DIR / (inside + ".py")]
     for c in candidates:
         if c.is_file():
             return c
     raise FileNotFoundError(f"recipe {name!r} not found (looked in . and {RECIPES_DIR}); "
                             f"see `mmlookup list` for the available recipes")
+
+
+#: Keys a resumed run may change without ``--allow-recipe-change``: where and how often it writes, loader
+#: workers, and ``train.max_steps`` (an early stop; the schedule spans ``train.epochs``). Everything else changes
+#: what is computed, so a resume with a different value would not continue the same run.
+RESUME_FREE_KEYS = frozenset({
+    "train.output_dir", "train.num_workers", "train.max_steps", "train.log_every", "train.tensorboard",
+    "train.checkpoint_every", "train.checkpoint_every_steps", "train.checkpoint_every_minutes", "train.keep_last",
+    "train.eval_every", "eval.num_workers", "eval.batch_size",
+})
+
+
+def recipe_diff(old: Recipe, new: Recipe, ignore: frozenset[str] = frozenset()) -> list[str]:
+    """``key: old -> new`` for every dotted key whose value differs (keys in ``ignore`` left out)."""
+    a, b = _flatten(recipe_to_dict(old)), _flatten(recipe_to_dict(new))
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(a.keys() | b.keys())
+            if k not in ignore and a.get(k) != b.get(k)]
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and k != "encoder_kwargs":
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def list_recipes() -> list[str]:

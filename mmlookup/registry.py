@@ -6,6 +6,8 @@ builds it by name. Everything else in the project is chosen by explicit code, no
 from __future__ import annotations
 
 import fnmatch
+import inspect
+import typing
 from typing import Any, Callable, TypeVar
 
 import torch.nn as nn
@@ -32,6 +34,27 @@ def list_encoders(pattern: str = "*") -> list[str]:
 def is_encoder(name: str) -> bool:
     _import_families()
     return name in _ENCODERS
+
+
+def encoder_arguments(name: str) -> list[str]:
+    """The keyword arguments encoder ``name`` accepts: its class's constructor, through ``**kwargs`` to the bases.
+
+    Read from the variant function's return annotation, so recipes can check ``model.encoder_kwargs`` without
+    building anything. Raises ``ValueError`` for an unknown name, listing the valid ones.
+    """
+    _import_families()
+    if name not in _ENCODERS:
+        raise ValueError(f"unknown encoder {name!r}; valid encoders: {', '.join(sorted(_ENCODERS))}")
+    cls = typing.get_type_hints(_ENCODERS[name]).get("return")
+    names: set[str] = set()
+    for klass in inspect.getmro(cls) if isinstance(cls, type) else ():
+        if "__init__" not in vars(klass):
+            continue
+        params = list(inspect.signature(klass.__init__).parameters.values())[1:]
+        names |= {p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break
+    return sorted(names)
 
 
 def create_encoder(

@@ -7,7 +7,7 @@ mmlookup.train recipes/k400/lookupvit_b16_16x4.py``. Several CPU processes (gloo
 """
 import sys
 
-from mmlookup.engine.cli import train_main
+from mmlookup.cli import main
 
 if __name__ == "__main__":
-    sys.exit(train_main(sys.argv[1:]))
+    sys.exit(main(["train", *sys.argv[1:]]))

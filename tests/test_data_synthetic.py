@@ -2,7 +2,12 @@
 import csv
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import replace
+from pathlib import Path
 
 import decord
 import numpy as np
@@ -11,7 +16,16 @@ from PIL import Image
 
 from mmlookup.data import build_video_dataset, read_annotations
 from mmlookup.data.render import draw_spec, render
-from mmlookup.data.synthetic import COLOURS, K400_LABELS, MOTIONS, SHAPES, SynthSizes, generate
+from mmlookup.data.synthetic import (
+    COLOURS,
+    K400_LABELS,
+    MOTIONS,
+    SHAPES,
+    SynthSizes,
+    ensure_synthetic,
+    generate,
+    is_complete,
+)
 
 TINY = SynthSizes.tiny()
 
@@ -36,7 +50,7 @@ def _decoded(path):
 def test_same_seed_same_files_and_frames(tiny, tmp_path):
     again = generate(str(tmp_path / "b"), seed=3, sizes=TINY, workers=1, progress=False)
     files = _annotation_files(tiny.root)
-    assert files == _annotation_files(again.root) and len(files) == 13  # 11 + ImageNet CSV and synset list
+    assert files == _annotation_files(again.root) and len(files) == 14  # 11 + ImageNet CSV, synset list, marker
     for rel in files:
         with open(os.path.join(tiny.root, rel), "rb") as a, open(os.path.join(again.root, rel), "rb") as b:
             assert a.read() == b.read(), rel
@@ -161,3 +175,27 @@ def test_bad_sizes_rejected(tmp_path):
         generate(str(tmp_path), sizes=replace(TINY, size=33), progress=False)
     with pytest.raises(ValueError, match="num_classes"):
         generate(str(tmp_path), sizes=replace(TINY, num_classes=9), progress=False)
+
+
+def test_interrupted_generation_is_redone_not_used(tmp_path):
+    # a real generation killed (-9) half-way leaves no annotation file and no marker in the output folder, so the
+    # next ensure_synthetic() writes the whole set instead of training on a set with videos missing
+    out = tmp_path / "synthetic"
+    code = ("import sys; from mmlookup.data.synthetic import SynthSizes, generate; "
+            "generate(sys.argv[1], sizes=SynthSizes.tiny(), workers=1, progress=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(out)], env={**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])})
+    partial = tmp_path / ".synthetic.partial"
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if len(list(partial.rglob("*.mp4"))) >= 3:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "generation ended before it could be interrupted"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not is_complete(out) and not (out / "k400" / "train.csv").exists()
+    ensure_synthetic(out, sizes=TINY)
+    assert is_complete(out) and not partial.exists()
+    assert len(_annotation_files(out)) == 12  # as in test_same_seed_same_files_and_frames
+    assert sum(len(list(out.rglob(f"*.{ext}"))) for ext in ("mp4", "webm", "jpg")) == 8 * 3 * 2 + 6 + 10

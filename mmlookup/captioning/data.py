@@ -166,15 +166,16 @@ def load_splits(recipe: Recipe) -> tuple[list[CaptionSample], list[CaptionSample
 
 
 def ensure_synthetic(recipe: Recipe) -> None:
-    """Generate the synthetic dataset into the folder above ``caption.train_annotations``'s ``coco/`` if missing."""
-    ann = Path(recipe.caption.train_annotations)
-    if ann.is_file():
-        return
-    out = ann.parent.parent if ann.parent.name == "coco" else ann.parent
-    from mmlookup.data.synthetic import generate
+    """Generate the synthetic dataset into the folder above ``caption.train_annotations``'s ``coco/`` unless a
+    complete one is there."""
+    from mmlookup.data.synthetic import ensure_synthetic as ensure
+    from mmlookup.data.synthetic import is_complete
 
-    log.info("generating the synthetic dataset into %s", out)
-    generate(out, seed=recipe.train.seed)
+    ann = Path(recipe.caption.train_annotations)
+    out = ann.parent.parent if ann.parent.name == "coco" else ann.parent
+    if not is_complete(out):
+        log.info("generating the synthetic dataset into %s", out)
+        ensure(out, seed=recipe.train.seed)
 
 
 def media_dataset(recipe: Recipe, samples: Sequence[CaptionSample]) -> CaptionDataset:

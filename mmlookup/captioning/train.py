@@ -9,9 +9,9 @@ engine's (:mod:`mmlookup.engine`).
 from __future__ import annotations
 
 import copy
-import json
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Callable
 
 import torch
 from accelerate import Accelerator
@@ -30,14 +30,21 @@ from mmlookup.config import Recipe
 from mmlookup.data.coco import CaptionSample
 from mmlookup.engine.checkpoint import (
     TrainState,
-    latest_checkpoint,
     load_checkpoint,
+    read_train_state,
     resolve_checkpoint,
     save_checkpoint,
 )
-from mmlookup.engine.fit import build_accelerator, setup_run_dir
+from mmlookup.engine.fit import build_accelerator, find_resume, setup_run_dir
 from mmlookup.engine.logger import RunLogger
 from mmlookup.engine.optim import build_optimizer, set_lr
+from mmlookup.engine.preempt import (
+    CheckpointPolicy,
+    StopSignals,
+    TrainingStopped,
+    ignore_stop_signals,
+    signal_name,
+)
 from mmlookup.engine.schedule import LoopLengths, loop_lengths, lr_factor, step_seed
 
 TOKENIZER_DIR = "tokenizer"
@@ -110,13 +117,16 @@ def caption_loader(dataset: Dataset, tokenizer: PreTrainedTokenizerFast | None, 
     return DataLoader(dataset, batch_size=t.batch_size if train else e.batch_size, shuffle=train, drop_last=train,
                       num_workers=workers, persistent_workers=train and workers > 0,
                       collate_fn=CaptionCollate(tokenizer, recipe.caption.max_caption_tokens, with_captions=train),
-                      pin_memory=torch.cuda.is_available())
+                      pin_memory=torch.cuda.is_available(), worker_init_fn=ignore_stop_signals if workers > 0 else None)
 
 
 def train_epoch(acc: Accelerator, model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader,
                 lengths: LoopLengths, state: TrainState, recipe: Recipe, base_lr: float, max_steps: int,
-                epoch: int, logger: RunLogger) -> float:
-    """Run the optimizer steps of ``epoch`` (continuing mid-epoch after a resume); mean loss over them."""
+                epoch: int, logger: RunLogger, after_step: Callable[[], bool] | None = None) -> float:
+    """Run the optimizer steps of ``epoch`` (continuing mid-epoch after a resume); mean loss over them.
+
+    ``after_step`` runs after every optimizer step (checkpoints, stop signals); ``True`` ends the epoch early.
+    """
     t = recipe.train
     spe, accum = lengths.steps_per_epoch, t.accum_steps
     first, last = state.step - epoch * spe, min(spe, max_steps - epoch * spe)
@@ -127,6 +137,7 @@ def train_epoch(acc: Accelerator, model: torch.nn.Module, optimizer: torch.optim
     params = net.trainable_parameters()
     model.train()
     total = torch.zeros((), device=acc.device)
+    ran = 0
     bar = tqdm(range(first, last), desc=f"epoch {epoch}", disable=not acc.is_local_main_process, leave=False)
     for _ in bar:
         lr = base_lr * lr_factor(state.step, lengths.total_steps, lengths.warmup_steps,
@@ -153,29 +164,41 @@ def train_epoch(acc: Accelerator, model: torch.nn.Module, optimizer: torch.optim
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         state.step += 1
+        ran += 1
         total += step_loss
         if state.step % t.log_every == 0:
             bar.set_postfix(loss=f"{step_loss.item():.3f}", lr=f"{lr:.2e}")
             logger.scalars({"train/loss": step_loss.item(), "train/lr": lr}, state.step)
+        if after_step is not None and after_step():
+            break
     bar.close()
-    return acc.reduce(total, "mean").item() / (last - first)
+    return acc.reduce(total, "mean").item() / ran
 
 
-def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator | None = None) -> CaptionReport | None:
+def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator | None = None,
+        allow_recipe_change: bool = False) -> CaptionReport | None:
     """Train and evaluate a captioner from a ``task: caption`` recipe.
 
     Args:
         recipe: the resolved recipe; ``recipe.caption`` holds the captioning settings.
         resume: a checkpoint folder, a run folder, or ``"auto"`` (this run's newest checkpoint, if any).
         accelerator: reuse one (tests); built from the recipe otherwise.
+        allow_recipe_change: resume even when the recipe differs (see :func:`mmlookup.engine.fit.find_resume`).
 
     Returns:
         The final evaluation report on the main process (also in ``RUN/eval.json``), ``None`` elsewhere.
+
+    Raises:
+        TrainingStopped: after SIGTERM / SIGINT / SIGUSR1, once the checkpoint of the current step is written.
     """
     acc = accelerator or build_accelerator(recipe)
     set_seed(recipe.train.seed)
+    ckpt = find_resume(recipe, resume, allow_recipe_change=allow_recipe_change)
     run_dir = setup_run_dir(recipe, acc)
-    logger = RunLogger(run_dir, acc.is_main_process, recipe.train.tensorboard)
+    resumed = read_train_state(ckpt) if ckpt is not None else None
+    own = ckpt is not None and ckpt.parent.resolve() == (run_dir / "checkpoints").resolve()
+    logger = RunLogger(run_dir, acc.is_main_process, recipe.train.tensorboard,
+                       resume_step=resumed.step if resumed else None, log_bytes=resumed.log_bytes if own else -1)
     c, t = recipe.caption, recipe.train
     train_s, val_s = load_splits(recipe)
     tokenizer = prepare_tokenizer(recipe, train_s, run_dir, acc)
@@ -191,11 +214,9 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
     val_loader = caption_loader(val_ds, tokenizer, recipe, train=False)
     model, optimizer, train_loader, val_loader = acc.prepare(model, optimizer, train_loader, val_loader)
     state = TrainState()
-    if resume:
-        ckpt = latest_checkpoint(run_dir) if resume == "auto" else resolve_checkpoint(resume)
-        if ckpt is not None:
-            state = load_checkpoint(acc, ckpt)
-            logger.info(f"resumed from {ckpt} at step {state.step}")
+    if ckpt is not None:
+        state = load_checkpoint(acc, ckpt)
+        logger.info(f"resumed from {ckpt} at step {state.step}")
     net = acc.unwrap_model(model)
     n_train = sum(p.numel() for p in net.trainable_parameters())
     logger.info(f"{recipe.name}: frozen {recipe.model.encoder} -> {c.memory} memory -> GPT-2 "
@@ -206,28 +227,56 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
     ckpt_root, spe = run_dir / "checkpoints", lengths.steps_per_epoch
     report: CaptionReport | None = None
     final_done = False  # the same on every process (report is None off the main process)
-    for epoch in range(state.step // spe, t.epochs):
-        if state.step >= max_steps:
-            break
-        state.epoch = epoch
-        if hasattr(train_loader, "set_epoch"):
-            train_loader.set_epoch(epoch)
-        loss = train_epoch(acc, model, optimizer, train_loader, lengths, state, recipe, base_lr, max_steps, epoch,
-                           logger)
-        logger.info(f"epoch {epoch}: caption loss {loss:.4f}")
-        logger.scalars({"train/epoch_loss": loss}, state.step)
-        done = state.step >= max_steps
-        is_best = False
-        if done or (t.eval_every > 0 and (epoch + 1) % t.eval_every == 0):
-            report = _evaluate(recipe, acc, model, val_loader, tokenizer, val_s, train_s, run_dir, state.step,
-                               logger, final=done)
-            final_done = done
-            cider = _broadcast_cider(acc, report)
-            is_best = cider > state.best_metric
-            if is_best:
-                state.best_metric, state.best_step = cider, state.step
-        if done or (epoch + 1) % max(1, t.checkpoint_every) == 0 or is_best:
-            save_checkpoint(acc, ckpt_root, state, keep_last=t.keep_last, is_best=is_best)
+    saved_step = state.step if ckpt is not None else -1
+
+    def save(is_best: bool = False) -> Path:
+        nonlocal saved_step
+        state.log_bytes = logger.log_bytes()
+        logger.flush()
+        path = save_checkpoint(acc, ckpt_root, state, keep_last=t.keep_last, is_best=is_best)
+        saved_step = state.step
+        policy.saved()
+        return path
+
+    def after_step() -> bool:
+        save_now, stop = policy.poll(state.step)
+        if save_now and not stop and saved_step != state.step:
+            save()
+        return stop
+
+    with StopSignals() as signals:  # handlers (and workers' signal immunity) end with the loop
+        policy = CheckpointPolicy(acc, t.checkpoint_every_steps, t.checkpoint_every_minutes, signals)
+        for epoch in range(state.step // spe, t.epochs):
+            if state.step >= max_steps:
+                break
+            state.epoch = epoch
+            if hasattr(train_loader, "set_epoch"):
+                train_loader.set_epoch(epoch)
+            loss = train_epoch(acc, model, optimizer, train_loader, lengths, state, recipe, base_lr, max_steps, epoch,
+                               logger, after_step)
+            if policy.stop_signal:
+                break
+            logger.info(f"epoch {epoch}: caption loss {loss:.4f}")
+            logger.scalars({"train/epoch_loss": loss}, state.step)
+            done = state.step >= max_steps
+            is_best = False
+            if done or (t.eval_every > 0 and (epoch + 1) % t.eval_every == 0):
+                report = _evaluate(recipe, acc, model, val_loader, tokenizer, val_s, train_s, run_dir, state.step,
+                                   logger, final=done)
+                final_done = done
+                cider = _broadcast_cider(acc, report)
+                is_best = cider > state.best_metric
+                if is_best:
+                    state.best_metric, state.best_step = cider, state.step
+            if is_best or ((done or (epoch + 1) % max(1, t.checkpoint_every) == 0) and saved_step != state.step):
+                save(is_best)
+            if not done and after_step():  # a signal during the evaluation
+                break
+    if policy.stop_signal:
+        path = save() if saved_step != state.step else ckpt_root / f"step_{state.step:08d}"
+        logger.info(f"stopped at step {state.step} by {signal_name(policy.stop_signal)}; checkpoint {path}")
+        logger.close()
+        raise TrainingStopped(state.step, policy.stop_signal, path)
     if not final_done:  # resumed a finished run: evaluate it (collective: every process takes this branch)
         report = _evaluate(recipe, acc, model, val_loader, tokenizer, val_s, train_s, run_dir, state.step, logger,
                            final=True)
@@ -262,16 +311,12 @@ def run_eval(recipe: Recipe, checkpoint: str | Path, *, out: str | Path | None =
     split = c.eval_split if c.format == "karpathy" else "val"
     report = evaluate_captioner(model, loader, tokenizer, acc, val_s, num_beams=c.num_beams, max_length=c.max_length,
                                 results_file=run_dir / f"results_{split}_{ckpt.name}.json", train_samples=train_s,
-                                step=int(load_checkpoint_state(ckpt).step))
+                                step=int(read_train_state(ckpt).step))
     if report is not None:
         for line in report.lines():
             print(line)
         print(f"wrote {report.save(out or run_dir / f'eval_{ckpt.name}.json')}")
     return report
-
-
-def load_checkpoint_state(ckpt: Path) -> TrainState:
-    return TrainState(**json.loads((ckpt / "train_state.json").read_text()))
 
 
 def _evaluate(recipe: Recipe, acc: Accelerator, model: torch.nn.Module, loader: DataLoader,

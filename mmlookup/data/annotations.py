@@ -227,7 +227,10 @@ def read_folder(root: str, *, class_list: list[str] | None = None, labels_file: 
     records = []
     for folder in folders:
         label = _label_index(folder, lookup, root)
-        for path in sorted(_index_videos(os.path.join(root, folder)).values()):
+        videos = sorted(_index_videos(os.path.join(root, folder)).values())
+        if not videos:
+            raise ValueError(f"{os.path.join(root, folder)}: class folder without videos; remove it or add videos")
+        for path in videos:
             records.append(VideoRecord(path=path, label=label, name=os.path.relpath(path, root)))
     return Annotations(records, classes)
 
@@ -255,22 +258,26 @@ def read_annotations(format: str, annotations: str, root: str, *, class_list: li
     """Dispatch to the reader of ``format`` (``"auto"`` detects it).
 
     Raises:
-        ValueError: on an unknown format, listing the valid ones.
+        ValueError: on an unknown format, listing the valid ones, or a file that is not in the format
+            (binary content, broken JSON, missing fields), naming the file.
     """
-    if format == "auto":
-        format = detect_format(annotations)
+    if format not in FORMATS + ("auto",):
+        raise ValueError(f"unknown annotation format {format!r}; valid formats: {', '.join(FORMATS)} (or 'auto')")
+    readers = {"k400": read_k400_csv, "ssv2": read_ssv2_json, "list": read_list_file, "imagenet": read_imagenet}
     kwargs = dict(class_list=class_list, labels_file=labels_file or None)
-    if format == "k400":
-        return read_k400_csv(annotations, root, **kwargs)
-    if format == "ssv2":
-        return read_ssv2_json(annotations, root, **kwargs)
-    if format == "list":
-        return read_list_file(annotations, root, **kwargs)
-    if format == "folder":
-        return read_folder(annotations, **kwargs)
-    if format == "imagenet":
-        return read_imagenet(annotations, root, **kwargs)
-    raise ValueError(f"unknown annotation format {format!r}; valid formats: {', '.join(FORMATS)} (or 'auto')")
+    try:
+        if format == "auto":
+            format = detect_format(annotations)
+        if format == "folder":
+            return read_folder(annotations, **kwargs)
+        return readers[format](annotations, root, **kwargs)
+    except (UnicodeDecodeError, csv.Error, json.JSONDecodeError, KeyError, IndexError, TypeError) as e:
+        reason = "binary content, not text" if isinstance(e, UnicodeDecodeError) else f"{type(e).__name__}: {e}"
+        raise ValueError(f"{annotations}: not a valid {format} annotation file ({reason})") from None
+    except ValueError as e:
+        if str(annotations) in str(e) or str(labels_file) in str(e):
+            raise
+        raise ValueError(f"{annotations}: not a valid {format} annotation file ({e})") from None
 
 
 # ------------------------------------------------------------------------------------------------ ImageNet

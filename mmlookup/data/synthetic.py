@@ -28,6 +28,10 @@ Use 32-frame clips with at most 29 frames of span (8x4, 16x2 dense, or segment s
 loop. Keep horizontal flip off, or on with ``flip_swap_by_name=True`` (left/right and clockwise/
 counterclockwise swap under a mirror).
 
+Atomic: the files are written into a temporary sibling folder and moved into place at the end, then the
+marker ``OUT/SYNTHETIC_COMPLETE.json`` is written; :func:`ensure_synthetic` regenerates a set without it, so a
+generation that was interrupted is redone rather than used with videos missing.
+
 Determinism: everything is a function of ``seed``; the same seed gives byte-identical annotation files and
 identical decoded frames whatever the number of workers (see :mod:`mmlookup.data.encode`). Generation of
 the default set takes about 32 s of CPU time (23 s wall on 2 cores).
@@ -38,6 +42,7 @@ import csv
 import json
 import multiprocessing as mp
 import os
+import shutil
 import string
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -48,8 +53,12 @@ import numpy as np
 from mmlookup.data.encode import decord_loaded
 from mmlookup.data.render import COLOURS, MOTIONS, SHAPES, ClipSpec, draw_spec, write_spec, write_specs_in_subprocess
 
-__all__ = ["COLOURS", "IMAGENET_WNIDS", "K400_LABELS", "MOTIONS", "SHAPES", "SSV2_TEMPLATES", "SynthSizes",
-           "SyntheticPaths", "captions_for", "generate", "generate_imagenet"]
+__all__ = ["COLOURS", "COMPLETE_MARKER", "IMAGENET_WNIDS", "K400_LABELS", "MOTIONS", "SHAPES", "SSV2_TEMPLATES",
+           "SynthSizes", "SyntheticPaths", "captions_for", "ensure_synthetic", "generate", "generate_imagenet",
+           "is_complete"]
+
+#: Written last by :func:`generate`; a folder without it holds an interrupted (or pre-marker) generation.
+COMPLETE_MARKER = "SYNTHETIC_COMPLETE.json"
 
 K400_LABELS: dict[str, str] = {
     "left_to_right": "moving left to right", "right_to_left": "moving right to left",
@@ -286,8 +295,12 @@ def generate(out_dir: str, *, seed: int = 0, sizes: SynthSizes | None = None, wo
              progress: bool = True) -> SyntheticPaths:
     """Write the synthetic dataset under ``out_dir`` (layout in the module docstring).
 
+    Everything is written into ``.<name>.partial`` beside ``out_dir`` and moved into ``out_dir`` at the end,
+    followed by :data:`COMPLETE_MARKER`; an interrupted call leaves only the temporary folder (removed by the
+    next call).
+
     Args:
-        out_dir: output folder (created; existing files with the same names are overwritten).
+        out_dir: output folder (created; its ``k400``, ``ssv2``, ``coco`` and ``imagenet`` parts are replaced).
         seed: the only source of randomness; the same seed gives the same files.
         sizes: how much to write; default :class:`SynthSizes` (``SynthSizes.tiny()`` for tests).
         workers: processes rendering and encoding clips (default: the CPU count, at most 8).
@@ -299,17 +312,21 @@ def generate(out_dir: str, *, seed: int = 0, sizes: SynthSizes | None = None, wo
     sizes = sizes or SynthSizes()
     sizes.validate()
     out = os.path.abspath(out_dir)
+    tmp = os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
     motions = MOTIONS[: sizes.num_classes]
-    parts = {name: os.path.join(out, name) for name in ("k400", "ssv2", "coco")}
+    names = ("k400", "ssv2", "coco", "imagenet")
+    parts = {name: os.path.join(tmp, name) for name in names}
     for path in parts.values():
         os.makedirs(path, exist_ok=True)
     specs: list[ClipSpec] = []
     _k400_part(parts["k400"], np.random.default_rng([seed, 1]), sizes, motions, specs)
     _ssv2_part(parts["ssv2"], np.random.default_rng([seed, 2]), sizes, motions, specs)
     _coco_part(parts["coco"], np.random.default_rng([seed, 3]), sizes, motions, specs)
-    _imagenet_part(os.path.join(out, "imagenet"), np.random.default_rng([seed, 4]), sizes, specs)
+    _imagenet_part(parts["imagenet"], np.random.default_rng([seed, 4]), sizes, specs)
     _write_all(specs, workers, progress)
-    k, s, c = parts["k400"], parts["ssv2"], parts["coco"]
+    _move_into_place(tmp, out, names, {"seed": seed, "sizes": sizes.__dict__, "files": len(specs)})
+    k, s, c, _ = (os.path.join(out, name) for name in names)
     return SyntheticPaths(
         root=out, k400_root=k, k400_train=os.path.join(k, "train.csv"), k400_val=os.path.join(k, "validate.csv"),
         k400_classes=os.path.join(k, "classes.txt"), ssv2_root=s, ssv2_labels=os.path.join(s, "labels.json"),
@@ -319,6 +336,36 @@ def generate(out_dir: str, *, seed: int = 0, sizes: SynthSizes | None = None, wo
         coco_video_captions_train=os.path.join(c, "video_captions_train.json"),
         coco_video_captions_val=os.path.join(c, "video_captions_val.json"),
         classes=sorted(K400_LABELS[m] for m in motions))
+
+
+def _move_into_place(tmp: str, out: str, names: tuple[str, ...], info: dict) -> None:
+    """Replace ``out``'s parts by ``tmp``'s (each by a rename), then write the completion marker."""
+    os.makedirs(out, exist_ok=True)
+    marker = os.path.join(out, COMPLETE_MARKER)
+    if os.path.exists(marker):
+        os.remove(marker)  # from here until the end the folder is incomplete
+    for name in names:
+        dst, old = os.path.join(out, name), os.path.join(out, f".{name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if os.path.exists(dst):
+            os.replace(dst, old)
+        os.replace(os.path.join(tmp, name), dst)
+        shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    with open(marker + ".tmp", "w") as f:
+        json.dump(info, f, indent=1, default=str)
+    os.replace(marker + ".tmp", marker)
+
+
+def is_complete(out_dir: str | Path) -> bool:
+    """Whether ``out_dir`` holds a synthetic set whose generation finished (its marker is there)."""
+    return (Path(out_dir) / COMPLETE_MARKER).is_file()
+
+
+def ensure_synthetic(out_dir: str | Path, seed: int = 0, sizes: SynthSizes | None = None) -> None:
+    """Generate the synthetic dataset into ``out_dir`` unless a complete one is already there."""
+    if not is_complete(out_dir):
+        generate(str(out_dir), seed=seed, sizes=sizes)
 
 
 def _write_all(specs: list[ClipSpec], workers: int | None, progress: bool) -> None:

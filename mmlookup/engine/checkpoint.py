@@ -32,6 +32,7 @@ class TrainState:
     epoch: int = 0
     best_metric: float = float("-inf")
     best_step: int = -1
+    log_bytes: int = -1  # size of the run's log.txt when saved; a resume cuts the log back to it (-1: unknown)
 
 
 def save_checkpoint(accelerator: Accelerator, ckpt_root: Path, state: TrainState, *, keep_last: int,
@@ -71,6 +72,22 @@ def _replace_dir(src: Path, dst: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def remove_stale(ckpt_root: Path) -> list[Path]:
+    """Delete temporary folders a crash left behind while saving (``.tmp_*``, ``.old_*``); return them.
+
+    Call on the main process before the run writes its first checkpoint.
+    """
+    stale = sorted([*ckpt_root.glob(".tmp_*"), *ckpt_root.glob(".old_*")]) if ckpt_root.is_dir() else []
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return stale
+
+
+def read_train_state(path: str | Path) -> TrainState:
+    """The :class:`TrainState` of a checkpoint folder, without loading any weights."""
+    return TrainState(**json.loads((Path(path) / STATE_FILE).read_text()))
+
+
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
     """The newest ``step_*`` folder under ``run_dir/checkpoints`` (or ``None``)."""
     found = sorted((Path(run_dir) / "checkpoints").glob("step_*"))
@@ -89,13 +106,40 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return latest
 
 
+def check_checkpoint(path: str | Path, *, use_ema: bool = False) -> Path:
+    """Resolve ``path`` (checkpoint or run folder) and check that it is complete and readable; return the folder.
+
+    Cheap (file headers only), so commands call it before building data or models: a missing, cut-short or
+    corrupt checkpoint is a one-line error naming the file, not a traceback after minutes of set-up.
+    """
+    ckpt = resolve_checkpoint(path)
+    try:
+        read_train_state(ckpt)
+    except (OSError, ValueError, TypeError) as e:
+        raise ValueError(f"{ckpt / STATE_FILE} is unreadable ({e}); the checkpoint is corrupt") from None
+    weights = ckpt / (EMA_FILE if use_ema else "model.safetensors")
+    if weights.is_file():
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(weights), framework="pt") as f:
+                f.keys()
+        except Exception as e:  # safetensors raises its own error types for bad headers and short files
+            raise ValueError(f"{weights} is not a readable safetensors file ({e}); the checkpoint is corrupt or "
+                             "was cut short") from None
+    elif use_ema or not (ckpt / "pytorch_model.bin").is_file():
+        raise FileNotFoundError(f"{weights} not found" + (" (was the run trained with train.ema_decay > 0?)"
+                                                          if use_ema else ""))
+    return ckpt
+
+
 def load_checkpoint(accelerator: Accelerator, path: str | Path, ema: ModelEma | None = None) -> TrainState:
     """Restore model, optimizer, RNG, EMA and the :class:`TrainState` saved by :func:`save_checkpoint`."""
     path = resolve_checkpoint(path)
     accelerator.load_state(str(path))
     if ema is not None and (path / EMA_FILE).is_file():
         ema.load_state_dict(load_file(str(path / EMA_FILE), device=str(accelerator.device)))
-    return TrainState(**json.loads((path / STATE_FILE).read_text()))
+    return read_train_state(path)
 
 
 def load_weights(model: nn.Module, path: str | Path, *, use_ema: bool = False) -> TrainState:
@@ -110,4 +154,4 @@ def load_weights(model: nn.Module, path: str | Path, *, use_ema: bool = False) -
         raise FileNotFoundError(f"{file} not found" + (" (was the run trained with train.ema_decay > 0?)"
                                                        if use_ema else ""))
     model.load_state_dict(weights)
-    return TrainState(**json.loads((path / STATE_FILE).read_text()))
+    return read_train_state(path)

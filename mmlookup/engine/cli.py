@@ -2,61 +2,122 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 
 from mmlookup.config import list_recipes, load_recipe, valid_keys
 
-_SET_HELP = "override a recipe value, e.g. --set optim.lr=3e-4 --set model.grids='[(2,4,4)]' (repeatable)"
+_SET_HELP = ("override a recipe value, one KEY=VALUE per --set, repeatable: --set optim.lr=3e-4 "
+             "--set model.grids='[(2,4,4)]'")
 
 
-def _load(parser: argparse.ArgumentParser, args: argparse.Namespace):
+def add_set_argument(parser: argparse.ArgumentParser, help: str = _SET_HELP) -> None:
+    """``--set KEY=VALUE``, one value each time (repeatable), so it never swallows a positional argument."""
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", type=_key_value, help=help)
+
+
+def _key_value(text: str) -> str:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE (e.g. optim.lr=3e-4)")
+    return text
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """``parse_args``, with a pointed message when ``--set a=1 b=2`` made an override the recipe."""
+    args, extra = parser.parse_known_args(argv)
+    if "=" in getattr(args, "recipe", "") and not os.path.exists(args.recipe):
+        parser.error(f"{args.recipe!r} is not a recipe: each --set takes one KEY=VALUE (--set a=1 --set b=2)")
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _load(args: argparse.Namespace):
+    """The recipe with its overrides; every mistake is a ``ValueError`` (one line from :mod:`mmlookup.cli`)."""
     try:
-        return load_recipe(args.recipe, [kv for group in args.set for kv in group])
-    except (KeyError, TypeError, ValueError, FileNotFoundError) as e:
-        parser.error(str(e.args[0] if isinstance(e, KeyError) else e))
+        return load_recipe(args.recipe, args.set)
+    except (KeyError, TypeError) as e:
+        raise ValueError(str(e.args[0] if isinstance(e, KeyError) else e)) from None
 
 
 def train_main(argv: list[str]) -> int:
-    """``mmlookup train RECIPE [--set k=v ...] [--resume [DIR]]``; multi-process via ``accelerate launch``."""
+    """``mmlookup train RECIPE [--set k=v ...] [--resume auto|DIR]``; multi-process via ``accelerate launch``."""
     parser = argparse.ArgumentParser(
         prog="mmlookup train", description="Train from a recipe. Multi-GPU: accelerate launch --multi_gpu "
         "--num_processes N -m mmlookup.train RECIPE ...; multi-process CPU: torchrun --nproc_per_node N -m "
-        "mmlookup.train RECIPE ...")
-    parser.add_argument("recipe", help="recipe file (recipes/k400/vit_b16_16x4.py, synthetic/lookupvit, "
+        "mmlookup.train RECIPE .... SIGTERM, SIGINT or SIGUSR1 finish the current step, save a checkpoint and "
+        "exit with 128 + the signal number; a second signal exits at once.")
+    parser.add_argument("recipe", help="recipe name or file (k400/vit_b16_16x4, recipes/synthetic/lookupvit.py, "
                         "path.py:runlocal, or a run's recipe.yaml)")
-    parser.add_argument("--set", nargs="+", action="append", default=[], metavar="KEY=VALUE", help=_SET_HELP)
-    parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="DIR",
-                        help="continue from a checkpoint or run folder (no value: this run's newest checkpoint)")
+    add_set_argument(parser)
+    parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="auto|DIR",
+                        help="'auto': continue from this run's newest checkpoint if there is one, else start fresh "
+                        "(safe in requeued jobs); DIR: a checkpoint or run folder")
+    parser.add_argument("--allow-recipe-change", action="store_true",
+                        help="resume even though the recipe differs from the checkpoint's (the old one is kept in "
+                        "RUN/recipe_history/)")
     parser.add_argument("--keys", action="store_true", help="print every recipe key and exit")
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     if args.keys:
         print("\n".join(valid_keys()))
         return 0
-    recipe = _load(parser, args)
+    recipe = _load(args)
+    from mmlookup.engine.checks import check_recipe
     from mmlookup.engine.fit import fit
+    from mmlookup.engine.preempt import TrainingStopped, signal_name
 
-    fit(recipe, resume=args.resume)
+    check_recipe(recipe, train=True)
+    try:
+        fit(recipe, resume=args.resume, allow_recipe_change=args.allow_recipe_change)
+    except TrainingStopped as stop:
+        if _is_main_process():
+            print(f"stopped at step {stop.step} by {signal_name(stop.signum)}; checkpoint {stop.checkpoint}; "
+                  f"resume with: {resume_command(args)}", file=sys.stderr, flush=True)
+        return stop.exit_code
     return 0
+
+
+def resume_command(args: argparse.Namespace) -> str:
+    """The command line that continues this run: same recipe and overrides, ``--resume auto``."""
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    head = ["<launcher>", "-m", "mmlookup.train"] if launched else ["mmlookup", "train"]
+    sets = [x for kv in args.set for x in ("--set", kv)]
+    extra = ["--allow-recipe-change"] if args.allow_recipe_change else []
+    return " ".join([*head, shlex.join([args.recipe, *sets]), "--resume", "auto", *extra])
+
+
+def _is_main_process() -> bool:
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
 
 
 def eval_main(argv: list[str]) -> int:
     """``mmlookup eval RECIPE [--checkpoint DIR] [--set k=v ...]``: every grid, per-head, JSON report."""
     parser = argparse.ArgumentParser(prog="mmlookup eval", description="Evaluate a checkpoint with a recipe's "
                                      "test protocol (eval.num_clips x eval.num_crops views, every grid).")
-    parser.add_argument("recipe", help="recipe file, or the run's recipe.yaml")
+    parser.add_argument("recipe", help="recipe name or file, or the run's recipe.yaml")
     parser.add_argument("--checkpoint", default=None, help="checkpoint folder (RUN/checkpoints/step_N or best) "
                         "or a run folder (its newest checkpoint); omit it to evaluate an imported classifier "
                         "given as --set model.pretrained=PATH")
-    parser.add_argument("--set", nargs="+", action="append", default=[], metavar="KEY=VALUE", help=_SET_HELP)
+    add_set_argument(parser)
     parser.add_argument("--ema", action="store_true", help="evaluate the EMA weights")
     parser.add_argument("--out", default=None, help="JSON report path (default: RUN/eval_<checkpoint>.json)")
-    args = parser.parse_args(argv)
-    recipe = _load(parser, args)
+    args = _parse(parser, argv)
+    recipe = _load(args)
+    from mmlookup.engine.checkpoint import check_checkpoint
+    from mmlookup.engine.checks import check_recipe
     from mmlookup.engine.fit import run_eval
 
+    check_recipe(recipe, train=False)
     if args.checkpoint is None and (recipe.task == "caption" or not recipe.model.pretrained):
-        parser.error("nothing to evaluate: pass --checkpoint (a run's checkpoint) or --set model.pretrained=PATH")
-    run_eval(recipe, args.checkpoint, use_ema=True if args.ema else None, out=args.out)
+        raise ValueError("nothing to evaluate: pass --checkpoint (a run's checkpoint) or "
+                         "--set model.pretrained=PATH")
+    use_ema = True if args.ema else None
+    if recipe.task == "classify" and args.checkpoint is not None:
+        check_checkpoint(args.checkpoint, use_ema=bool(use_ema if use_ema is not None else recipe.eval.use_ema))
+    run_eval(recipe, args.checkpoint, use_ema=use_ema, out=args.out)
     return 0
 
 
@@ -95,4 +156,6 @@ def demo_main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(train_main(sys.argv[1:]))
+    from mmlookup.cli import main as _main
+
+    sys.exit(_main(["train", *sys.argv[1:]]))

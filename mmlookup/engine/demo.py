@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from mmlookup.config import Recipe, load_recipe
+from mmlookup.engine.cli import add_set_argument
+from mmlookup.engine.preempt import TrainingStopped
 
 FAMILIES = ("lookupvit", "vit", "evit", "ats", "tome")
 
@@ -84,22 +87,25 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true", help="~1 minute smoke run (240 steps: ends before "
                         "the model learns, near chance)")
     parser.add_argument("--all-encoders", action="store_true", help="also train vit, evit, ats and tome")
-    parser.add_argument("--set", nargs="+", action="append", default=[], metavar="KEY=VALUE",
-                        help="override every demo recipe, e.g. --set train.epochs=2")
+    add_set_argument(parser, help="override every demo recipe, one KEY=VALUE per --set, e.g. --set train.epochs=2")
     args = parser.parse_args(argv)
-    from mmlookup.engine.fit import ensure_synthetic
+    from mmlookup.data.synthetic import ensure_synthetic
 
     start = time.perf_counter()
     data = Path(args.data)
     ensure_synthetic(data)
-    overrides = [kv for group in args.set for kv in group]
+    overrides = args.set
     rows: list[DemoRow] = []
     num_classes = 0
     for family in FAMILIES if args.all_encoders else FAMILIES[:1]:
         name = f"synthetic/{family}" + (":quick" if args.quick else "")
         recipe = load_recipe(name, [f"data.root={data / 'k400'}", f"train.output_dir={Path(args.out) / family}",
                                     "data.synthetic=False", *overrides])
-        new_rows, num_classes = run_one(recipe)
+        try:
+            new_rows, num_classes = run_one(recipe)
+        except TrainingStopped as stop:
+            print(f"{stop}; the demo starts over when run again", file=sys.stderr)
+            return stop.exit_code
         rows += new_rows
     elapsed = time.perf_counter() - start
     table = format_table(rows, num_classes) + f"\ntotal time (data, training, evaluation): {elapsed:.0f} s"

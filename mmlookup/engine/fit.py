@@ -9,19 +9,22 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, set_seed
 from torch.utils.data import DataLoader, Dataset
 
-from mmlookup.config import Recipe, save_recipe
+from mmlookup.config import RESUME_FREE_KEYS, Recipe, load_recipe, recipe_diff, recipe_to_dict, save_recipe
 from mmlookup.engine.checkpoint import (
     TrainState,
+    check_checkpoint,
     latest_checkpoint,
     load_checkpoint,
     load_weights,
+    read_train_state,
+    remove_stale,
     resolve_checkpoint,
     save_checkpoint,
 )
@@ -30,6 +33,13 @@ from mmlookup.engine.evaluate import EvalReport, evaluate
 from mmlookup.engine.logger import RunLogger
 from mmlookup.engine.loop import TrainLoop, set_keep_rate, target_keep_rate, train_one_epoch
 from mmlookup.engine.optim import build_optimizer
+from mmlookup.engine.preempt import (
+    CheckpointPolicy,
+    StopSignals,
+    TrainingStopped,
+    ignore_stop_signals,
+    signal_name,
+)
 from mmlookup.engine.schedule import loop_lengths
 from mmlookup.engine.seeding import SeededDataset
 from mmlookup.models import VideoClassifier, build_model
@@ -54,13 +64,60 @@ def build_accelerator(recipe: Recipe, cpu: bool | None = None) -> Accelerator:
 
 
 def setup_run_dir(recipe: Recipe, accelerator: Accelerator) -> Path:
-    """Create ``train.output_dir`` and save the resolved recipe there as ``recipe.yaml`` (main process)."""
+    """Create ``train.output_dir``, save the resolved recipe there as ``recipe.yaml`` and remove temporary
+    checkpoint folders a crash left behind (main process).
+
+    A different ``recipe.yaml`` already there (a resume with ``--allow-recipe-change``, or a new run in an old
+    folder) is kept as ``recipe_history/NNN.yaml``, so every recipe a run folder has seen stays on record.
+    """
     run_dir = Path(recipe.train.output_dir)
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
-        save_recipe(recipe, run_dir / "recipe.yaml")
+        current = run_dir / "recipe.yaml"
+        if current.is_file() and yaml_differs(current, recipe):
+            history = run_dir / "recipe_history"
+            history.mkdir(exist_ok=True)
+            current.replace(history / f"{len(list(history.glob('*.yaml'))):03d}.yaml")
+        save_recipe(recipe, current)
+        remove_stale(run_dir / "checkpoints")
     accelerator.wait_for_everyone()
     return run_dir
+
+
+def yaml_differs(saved: Path, recipe: Recipe) -> bool:
+    import yaml
+
+    try:
+        return yaml.safe_load(saved.read_text()) != recipe_to_dict(recipe)
+    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        return True
+
+
+def find_resume(recipe: Recipe, resume: str | None, *, allow_recipe_change: bool = False) -> Path | None:
+    """The checkpoint to resume from, checked before anything is built; ``None`` for a fresh start.
+
+    ``resume`` is a checkpoint folder, a run folder, or ``"auto"`` (this run's newest checkpoint if there is
+    one, else a fresh start: requeued jobs can always pass it). The recipe is compared with the one saved in
+    the checkpoint's run folder; differences outside :data:`~mmlookup.config.RESUME_FREE_KEYS` are an error
+    listing them, unless ``allow_recipe_change``.
+    """
+    if not resume:
+        return None
+    if resume == "auto":
+        ckpt = latest_checkpoint(recipe.train.output_dir)
+        if ckpt is None:
+            return None
+        ckpt = check_checkpoint(ckpt)
+    else:
+        ckpt = check_checkpoint(resume)
+    saved = ckpt.parent.parent / "recipe.yaml" if ckpt.parent.name == "checkpoints" else ckpt / "recipe.yaml"
+    if saved.is_file():
+        diff = recipe_diff(load_recipe(saved), recipe, RESUME_FREE_KEYS)
+        if diff and not allow_recipe_change:
+            raise ValueError(f"the recipe differs from the one {ckpt} was trained with ({saved}): "
+                             f"{'; '.join(diff)}. Resume with the same values, pass --allow-recipe-change to "
+                             "continue anyway, or set train.output_dir to start a new run")
+    return ckpt
 
 
 def _path(root: str, name: str) -> str:
@@ -73,6 +130,8 @@ def build_dataset(recipe: Recipe, train: bool) -> Dataset:
 
     d, m, e = recipe.data, recipe.model, recipe.eval
     if d.synthetic:
+        from mmlookup.data.synthetic import ensure_synthetic
+
         ensure_synthetic(Path(d.root).parent, seed=recipe.train.seed)
     return build_video_dataset(
         d.format, _path(d.root, d.train_annotations if train else d.val_annotations), d.root, train=train,
@@ -84,24 +143,14 @@ def build_dataset(recipe: Recipe, train: bool) -> Dataset:
         randaugment_magnitude=d.randaugment_magnitude)
 
 
-def ensure_synthetic(out_dir: Path, seed: int = 0) -> None:
-    """Generate the synthetic dataset into ``out_dir`` unless it is already there (its ImageNet part too)."""
-    from mmlookup.data.synthetic import generate, generate_imagenet
-
-    if (out_dir / "k400" / "train.csv").is_file():
-        if not (out_dir / "imagenet" / "LOC_val_solution.csv").is_file():  # a set written before that part existed
-            generate_imagenet(out_dir, seed=seed)
-        return
-    generate(out_dir, seed=seed)
-
-
 def build_loader(dataset: Dataset, batch_size: int, *, train: bool, num_workers: int) -> DataLoader:
     """A plain DataLoader (Accelerate shards it); training drops the last partial batch."""
     from mmlookup.data import collate_clips
 
     return DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=train, num_workers=num_workers,
                       collate_fn=collate_clips, pin_memory=torch.cuda.is_available(),
-                      persistent_workers=train and num_workers > 0)
+                      persistent_workers=train and num_workers > 0,
+                      worker_init_fn=ignore_stop_signals if num_workers > 0 else None)
 
 
 def _mix_fn(recipe: Recipe, num_classes: int) -> Any:
@@ -130,7 +179,7 @@ class FitResult:
 
 
 def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator | None = None,
-        datasets: tuple[Dataset, Dataset] | None = None) -> FitResult | Any:
+        datasets: tuple[Dataset, Dataset] | None = None, allow_recipe_change: bool = False) -> FitResult | Any:
     """Train a classifier from ``recipe`` and evaluate it; captioning recipes go to the captioning trainer.
 
     Args:
@@ -138,18 +187,22 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
         resume: a checkpoint folder, a run folder, or ``"auto"`` (this run's newest checkpoint, if any).
         accelerator: reuse one (tests); built from the recipe otherwise.
         datasets: ``(train, val)`` to use instead of building them from ``recipe.data`` (tests).
+        allow_recipe_change: resume even when the recipe differs from the checkpoint's (see :func:`find_resume`).
 
     Returns:
         The final report (also written to ``eval.json``) with the model and checkpoint, or the captioner's result.
+
+    Raises:
+        TrainingStopped: after SIGTERM / SIGINT / SIGUSR1, once the checkpoint of the current step is written.
     """
     if recipe.task == "caption":
         from mmlookup.captioning.train import fit as caption_fit
 
-        return caption_fit(recipe, resume=resume)
+        return caption_fit(recipe, resume=resume, allow_recipe_change=allow_recipe_change)
     acc = accelerator or build_accelerator(recipe)
     set_seed(recipe.train.seed)
-    run_dir = setup_run_dir(recipe, acc)
-    logger = RunLogger(run_dir, acc.is_main_process, recipe.train.tensorboard)
+    # everything a user can get wrong is checked before the run folder is touched: resume, data, model
+    ckpt = find_resume(recipe, resume, allow_recipe_change=allow_recipe_change)
     train_ds, val_ds = datasets or (build_dataset(recipe, True), build_dataset(recipe, False))
     num_classes = _num_classes(recipe, train_ds)
     t = recipe.train
@@ -157,6 +210,11 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
                            recipe.optim.warmup_epochs)
     model = build_model(recipe, num_classes)
     keep_rate = target_keep_rate(model)  # EViT: the schedule moves ρ in training steps; evaluations use this
+    run_dir = setup_run_dir(recipe, acc)
+    resumed = read_train_state(ckpt) if ckpt is not None else None
+    own = ckpt is not None and ckpt.parent.resolve() == (run_dir / "checkpoints").resolve()
+    logger = RunLogger(run_dir, acc.is_main_process, recipe.train.tensorboard,
+                       resume_step=resumed.step if resumed else None, log_bytes=resumed.log_bytes if own else -1)
     optimizer = build_optimizer(model, recipe.optim)
     lr = recipe.optim.lr * (lengths.global_batch / recipe.optim.lr_scale_batch if recipe.optim.lr_scale_batch else 1)
     seeded_train = SeededDataset(train_ds, t.seed)
@@ -166,40 +224,43 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
     ema = ModelEma(acc.unwrap_model(model), t.ema_decay) if t.ema_decay > 0 else None
     run = TrainLoop(recipe, acc, model, optimizer, train_loader, lengths, lr, ema=ema,
                     mix=_mix_fn(recipe, num_classes), logger=logger, keep_rate=keep_rate)
-    if resume:
-        ckpt = _find_resume(resume, run_dir)
-        if ckpt is not None:
-            run.state = load_checkpoint(acc, ckpt, ema)
-            logger.info(f"resumed from {ckpt} at step {run.state.step}")
+    if ckpt is not None:
+        run.state = load_checkpoint(acc, ckpt, ema)
+        logger.info(f"resumed from {ckpt} at step {run.state.step}")
     n_params = sum(p.numel() for p in acc.unwrap_model(model).parameters())
     logger.info(f"{recipe.name}: {recipe.model.encoder} ({n_params / 1e6:.2f} M params), {len(train_ds)} train / "
                 f"{len(val_ds)} val videos, {num_classes} classes, {acc.num_processes} process(es) on {acc.device}, "
                 f"global batch {lengths.global_batch}, {lengths.steps_per_epoch} steps/epoch, "
                 f"{run.max_steps} steps, lr {lr:.3e}, run dir {run_dir}"
                 + (f", keep rate {keep_rate:g} (evaluation; training follows the schedule)" if keep_rate else ""))
-    report = None
     ckpt_root = run_dir / "checkpoints"
-    spe = lengths.steps_per_epoch
-    for epoch in range(run.state.step // spe, t.epochs):
-        if run.state.step >= run.max_steps:
-            break
-        run.state.epoch = epoch
-        train_loader.set_epoch(epoch)
-        seeded_train.set_epoch(epoch)
-        loss, replaced = train_one_epoch(run, epoch)
-        done = run.state.step >= run.max_steps
-        logger.info(f"epoch {epoch}: train loss {loss:.4f}  ({replaced} unreadable videos replaced)")
-        logger.scalars({"train/epoch_loss": loss, "train/unreadable_replaced": replaced}, run.state.step)
-        is_best = False
-        if done or (t.eval_every > 0 and (epoch + 1) % t.eval_every == 0):
-            report = _evaluate(recipe, acc, model, val_loader, num_classes, ema, keep_rate)
-            report.step = run.state.step
-            _log_report(logger, report, run.state.step)
-            is_best = report.best_top1 > run.state.best_metric
-            if is_best:
-                run.state.best_metric, run.state.best_step = report.best_top1, run.state.step
-        if done or (epoch + 1) % max(1, t.checkpoint_every) == 0 or is_best:
-            save_checkpoint(acc, ckpt_root, run.state, keep_last=t.keep_last, is_best=is_best, ema=ema)
+    saved_step = run.state.step if ckpt is not None else -1
+
+    def save(is_best: bool = False) -> Path:
+        nonlocal saved_step
+        run.state.log_bytes = logger.log_bytes()
+        logger.flush()
+        path = save_checkpoint(acc, ckpt_root, run.state, keep_last=t.keep_last, is_best=is_best, ema=ema)
+        saved_step = run.state.step
+        policy.saved()
+        return path
+
+    def after_step() -> bool:
+        save_now, stop = policy.poll(run.state.step)
+        if save_now and not stop and saved_step != run.state.step:  # a stop saves once, after the loop
+            save()
+        return stop
+
+    run.after_step = after_step
+    with StopSignals() as signals:
+        policy = CheckpointPolicy(acc, t.checkpoint_every_steps, t.checkpoint_every_minutes, signals)
+        report = _train_epochs(recipe, acc, run, model, val_loader, train_loader, seeded_train, num_classes, ema,
+                               logger, save, lambda: saved_step)
+        if run.stopped:
+            path = save() if saved_step != run.state.step else ckpt_root / f"step_{run.state.step:08d}"
+            logger.info(f"stopped at step {run.state.step} by {signal_name(policy.stop_signal)}; checkpoint {path}")
+            logger.close()
+            raise TrainingStopped(run.state.step, policy.stop_signal, path)
     if report is None:  # resumed a finished run: just evaluate
         report = _evaluate(recipe, acc, model, val_loader, num_classes, ema, keep_rate)
         report.step = run.state.step
@@ -213,10 +274,41 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
     return FitResult(report, acc.unwrap_model(model), run.state, run_dir, final)
 
 
-def _find_resume(resume: str, run_dir: Path) -> Path | None:
-    if resume == "auto":
-        return latest_checkpoint(run_dir)
-    return resolve_checkpoint(resume)
+def _train_epochs(recipe: Recipe, acc: Accelerator, run: TrainLoop, model: torch.nn.Module, val_loader: DataLoader,
+                  train_loader: DataLoader, seeded_train: SeededDataset, num_classes: int, ema: ModelEma | None,
+                  logger: RunLogger, save: Callable[[bool], Path], saved_step: Callable[[], int]
+                  ) -> EvalReport | None:
+    """The epochs from the current step: train, evaluate, checkpoint; the last report (``None`` if none ran).
+
+    Returns early with ``run.stopped`` set when a stop signal arrives (during a step or an evaluation).
+    """
+    t, spe, report = recipe.train, run.lengths.steps_per_epoch, None
+    for epoch in range(run.state.step // spe, t.epochs):
+        if run.state.step >= run.max_steps:
+            break
+        run.state.epoch = epoch
+        train_loader.set_epoch(epoch)
+        seeded_train.set_epoch(epoch)
+        loss, replaced = train_one_epoch(run, epoch)
+        if run.stopped:
+            return report
+        done = run.state.step >= run.max_steps
+        logger.info(f"epoch {epoch}: train loss {loss:.4f}  ({replaced} unreadable videos replaced)")
+        logger.scalars({"train/epoch_loss": loss, "train/unreadable_replaced": replaced}, run.state.step)
+        is_best = False
+        if done or (t.eval_every > 0 and (epoch + 1) % t.eval_every == 0):
+            report = _evaluate(recipe, acc, model, val_loader, num_classes, ema, run.keep_rate)
+            report.step = run.state.step
+            _log_report(logger, report, run.state.step)
+            is_best = report.best_top1 > run.state.best_metric
+            if is_best:
+                run.state.best_metric, run.state.best_step = report.best_top1, run.state.step
+        if is_best or ((done or (epoch + 1) % max(1, t.checkpoint_every) == 0) and saved_step() != run.state.step):
+            save(is_best)
+        if not done and run.after_step is not None and run.after_step():  # a signal during the evaluation
+            run.stopped = True
+            return report
+    return report
 
 
 def _evaluate(recipe: Recipe, acc: Accelerator, model: torch.nn.Module, loader: DataLoader, num_classes: int,

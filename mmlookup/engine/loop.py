@@ -51,6 +51,9 @@ class TrainLoop:
     mix: MixFn | None = None
     logger: RunLogger | None = None
     keep_rate: float | None = None  # EViT's target ρ (None: no keep rate); evaluation always runs at it
+    #: called after every optimizer step on every process (checkpoints, stop signals); ``True`` ends the epoch
+    after_step: Callable[[], bool] | None = None
+    stopped: bool = False  # set when ``after_step`` asked to stop
 
     @property
     def max_steps(self) -> int:
@@ -93,6 +96,7 @@ def train_one_epoch(run: TrainLoop, epoch: int) -> tuple[float, int]:
     Returns:
         Mean training loss over the steps run in this call (averaged over processes), NaN if none ran, and the
         number of training samples (over all processes) whose video was unreadable and replaced by another.
+        When ``run.after_step`` asks to stop, the epoch ends early with ``run.stopped`` set.
     """
     acc, model, opt, cfg, st = run.accelerator, run.model, run.optimizer, run.recipe.train, run.state
     spe, accum = run.lengths.steps_per_epoch, cfg.accum_steps
@@ -107,7 +111,7 @@ def train_one_epoch(run: TrainLoop, epoch: int) -> tuple[float, int]:
     hold, ramp = (round(e * spe) for e in (cfg.keep_rate_warmup_epochs, cfg.keep_rate_ramp_epochs))
     model.train()
     total, window = torch.zeros((), device=acc.device), torch.zeros((), device=acc.device)
-    in_window = 0
+    in_window = ran = 0
     replaced = torch.zeros((), dtype=torch.long, device=acc.device)
     bar = tqdm(range(first, last), desc=f"epoch {epoch}", disable=not acc.is_local_main_process, leave=False)
     for _ in bar:
@@ -139,6 +143,7 @@ def train_one_epoch(run: TrainLoop, epoch: int) -> tuple[float, int]:
         if run.ema is not None:
             run.ema.update(unwrapped)
         st.step += 1
+        ran += 1
         total += step_loss
         window += step_loss
         in_window += 1
@@ -151,8 +156,11 @@ def train_one_epoch(run: TrainLoop, epoch: int) -> tuple[float, int]:
                 run.logger.scalars({"train/loss": mean, "train/lr": lr}, st.step)
                 run.logger.info(f"step {st.step}/{run.max_steps}  loss {mean:.4f}  lr {lr:.3e}"
                                 + (f"  grid {'x'.join(map(str, grid))}" if grid else ""))
+        if run.after_step is not None and run.after_step():
+            run.stopped = True
+            break
     bar.close()
-    return acc.reduce(total, "mean").item() / (last - first), int(acc.reduce(replaced, "sum").item())
+    return acc.reduce(total, "mean").item() / ran, int(acc.reduce(replaced, "sum").item())
 
 
 def _check_finite(acc: Accelerator, loss: torch.Tensor, step: int) -> None:

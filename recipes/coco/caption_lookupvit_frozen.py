@@ -15,7 +15,7 @@ Encoder:   frozen LookupViT-B trained on ImageNet-1k by default: the image run o
            patch 16, compressed grid 1x7x7 = 49 tokens, the grid that run evaluates first). Video runs stay
            possible: `:k400` reads runs/k400_lookupvit_b16_16x4 (16x224x224, tubelet 2x16x16, grid 4x7x7; an
            image is one frame, so its grid is 1x7x7 too); any run works when model.* matches its recipe. Or
-           imported ViT-B weights: `--set model.pretrained=PATH caption.encoder_checkpoint=None`.
+           imported ViT-B weights: `--set model.pretrained=PATH --set caption.encoder_checkpoint=None`.
 Expected:  not measured here (no COCO and no GPU on the development machine). Anchors from
            `reference/captioning.md` §4: frozen-encoder, small decoder, cross-entropy only, on Karpathy test:
            about CIDEr 0.95-1.10 (ClipCap-like regime; extrapolated, not verified). Compare

@@ -1,0 +1,99 @@
+"""Start-up checks: a mistake in a recipe or on the command line is one line before anything heavy is built.
+
+``mmlookup train`` / ``eval`` call :func:`check_recipe` before a run folder, a model or a data loader exists:
+unknown encoder names, ``model.encoder_kwargs`` the encoder's constructor does not take, missing pretrained
+weights, and missing or non-text annotation files are reported by key, with what is valid. What needs the
+files parsed (a label missing from the class list, a CSV without the Kinetics header) is reported by the
+readers themselves, still before the run folder is made (see :func:`mmlookup.engine.fit.fit`).
+"""
+from __future__ import annotations
+
+import codecs
+import os
+from pathlib import Path
+
+from mmlookup.config import Recipe
+from mmlookup.registry import encoder_arguments, is_encoder, list_encoders
+
+#: Encoder arguments a recipe sets from its own ``model`` keys; ``encoder_kwargs`` must not repeat them.
+FROM_MODEL_KEYS = ("num_frames", "img_size", "tubelet_size", "patch_size", "drop_path_rate")
+
+
+def check_recipe(recipe: Recipe, *, train: bool = True) -> None:
+    """Raise ``ValueError`` / ``FileNotFoundError`` with a one-line message for what can be checked cheaply.
+
+    Args:
+        recipe: the resolved recipe.
+        train: also check what only training reads (training annotations); evaluation needs the validation set.
+    """
+    m = recipe.model
+    if not is_encoder(m.encoder):
+        raise ValueError(f"model.encoder={m.encoder!r} is not a registered encoder; valid: "
+                         f"{', '.join(list_encoders())}")
+    check_encoder_kwargs(m.encoder, m.encoder_kwargs, has_grids=bool(m.grids))
+    if m.pretrained and not Path(m.pretrained).exists():
+        raise FileNotFoundError(f"model.pretrained={m.pretrained!r}: no such file or folder")
+    if recipe.task == "caption":
+        c = recipe.caption
+        if c.encoder_checkpoint and not Path(c.encoder_checkpoint).exists():
+            raise FileNotFoundError(f"caption.encoder_checkpoint={c.encoder_checkpoint!r}: no such file or folder")
+        if not recipe.data.synthetic:
+            files = [("caption.train_annotations", c.train_annotations)]
+            if c.format == "coco":
+                files.append(("caption.val_annotations", c.val_annotations))
+            for key, path in files:
+                check_text_file(key, path)
+        return
+    d = recipe.data
+    if d.synthetic:
+        return
+    if not Path(d.root).is_dir():
+        raise FileNotFoundError(f"data.root={d.root!r}: no such folder")
+    keys = (("data.train_annotations", d.train_annotations),) if train else ()
+    for key, name in (*keys, ("data.val_annotations", d.val_annotations)):
+        path = name if os.path.exists(name) or os.path.isabs(name) else os.path.join(d.root, name)
+        if d.format == "folder" or (d.format == "auto" and os.path.isdir(path)):
+            if not os.path.isdir(path):
+                raise FileNotFoundError(f"{key}={name!r}: no such class folder (looked at {path})")
+            continue
+        check_text_file(key, path, shown=name)
+    if d.labels_file:
+        path = d.labels_file if os.path.exists(d.labels_file) else os.path.join(d.root, d.labels_file)
+        check_text_file("data.labels_file", path, shown=d.labels_file)
+
+
+def check_encoder_kwargs(encoder: str, kwargs: dict, *, has_grids: bool = False) -> None:
+    """``model.encoder_kwargs`` against the encoder's constructor: unknown names and names set elsewhere."""
+    valid = encoder_arguments(encoder)
+    owned = {k: f"model.{k}" for k in FROM_MODEL_KEYS}
+    if has_grids:
+        owned["grid"] = "model.grids (its first entry)"
+    for k in kwargs:
+        if k in owned:
+            raise ValueError(f"model.encoder_kwargs.{k}: set {owned[k]} instead (the recipe passes it to the encoder)")
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        allowed = [k for k in valid if k not in owned]
+        raise ValueError(f"model.encoder_kwargs: {encoder} takes no argument {', '.join(map(repr, unknown))}; "
+                         f"valid: {', '.join(allowed)}")
+
+
+def check_text_file(key: str, path: str, *, shown: str | None = None) -> None:
+    """``path`` exists and starts as UTF-8 text (annotation files); the message names ``key``."""
+    shown = path if shown is None else shown
+    if not path:
+        raise ValueError(f"{key} is empty; set it to an annotation file")
+    p = Path(path)
+    if not p.is_file():
+        where = "" if str(p) == shown else f" (looked at {p})"
+        raise FileNotFoundError(f"{key}={shown!r}: no such file{where}")
+    try:
+        head = p.open("rb").read(65536)
+    except OSError as e:
+        raise ValueError(f"{key}={shown!r}: cannot be read ({e.strerror})") from None
+    try:
+        if b"\0" in head:
+            raise UnicodeDecodeError("utf-8", head, head.index(b"\0"), head.index(b"\0") + 1, "NUL byte")
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < 65536)  # may end mid-character
+    except UnicodeDecodeError:
+        raise ValueError(f"{key}={shown!r}: {p} is not a text annotation file (binary content)") from None

@@ -1,0 +1,104 @@
+"""User mistakes on the command line: one line on stderr naming the thing and what is valid, exit code 2, and no
+run folder left behind; ``--debug`` shows the traceback instead. In-process through ``mmlookup.cli.main``, the
+console script's entry point."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from mmlookup.cli import main
+
+
+def _fails(capsys, argv: list[str], *expected: str) -> str:
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    for text in expected:
+        assert text in err, err
+    return err
+
+
+def _train(tmp_path, *sets: str) -> list[str]:
+    base = [f"train.output_dir={tmp_path / 'run'}", *sets]
+    return ["train", "synthetic/vit", *[x for kv in base for x in ("--set", kv)]]
+
+
+def test_unknown_encoder_and_encoder_kwargs_fail_before_the_run_folder(tmp_path, capsys):
+    _fails(capsys, _train(tmp_path, "model.encoder=vit_huge"), "model.encoder='vit_huge'", "vit_nano", "lookupvit_base")
+    _fails(capsys, _train(tmp_path, "model.encoder_kwargs={'depht': 2}"), "'depht'", "valid:", "depth", "num_heads")
+    _fails(capsys, _train(tmp_path, "model.encoder_kwargs={'num_frames': 4}"), "set model.num_frames instead")
+    _fails(capsys, _train(tmp_path, "model.pretrained=/no/such/weights.pth"), "model.pretrained")
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_binary_and_malformed_annotations(tmp_path, capsys):
+    root = tmp_path / "data"
+    root.mkdir()
+    sets = [f"data.root={root}", "data.synthetic=False"]
+    _fails(capsys, _train(tmp_path, *sets), "data.train_annotations='train.csv'", "no such file")
+    (root / "train.csv").write_bytes(bytes(range(256)) * 8)
+    (root / "validate.csv").write_text("label,youtube_id,time_start,time_end,split\n")
+    _fails(capsys, _train(tmp_path, *sets), "data.train_annotations", "not a text annotation file")
+    (root / "train.csv").write_text("label,youtube_id,time_start,time_end,split\nup,abc,oops,10,train\n")
+    _fails(capsys, _train(tmp_path, *sets), "train.csv", "not a valid k400 annotation file")
+    assert not (tmp_path / "run").exists()
+
+
+def test_empty_class_folder(tmp_path, capsys):
+    for split in ("train", "val"):
+        (tmp_path / "data" / split / "up").mkdir(parents=True)
+        (tmp_path / "data" / split / "up" / "a.mp4").write_bytes(b"x")
+        (tmp_path / "data" / split / "down").mkdir()
+    sets = [f"data.root={tmp_path / 'data'}", "data.synthetic=False", "data.format=folder",
+            "data.train_annotations=train", "data.val_annotations=val"]
+    _fails(capsys, _train(tmp_path, *sets), "down", "class folder without videos")
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_and_corrupt_checkpoints(tmp_path, capsys):
+    _fails(capsys, ["eval", "synthetic/vit", "--checkpoint", str(tmp_path / "nothing")], "no checkpoint at")
+    ckpt = tmp_path / "run" / "checkpoints" / "step_00000004"
+    ckpt.mkdir(parents=True)
+    (ckpt / "train_state.json").write_text(json.dumps({"step": 4}))
+    (ckpt / "model.safetensors").write_bytes(os.urandom(300))
+    _fails(capsys, ["eval", "synthetic/vit", "--checkpoint", str(tmp_path / "run")], "model.safetensors",
+           "corrupt")
+    _fails(capsys, _train(tmp_path / "other") + ["--resume", str(ckpt)], "model.safetensors", "corrupt")
+    (ckpt / "train_state.json").write_text("{not json")
+    _fails(capsys, ["eval", "synthetic/vit", "--checkpoint", str(ckpt)], "train_state.json", "unreadable")
+
+
+def test_recipe_syntax_error_names_file_and_line(tmp_path, capsys):
+    bad = tmp_path / "bad.py"
+    bad.write_text('"""A recipe."""\nfrom mmlookup.config import Recipe\n\n\ndef get_recipe(arg=""):\n'
+                   "    return Recipe(name='x',\n")
+    _fails(capsys, ["train", str(bad)], f"{bad}:6", "syntax error")
+    bad.write_text('def get_recipe(arg=""):\n    return Recipee()\n')
+    _fails(capsys, ["eval", str(bad), "--checkpoint", "x"], f"{bad}:2", "NameError")
+    yml = tmp_path / "bad.yaml"
+    yml.write_text("model:\n  encoder: [vit_nano\n")
+    _fails(capsys, ["train", str(yml)], str(yml))
+
+
+def test_set_is_repeatable_and_never_swallows_the_recipe(tmp_path, capsys):
+    # the recipe after --set is still the recipe; an error follows only because the encoder name is bad
+    argv = ["train", "--set", "optim.lr=1e-3", "synthetic/vit", "--set", "model.encoder=nope",
+            "--set", f"train.output_dir={tmp_path / 'run'}"]
+    _fails(capsys, argv, "model.encoder='nope'")
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--set", "optim.lr=1e-3", "train.epochs=2", "synthetic/vit"])
+    assert e.value.code == 2 and "one KEY=VALUE" in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback_and_data_commands_fail_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MMLOOKUP_DEBUG", "0")  # restored after the test; --debug sets it to 1
+    with pytest.raises(ValueError, match="vit_huge"):
+        main(["--debug", *_train(tmp_path, "model.encoder=vit_huge")])
+    monkeypatch.setenv("MMLOOKUP_DEBUG", "0")
+    _fails(capsys, ["data", "stats", str(tmp_path / "none.csv"), str(tmp_path)], "none.csv")
+    capsys.readouterr()
+    assert main([]) == 2 and "usage: mmlookup" in capsys.readouterr().err
+    assert main(["--version"]) == 0 and capsys.readouterr().out.startswith("mmlookup ")
