@@ -74,3 +74,29 @@ def test_torchcodec_backend_gives_decords_frames(videos):
     got = read_clip(str(videos / "v1.mp4"), idx, backend="torchcodec")
     assert got.shape == ref.shape == (2, 4, 48, 80, 3) and got.dtype == torch.uint8
     assert (got.int() - ref.int()).abs().float().mean() < 2  # same frames (colour conversion may differ by 1)
+
+
+@pytest.mark.parametrize("tool", ["ffmpeg", "pyav"])
+def test_resize_reencodes_to_short_side_and_gop(videos, tmp_path, tool):
+    import shutil
+
+    import av
+
+    from mmlookup.data.resize import main as resize_main
+
+    if tool == "ffmpeg" and not shutil.which("ffmpeg"):
+        pytest.skip("the ffmpeg program is not installed")
+    (videos / "sub").mkdir(exist_ok=True)
+    shutil.copy(videos / "v0.mp4", videos / "sub" / "v2.mp4")
+    out = tmp_path / "out"
+    assert resize_main([str(videos), str(out), "--short-side", "24", "--gop", "4", "--workers", "1",
+                        "--tool", tool]) == 0
+    assert sorted(p.name for p in out.rglob("*.mp4")) == ["v0.mp4", "v1.mp4", "v2.mp4"]
+    with av.open(str(out / "sub" / "v2.mp4")) as c:
+        keys = [pk.is_keyframe for pk in c.demux(video=0) if pk.size]
+        assert (c.streams.video[0].height, c.streams.video[0].width) == (24, 40)
+    key_at = [i for i, k in enumerate(keys) if k] + [len(keys)]
+    assert len(keys) == 20 and key_at[0] == 0 and max(b - a for a, b in zip(key_at, key_at[1:])) <= 4
+    frames = read_clip(str(out / "v0.mp4"), lambda n: np.arange(n))
+    assert frames.shape == (20, 24, 40, 3)
+    assert resize_main([str(videos), str(out), "--short-side", "24", "--workers", "1", "--tool", tool]) == 0  # resume
