@@ -1,8 +1,10 @@
 """Tubelet tokens: a Conv3d with kernel = stride = (t, p, p), images by summing the kernel over time.
 
 Because kernel = stride, the convolution is one matrix product of non-overlapping patches with the kernel
-flattened: on CPU that (reshape + GEMM) is ~3x faster than PyTorch's Conv3d (37 vs 106 ms per 16x224² clip,
-ViT-B width), and the only mode used there; on CUDA cuDNN's convolution is used. Both read the same
+flattened. On quiet CPU cores that (reshape + GEMM) took 37 ms per 16x224² clip at ViT-B width against 106 ms
+for PyTorch's Conv3d (measured when the issue was filed); under heavy load from other jobs both were ~400 ms
+(median of 12 interleaved runs: 406 vs 397), the patch copy then dominating. ``auto`` uses the GEMM on CPU and
+cuDNN's convolution on CUDA. Both read the same
 ``proj.weight`` / ``proj.bias`` (state dicts unchanged) and give the same tokens (``tests/test_tubelet.py``).
 """
 from __future__ import annotations
