@@ -123,7 +123,7 @@ def recipe_section(s: CheckSizes, work: Path, dry: bool) -> list[str]:
             os.symlink(data, "data/synthetic")
         prec = "bf16" if s.dtype == "bf16" else "no"
         over = [f"train.max_steps={s.caption_steps}", "train.tensorboard=False", f"train.precision={prec}",
-                "train.output_dir=runs/caption", "caption.max_eval_samples=8"]
+                "train.output_dir=runs/caption", "caption.max_eval_samples=8"] + (["train.batch_size=2"] if dry else [])
         t0 = time.perf_counter()
         result = fit(apply_overrides(cap, over))
         secs = time.perf_counter() - t0
