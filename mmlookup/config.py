@@ -81,6 +81,9 @@ class DataCfg:
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     synthetic: bool = False  # generate the synthetic dataset under ``root``'s parent when missing
+    num_sample: int = 1  # training clips per decoded video (repeated augmentation; train.batch_size counts clips)
+    decoder: str = "decord"  # decord | torchcodec (optional extra)
+    decode_short_side: int = 0  # > 0: decord scales training frames to this short side while decoding
 
 
 @dataclass
@@ -125,6 +128,7 @@ class TrainCfg:
     eval_every: int = 1  # epochs; 0 = only at the end
     log_every: int = 10  # optimizer steps
     tensorboard: bool = True
+    compile: bool = False  # torch.compile the model (see README "torch.compile" for where it pays)
 
 
 @dataclass

@@ -98,4 +98,16 @@ def test_bench_data_smoke(capsys):
                           "--frame-interval", "2", "--crop-size", "32", "--source-videos", "1", "--source-frames",
                           "12", "--source-size", "64", "80", "--source-gop", "8"])
     out = capsys.readouterr().out
-    assert rc == 0 and "| 0 | 2 |" in out
+    assert rc == 0 and "| decord | 0 | 2 |" in out
+
+
+def test_bench_data_options(capsys):
+    rc = bench_data_main(["--workers", "0", "--clips", "4", "--batch-size", "2", "--num-frames", "4",
+                          "--frame-interval", "2", "--crop-size", "32", "--source-videos", "2", "--source-frames",
+                          "12", "--source-size", "64", "80", "--source-gop", "8", "--options", "decord", "torchcodec",
+                          "short224", "ns2", "gop16"])
+    out = capsys.readouterr().out
+    from mmlookup.data.decode import backend_available
+
+    expected = ["decord", "short224", "ns2", "gop16"] + (["torchcodec"] if backend_available("torchcodec")[0] else [])
+    assert rc == 0 and all(f"| {o} | 0 | 4 |" in out for o in expected), out

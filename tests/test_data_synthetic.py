@@ -197,5 +197,5 @@ def test_interrupted_generation_is_redone_not_used(tmp_path):
     assert not is_complete(out) and not (out / "k400" / "train.csv").exists()
     ensure_synthetic(out, sizes=TINY)
     assert is_complete(out) and not partial.exists()
-    assert len(_annotation_files(out)) == 12  # as in test_same_seed_same_files_and_frames
+    assert len(_annotation_files(out)) == 14  # as in test_same_seed_same_files_and_frames
     assert sum(len(list(out.rglob(f"*.{ext}"))) for ext in ("mp4", "webm", "jpg")) == 8 * 3 * 2 + 6 + 10

@@ -85,3 +85,30 @@ def test_inflated_video_vit_on_static_video_equals_2d_model_on_the_image(mode):
 def test_bad_inflation_mode():
     with pytest.raises(ValueError, match="valid modes"):
         inflate_patch_weight(torch.randn(4, 3, 2, 2), 2, "middle")
+
+
+@pytest.mark.parametrize("frames", [1, 4])
+def test_gemm_equals_conv3d_with_same_weights_and_grads(frames):
+    """The reshape + GEMM path reads the Conv3d's weights and gives its tokens and gradients (video and image)."""
+    torch.manual_seed(0)
+    pe = TubeletEmbed(3, 16, tubelet_size=2, patch_size=8)
+    x = torch.randn(2, 3, frames, 16, 24, requires_grad=True)
+    out = {}
+    for impl in ("gemm", "conv"):
+        pe.impl = impl
+        tokens, grid = pe(x)
+        grads = torch.autograd.grad(tokens.square().sum(), [x, pe.proj.weight, pe.proj.bias])
+        out[impl] = (tokens, grid, grads)
+    torch.testing.assert_close(out["gemm"][0], out["conv"][0], atol=1e-5, rtol=1e-5)
+    assert out["gemm"][1] == out["conv"][1] and out["gemm"][0].is_contiguous()
+    for a, b in zip(out["gemm"][2], out["conv"][2]):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    assert set(pe.state_dict()) == {"proj.weight", "proj.bias"}
+
+
+def test_auto_uses_gemm_on_cpu_and_rejects_unknown_impl():
+    pe = TubeletEmbed(3, 8, tubelet_size=2, patch_size=4)
+    pe.proj.forward = None  # the CPU path must not call the Conv3d module
+    assert pe(torch.randn(1, 3, 2, 8, 8))[0].shape == (1, 4, 8)
+    with pytest.raises(ValueError, match="valid: auto, gemm, conv"):
+        TubeletEmbed(impl="fft")

@@ -5,8 +5,11 @@ once (the paper's ``3NMD``, measured on the explicit path), ``exec GMACs`` is wh
 (``4NMD``: KQᵀ recomputed instead of stored). Ratios are taken against the plain ViT of the same size,
 measured in the same run.
 
-    mmlookup bench                      # ViT-B, LookupViT-B at 4 grids (+ EViT/ATS/ToMe), timm ViT-B, 16x224²
-    mmlookup bench --small              # tiny models at 8x112², < 1 min on 2 CPU cores
+    mmlookup bench                      # ViT-B, LookupViT-B at 4 grids (+ EViT/ATS/ToMe), timm ViT-B, 16x224²;
+                                        # then image rows (224², batch 8): ViT-B, LookupViT-B 3x3/5x5/7x7, timm ViT-B
+    mmlookup bench --small              # tiny models at 8x112² (images 112²), < 1 min on 2 CPU cores
+    mmlookup bench --compile            # the same under torch.compile (compile time in the warm-up)
+    mmlookup bench --train ...          # one training step per model (see `mmlookup bench --train --help`)
     mmlookup bench --data ...           # data-loader throughput (see `mmlookup bench --data --help`)
     mmlookup bench --caption ...        # caption decoding speed (see `mmlookup bench --caption --help`)
 """
@@ -30,6 +33,7 @@ from mmlookup.registry import create_encoder, is_encoder
 
 DEFAULT_GRIDS = ("2x5x5", "4x5x5", "4x7x7", "8x7x7")
 SMALL_GRIDS = ("2x3x3", "2x5x5", "4x5x5")
+IMAGE_GRIDS = ("1x3x3", "1x5x5", "1x7x7")
 
 
 @dataclass
@@ -56,6 +60,7 @@ class BenchRow:
     peak_mem_mb: float | None
     gflops_ratio: float | None = None
     speed_ratio: float | None = None
+    batch: int = 1
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -84,6 +89,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         help="auto: fp32 on CPU, bf16 autocast on GPU",
     )
     p.add_argument("--no-timm", action="store_true", help="skip the timm ViT reference row")
+    p.add_argument("--no-images", action="store_true", help="skip the image rows")
+    p.add_argument("--image-batch", type=int, default=8, help="batch of the image rows (default 8)")
+    p.add_argument("--compile", action="store_true", help="torch.compile every model (compile time in the warm-up)")
     p.add_argument("--small", action="store_true", help="tiny models on 8x112x112 clips: under a minute on 2 CPU cores")
     p.add_argument("--format", choices=["md", "csv", "json"], default="md")
     p.add_argument("--out", default=None, help="also write the table to this file")
@@ -112,11 +120,29 @@ def build_cases(args: argparse.Namespace) -> tuple[list[Case], tuple[int, int, i
     return cases, (3, frames, img, img)
 
 
+def build_image_cases(
+    args: argparse.Namespace, video_cases: list[Case]
+) -> tuple[list[Case], tuple[int, int, int, int]]:
+    """Image rows: the same ViT and LookupViT (T = 1 input) at image grids, and timm's ViT on the image."""
+    img = args.img_size or (112 if args.small else 224)
+    cases: list[Case] = []
+    for case in video_cases:
+        if case.family == "vit":
+            cases.append(Case(case.label, "vit", case.model))
+        elif case.family == "lookupvit" and not any(c.model is case.model for c in cases):
+            cases += [Case(case.label, "lookupvit", case.model, parse_grid(g)) for g in IMAGE_GRIDS]
+    vit = next((c for c in cases if c.family == "vit"), None)
+    if vit is not None and not args.no_timm:
+        cases.append(_timm_case(vit.model, 1, img))
+    return cases, (3, 1, img, img)
+
+
 def _timm_case(vit: nn.Module, frames: int, img: int) -> Case:
     """timm's 2D VisionTransformer fed the same number of tokens (tubelets laid out as a tall image)."""
     from timm.models.vision_transformer import VisionTransformer
 
     t, p = vit.patch_embed.tubelet_size, vit.patch_embed.patch_size
+    t = 1 if frames == 1 else t
     shape = (3 * t, frames // t * img, img)
     model = VisionTransformer(
         img_size=shape[1:], patch_size=p, in_chans=shape[0], embed_dim=vit.embed_dim, depth=vit.depth,
@@ -125,14 +151,23 @@ def _timm_case(vit: nn.Module, frames: int, img: int) -> Case:
     return Case(f"timm ViT (D={vit.embed_dim})", "timm", model, timm_shape=shape)
 
 
-def _autocast(device: torch.device, dtype: str):
+def autocast_for(device: torch.device, dtype: str):
+    """Autocast to ``dtype`` (``bf16`` / ``fp16``) on ``device``; a no-op for ``fp32``."""
     if dtype in ("bf16", "fp16"):
         return torch.autocast(device.type, dtype=torch.bfloat16 if dtype == "bf16" else torch.float16)
     return nullcontext()
 
 
+def pick_device(device: str, dtype: str) -> tuple[torch.device, str]:
+    """``auto`` → CUDA when available, else CPU; dtype ``auto`` → bf16 autocast on CUDA, fp32 on CPU."""
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                       ("cpu" if device == "auto" else device))
+    return dev, (dtype if dtype != "auto" else ("bf16" if dev.type == "cuda" else "fp32"))
+
+
 def run_bench(
-    cases: list[Case], video_shape, batch_size: int, device: torch.device, dtype: str, warmup: int, repeats: int
+    cases: list[Case], video_shape, batch_size: int, device: torch.device, dtype: str, warmup: int, repeats: int,
+    compile: bool = False,
 ) -> list[BenchRow]:
     from tqdm import tqdm
 
@@ -155,10 +190,12 @@ def run_bench(
         finally:
             set_fused_attn(fused)
         model = case.model.to(device)
-        key = f"{case.label} {case.grid or ''}"
+        key = f"{case.label} {case.grid or ''} {tuple(x.shape)}"
+        if compile:
+            model = torch.compile(model)
 
         def run(model=model, x=x, kwargs=kwargs):
-            with torch.inference_mode(), _autocast(device, dtype):
+            with torch.inference_mode(), autocast_for(device, dtype):
                 return model(x, **kwargs)
 
         runs[key] = run
@@ -166,7 +203,7 @@ def run_bench(
         rows.append(
             BenchRow(
                 model=case.label,
-                input="x".join(map(str, video_shape[1:])),
+                input="x".join(map(str, video_shape[1:] if video_shape[1] > 1 else video_shape[2:])),
                 grid="x".join(map(str, case.grid)) if case.grid else "-",
                 params_m=sum(p.numel() for p in case.model.parameters()) / 1e6,
                 tokens=n_tokens,
@@ -182,6 +219,7 @@ def run_bench(
     for row, key in zip(rows, runs):
         t = timings[key]
         row.clips_per_s, row.ms_per_clip, row.peak_mem_mb = t.clips_per_s, t.ms_per_clip, t.peak_mem_mb
+        row.batch = batch_size
     ref = next((r for r in rows if r.model.startswith("vit_")), None)
     if ref is not None:
         for r in rows:
@@ -208,8 +246,8 @@ def _token_summary(case: Case, video_shape, x: torch.Tensor | None = None) -> st
 def format_rows(rows: list[BenchRow], fmt: str) -> str:
     if fmt == "json":
         return json.dumps([asdict(r) for r in rows], indent=2)
-    head = ["model", "input", "grid", "params (M)", "tokens N / M", "GFLOPs", "exec GMACs", "formula", "clips/s",
-            "ms/clip", "peak MB", "GFLOPs ratio", "speed ratio", "speed/GFLOPs"]
+    head = ["model", "input", "batch", "grid", "params (M)", "tokens N / M", "GFLOPs", "exec GMACs", "formula",
+            "clips/s", "ms/clip", "peak MB", "GFLOPs ratio", "speed ratio", "speed/GFLOPs"]
 
     def f(v, nd=2):
         return "-" if v is None else f"{v:.{nd}f}"
@@ -221,6 +259,7 @@ def format_rows(rows: list[BenchRow], fmt: str) -> str:
             [
                 r.model,
                 r.input,
+                str(r.batch),
                 r.grid,
                 f(r.params_m, 1),
                 r.tokens,
@@ -244,21 +283,27 @@ def format_rows(rows: list[BenchRow], fmt: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    for flag, module in (("--data", "mmlookup.bench.data"), ("--caption", "mmlookup.bench.caption")):
+    for flag, module in (("--data", "mmlookup.bench.data"), ("--caption", "mmlookup.bench.caption"),
+                         ("--train", "mmlookup.bench.train")):
         if flag in argv:
             argv.remove(flag)
             return int(importlib.import_module(module).main(argv) or 0)
     args = _parse(argv)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
-    dtype = args.dtype if args.dtype != "auto" else ("bf16" if device.type == "cuda" else "fp32")
+    device, dtype = pick_device(args.device, args.dtype)
     repeats = args.repeats or (20 if device.type == "cuda" else 3)
     torch.manual_seed(0)
     cases, video_shape = build_cases(args)
-    rows = run_bench(cases, video_shape, args.batch_size, device, dtype, args.warmup, repeats)
+    rows = run_bench(cases, video_shape, args.batch_size, device, dtype, args.warmup, repeats, args.compile)
+    if not args.no_images:
+        image_cases, image_shape = build_image_cases(args, cases)
+        if image_cases:
+            rows += run_bench(image_cases, image_shape, args.image_batch, device, dtype, args.warmup, repeats,
+                              args.compile)
     table = format_rows(rows, args.format)
     header = (f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'} "
-              f"({torch.get_num_threads()} threads), dtype {dtype}, batch {args.batch_size}, torch {torch.__version__}")
+              f"({torch.get_num_threads()} threads), dtype {dtype}, video batch {args.batch_size}, image batch "
+              f"{args.image_batch}, compile {args.compile}, torch {torch.__version__}; ratios against the ViT of "
+              f"the same input, timed in interleaved turns")
     print(header)
     print(table)
     if args.out:

@@ -97,3 +97,29 @@ def interleaved_throughput(
         med = statistics.median(ts)
         out[name] = Timing(clips_per_s=batch_size / med, ms_per_clip=1000 * med / batch_size, peak_mem_mb=mem[name])
     return out
+
+
+# Dense (no sparsity) bf16 tensor-core peaks in TFLOP/s, from the vendors' data sheets; matched by substring of
+# ``torch.cuda.get_device_name`` (first match wins, so the more specific names come first).
+BF16_PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
+    ("H200", 989.0),
+    ("H100 PCIe", 756.0),
+    ("H100", 989.0),  # SXM
+    ("H800", 989.0),
+    ("GH200", 989.0),
+    ("B200", 2250.0),
+    ("A100", 312.0),
+    ("A800", 312.0),
+    ("L40S", 362.0),
+    ("L4", 121.0),
+    ("A10G", 70.0),
+    ("RTX 4090", 165.0),
+)
+
+
+def device_peak_tflops(device: torch.device) -> float | None:
+    """The device's dense bf16 peak in TFLOP/s, or None (CPU, or a GPU not in :data:`BF16_PEAK_TFLOPS`)."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in BF16_PEAK_TFLOPS if key in name), None)

@@ -1,4 +1,5 @@
-"""``mmlookup data``: ``synth`` (write the synthetic dataset), ``scan`` (list unusable videos), ``stats``.
+"""``mmlookup data``: ``synth`` (write the synthetic dataset), ``scan`` (list unusable videos), ``stats``,
+``resize`` (re-encode to a short side and a short GOP, :mod:`mmlookup.data.resize`).
 
 Examples::
 
@@ -178,16 +179,24 @@ def synth_main(argv: list[str]) -> int:
     return 0
 
 
-SUBCOMMANDS = {"synth": synth_main, "scan": scan_main, "stats": stats_main}
+def resize_main(argv: list[str]) -> int:
+    """``mmlookup data resize SRC DST``: see :mod:`mmlookup.data.resize`."""
+    from mmlookup.data.resize import main as resize
+
+    return resize(argv)
+
+
+SUBCOMMANDS = {"synth": synth_main, "scan": scan_main, "stats": stats_main, "resize": resize_main}
 
 
 def main(argv: list[str]) -> int:
     """Dispatch ``mmlookup data SUBCOMMAND``."""
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in SUBCOMMANDS:
-        print("usage: mmlookup data {synth,scan,stats} ...\n"
+        print("usage: mmlookup data {synth,scan,stats,resize} ...\n"
               "  synth OUT [--seed S] [--tiny] [sizes]   write the synthetic dataset\n"
               "  scan ANNOTATIONS [ROOT]                 list missing/undecodable videos (exit 1 if any)\n"
-              "  stats ANNOTATIONS [ROOT]                frames / fps / resolution distributions",
+              "  stats ANNOTATIONS [ROOT]                frames / fps / resolution distributions\n"
+              "  resize SRC DST [--short-side 256]       re-encode videos to a short side with a short GOP",
               file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     return SUBCOMMANDS[argv[0]](argv[1:])

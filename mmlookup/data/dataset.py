@@ -4,6 +4,11 @@ A sample is decoded inside ``__getitem__`` (so inside the ``DataLoader`` worker)
 record cannot be decoded, the worker logs a warning once per file, the sample is replaced by another
 record (chosen deterministically from ``seed``, the index and the attempt) and carries ``replaced=1``; the
 training engine sums ``ClipBatch.replaced`` over the epoch and reports it.
+
+Repeated augmentation (``num_sample > 1``, training only): one decode of a video gives ``num_sample`` clips, each
+with its own random start and its own augmentation (VideoMAE fine-tunes with 2). ``__getitem__`` then returns a
+list of samples that :func:`~mmlookup.data.records.collate_clips` flattens, so a loader batch of ``B`` indices
+holds ``B * num_sample`` clips; decoding, the dominant cost, is paid once per video.
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ import random
 from torch.utils.data import Dataset
 
 from mmlookup.data.annotations import FORMATS, read_annotations
-from mmlookup.data.decode import VideoDecodeError, read_frames
+from mmlookup.data.decode import BACKENDS, VideoDecodeError, read_frames
 from mmlookup.data.records import ClipSample, VideoRecord
 from mmlookup.data.sampling import SAMPLINGS, sample_indices
 from mmlookup.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ClipTransform, ClipTransformCfg, flip_label_map
@@ -32,13 +37,19 @@ class VideoClassificationDataset(Dataset):
         classes: class names; ``label`` indexes this list.
         num_classes: ``len(classes)``.
         num_views: views per sample (``num_clips * num_crops`` in testing, 1 in training).
+        num_sample: clips drawn per decoded video in training (repeated augmentation; 1 in testing).
     """
 
     def __init__(self, records: list[VideoRecord], classes: list[str], *, train: bool, num_frames: int = 16,
                  frame_interval: int = 4, sampling: str = "dense", num_clips: int = 1,
-                 transform: ClipTransform, seed: int = 0) -> None:
+                 transform: ClipTransform, seed: int = 0, num_sample: int = 1, decoder: str = "decord",
+                 decode_short_side: int = 0) -> None:
         if sampling not in SAMPLINGS:
             raise ValueError(f"unknown sampling {sampling!r}; valid: {', '.join(SAMPLINGS)}")
+        if decoder not in BACKENDS:
+            raise ValueError(f"unknown video decoder {decoder!r}; valid: {', '.join(BACKENDS)}")
+        if num_sample < 1:
+            raise ValueError(f"num_sample must be >= 1, got {num_sample}")
         if not records:
             raise ValueError("the dataset has no records")
         self.records = records
@@ -52,29 +63,45 @@ class VideoClassificationDataset(Dataset):
         self.transform = transform
         self.num_views = 1 if train else self.num_clips * transform.cfg.num_crops
         self.seed = seed
+        self.num_sample = num_sample if train else 1
+        self.decoder, self.decode_short_side = decoder, int(decode_short_side)
         self._logged: set[str] = set()  # per process: each worker warns once per bad file
 
     def __len__(self) -> int:
         return len(self.records)
 
     def _choose(self, n: int):
+        if self.num_sample > 1:  # independent random starts, one decode
+            import numpy as np
+
+            return np.concatenate([self._choose_one(n) for _ in range(self.num_sample)])
+        return self._choose_one(n)
+
+    def _choose_one(self, n: int):
         return sample_indices(self.sampling, n, self.num_frames, self.frame_interval, train=self.train,
                               num_clips=self.num_clips)
 
-    def load(self, index: int) -> ClipSample:
-        """Decode and transform record ``index`` (no replacement).
+    def load(self, index: int) -> ClipSample | list[ClipSample]:
+        """Decode and transform record ``index`` (no replacement); a list of ``num_sample`` samples when > 1.
 
         Raises:
             VideoDecodeError: when the video (or image) cannot be decoded.
         """
         record = self.records[index]
-        frames = read_frames(record.path, self._choose)  # (V, T, H, W, 3); an image is one frame
+        frames = read_frames(record.path, self._choose, backend=self.decoder,
+                             short_side=self.decode_short_side)  # (V, T, H, W, 3); an image is one frame
+        if self.num_sample > 1:
+            samples = []
+            for clip in frames:  # each clip its own augmentation
+                video, label = self.transform(clip[None], record.label)
+                samples.append(ClipSample(video=video[0], label=label, index=index, replaced=0))
+            return samples
         video, label = self.transform(frames, record.label)
         if self.num_views == 1:
             video = video[0]
         return ClipSample(video=video, label=label, index=index, replaced=0)
 
-    def __getitem__(self, index: int) -> ClipSample:
+    def __getitem__(self, index: int) -> ClipSample | list[ClipSample]:
         current = index
         for attempt in range(MAX_REPLACEMENTS + 1):
             try:
@@ -86,7 +113,8 @@ class VideoClassificationDataset(Dataset):
                                    self.records[current].name, err.path, err.reason)
                 current = self._replacement(index, attempt)
                 continue
-            sample.replaced = int(attempt > 0)
+            for s in sample if isinstance(sample, list) else [sample]:
+                s.replaced = int(attempt > 0)
             return sample
         raise RuntimeError(f"{MAX_REPLACEMENTS + 1} videos in a row were unreadable (starting at record "
                            f"{index}); run `mmlookup data scan` on the annotation file")
@@ -124,6 +152,9 @@ def build_video_dataset(
     rrc_scale: tuple[float, float] = (0.08, 1.0),
     randaugment_ops: int = 4,
     randaugment_magnitude: float = 7.0,
+    num_sample: int = 1,
+    decoder: str = "decord",
+    decode_short_side: int = 0,
 ) -> VideoClassificationDataset:
     """Read an annotation file and build the dataset with its sampler and transforms.
 
@@ -153,6 +184,10 @@ def build_video_dataset(
         rrc_scale: area fraction range of the training random resized crop.
         randaugment_ops: RandAugment ops per clip (n).
         randaugment_magnitude: RandAugment magnitude (m) on timm's 0-10 scale.
+        num_sample: training clips per decoded video (repeated augmentation; see the module docstring).
+        decoder: ``"decord"`` (default) or ``"torchcodec"`` (optional; see :mod:`mmlookup.data.decode`).
+        decode_short_side: > 0: decord scales frames to this short side while decoding (training only: the
+            test protocol resizes to ``short_side`` itself).
 
     Raises:
         ValueError: on an unknown format or sampling (listing the valid ones) or bad annotations.
@@ -180,4 +215,5 @@ def build_video_dataset(
                            randaugment_ops=randaugment_ops, randaugment_magnitude=randaugment_magnitude)
     return VideoClassificationDataset(ann.records, ann.classes, train=train, num_frames=num_frames,
                                       frame_interval=frame_interval, sampling=sampling, num_clips=num_clips,
-                                      transform=ClipTransform(cfg, flip_map), seed=seed)
+                                      transform=ClipTransform(cfg, flip_map), seed=seed, num_sample=num_sample,
+                                      decoder=decoder, decode_short_side=decode_short_side if train else 0)

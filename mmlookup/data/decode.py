@@ -13,6 +13,16 @@ Rules (see ``DESIGN.md`` §6 and ``reference/video_anchors.md`` §4):
   (decord 0.6 fails on some valid files, e.g. narrow frames);
 * every failure (missing, empty, truncated, not a video, no frames, decode error) raises
   :class:`VideoDecodeError` with a short reason, which the dataset logs once and counts.
+
+Options for feeding a fast accelerator (``mmlookup bench --data`` measures them):
+
+* ``short_side``: decord scales frames to this short side inside the decoder (``VideoReader(width=, height=)``,
+  the size read from the container header with PyAV) when the video is larger; the RGB conversion and every
+  transform then work on fewer pixels. Decoding itself still runs at the stored size: re-encode the dataset
+  (``mmlookup data resize``) to cut that.
+* ``backend="torchcodec"``: TorchCodec's ``VideoDecoder`` (FFmpeg from the system, one thread, exact frame
+  indices), an optional dependency (``pip install mmlookup[torchcodec]`` plus FFmpeg 4-7 libraries);
+  :func:`backend_available` says whether it loads. decord stays the default.
 """
 from __future__ import annotations
 
@@ -48,20 +58,71 @@ def _short_reason(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[:160]}" if text else type(err).__name__
 
 
-def open_video(path: str):  # -> decord.VideoReader (decord has no type stubs)
-    """Open ``path`` with decord, one thread, after cheap file checks.
+BACKENDS: tuple[str, ...] = ("decord", "torchcodec")
+
+
+def backend_available(backend: str) -> tuple[bool, str]:
+    """Whether a decoding backend can be used here, and if not a one-line reason."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown video decoder {backend!r}; valid: {', '.join(BACKENDS)}")
+    try:
+        if backend == "torchcodec":
+            from torchcodec.decoders import VideoDecoder  # noqa: F401  (loads FFmpeg: fails without it)
+        else:
+            import decord  # noqa: F401
+    except Exception as err:  # ImportError, or RuntimeError/OSError when FFmpeg's libraries are missing
+        return False, f"{backend} unavailable: {_short_reason(err)}"
+    return True, ""
+
+
+def _check_file(path: str) -> None:
+    if not os.path.exists(path):
+        raise VideoDecodeError(path, "missing file")
+    if os.path.getsize(path) == 0:
+        raise VideoDecodeError(path, "empty file (0 bytes)")
+
+
+def scaled_size(height: int, width: int, short_side: int) -> tuple[int, int] | None:
+    """``(h, w)`` with the short side ``short_side`` (aspect kept, even sizes), or None when not smaller."""
+    if short_side <= 0 or min(height, width) <= short_side:
+        return None
+    scale = short_side / min(height, width)
+    def even(v: float) -> int:
+        return max(2, int(round(v / 2)) * 2)
+
+    return (short_side, even(width * scale)) if height <= width else (even(height * scale), short_side)
+
+
+def _probe_size(path: str) -> tuple[int, int] | None:
+    """Frame ``(height, width)`` from the container header (PyAV; no frame is decoded), None if unknown."""
+    import av
+
+    try:
+        with av.open(path) as container:
+            ctx = container.streams.video[0].codec_context
+            return int(ctx.height), int(ctx.width)
+    except Exception:
+        return None
+
+
+def open_video(path: str, short_side: int = 0):  # -> decord.VideoReader (decord has no type stubs)
+    """Open ``path`` with decord, one thread, after cheap file checks; frames scaled to ``short_side`` if > 0.
 
     Raises:
         VideoDecodeError: missing, empty or unreadable file, or a video with no frames.
     """
     import decord
 
-    if not os.path.exists(path):
-        raise VideoDecodeError(path, "missing file")
-    if os.path.getsize(path) == 0:
-        raise VideoDecodeError(path, "empty file (0 bytes)")
+    _check_file(path)
+    size = None
+    if short_side > 0:
+        probed = _probe_size(path)
+        size = None if probed is None else scaled_size(*probed, short_side)
     try:
-        reader = decord.VideoReader(path, num_threads=1)
+        if size is None:
+            reader = decord.VideoReader(path, num_threads=1)
+        else:
+            reader = decord.VideoReader(path, num_threads=1, height=size[0], width=size[1])
     except Exception as err:  # decord raises RuntimeError / DECORDError with ffmpeg's message
         raise VideoDecodeError(path, f"cannot open ({_short_reason(err)})") from None
     if usable_frames(reader) < 1:
@@ -98,12 +159,25 @@ def video_info(path: str) -> VideoInfo:
     return VideoInfo(num_frames=usable_frames(reader), fps=float(reader.get_avg_fps()), height=int(h), width=int(w))
 
 
-def read_clip(path: str, choose: Callable[[int], np.ndarray]) -> torch.Tensor:
+def _choose_checked(path: str, choose: Callable[[int], np.ndarray], n: int) -> np.ndarray:
+    indices = np.asarray(choose(n), dtype=np.int64)
+    if indices.size == 0:
+        raise ValueError(f"{path}: no frame indices chosen")
+    if indices.min() < 0 or indices.max() >= n:
+        raise ValueError(f"{path}: frame indices out of range [0, {n}): {indices.min()}..{indices.max()}")
+    return indices
+
+
+def read_clip(path: str, choose: Callable[[int], np.ndarray], *, backend: str = "decord",
+              short_side: int = 0) -> torch.Tensor:
     """Decode the frames that ``choose(num_frames)`` picks.
 
     Args:
         path: video file.
         choose: maps the usable frame count to an integer index array of any shape (e.g. ``(V, T)``).
+        backend: ``"decord"`` (default) or ``"torchcodec"``.
+        short_side: > 0: decord scales frames to this short side while decoding (when larger); torchcodec
+            ignores it (frames at the stored size).
 
     Returns:
         ``uint8`` tensor of shape ``choose(n).shape + (H, W, 3)``.
@@ -111,23 +185,63 @@ def read_clip(path: str, choose: Callable[[int], np.ndarray]) -> torch.Tensor:
     Raises:
         VideoDecodeError: when the file cannot be opened or the frames do not decode.
     """
-    reader = open_video(path)
+    if backend == "torchcodec":
+        return _read_with_torchcodec(path, choose)
+    if backend != "decord":
+        raise ValueError(f"unknown video decoder {backend!r}; valid: {', '.join(BACKENDS)}")
+    reader = open_video(path, short_side)
     n = usable_frames(reader)
-    indices = np.asarray(choose(n), dtype=np.int64)
-    if indices.size == 0:
-        raise ValueError(f"{path}: no frame indices chosen")
-    if indices.min() < 0 or indices.max() >= n:
-        raise ValueError(f"{path}: frame indices out of range [0, {n}): {indices.min()}..{indices.max()}")
+    indices = _choose_checked(path, choose, n)
     unique, inverse = np.unique(indices, return_inverse=True)
     try:
         frames = reader.get_batch(unique.tolist()).asnumpy()
     except Exception as err:
         frames = _read_with_pyav(path, unique, err)
+        if short_side > 0:
+            frames = _resize_frames(frames, short_side)
     finally:
         del reader
     if frames.ndim != 4 or frames.shape[0] != len(unique) or frames.shape[-1] != 3:
         raise VideoDecodeError(path, f"decoder returned frames of shape {frames.shape}")
     out = torch.from_numpy(frames)[torch.from_numpy(inverse.reshape(-1))]
+    return out.reshape(*indices.shape, *frames.shape[1:])
+
+
+def _resize_frames(frames: np.ndarray, short_side: int) -> np.ndarray:
+    """``(N, H, W, 3)`` uint8 scaled to ``short_side`` (bilinear) when larger: the PyAV fallback's frames match
+    what decord's scaled reader would have returned."""
+    size = scaled_size(frames.shape[1], frames.shape[2], short_side)
+    if size is None:
+        return frames
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+    x = torch.nn.functional.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def _read_with_torchcodec(path: str, choose: Callable[[int], np.ndarray], device: str = "cpu") -> torch.Tensor:
+    """Decode the chosen frames with TorchCodec (exact indices, one FFmpeg thread)."""
+    ok, why = backend_available("torchcodec")
+    if not ok:
+        raise RuntimeError(why)
+    from torchcodec.decoders import VideoDecoder
+
+    _check_file(path)
+    try:
+        decoder = VideoDecoder(path, device=device, dimension_order="NHWC", num_ffmpeg_threads=1)
+        n = int(decoder.metadata.num_frames or len(decoder))
+    except Exception as err:
+        raise VideoDecodeError(path, f"cannot open ({_short_reason(err)})") from None
+    if n < 1:
+        raise VideoDecodeError(path, "no frames")
+    indices = _choose_checked(path, choose, n)
+    unique, inverse = np.unique(indices, return_inverse=True)
+    try:
+        frames = decoder.get_frames_at(unique.tolist()).data
+    except Exception as err:
+        raise VideoDecodeError(path, f"decode failed ({_short_reason(err)})") from None
+    if frames.ndim != 4 or frames.shape[0] != len(unique) or frames.shape[-1] != 3:
+        raise VideoDecodeError(path, f"decoder returned frames of shape {tuple(frames.shape)}")
+    out = frames[torch.from_numpy(inverse.reshape(-1)).to(frames.device)]
     return out.reshape(*indices.shape, *frames.shape[1:])
 
 
@@ -206,9 +320,11 @@ def read_image(path: str) -> torch.Tensor:
     return torch.from_numpy(array.copy()).unsqueeze(0)
 
 
-def read_frames(path: str, choose: Callable[[int], np.ndarray]) -> torch.Tensor:
-    """:func:`read_clip` for videos; for an image (by extension) its single frame, indexed by ``choose(1)``
-    (so every sampled frame of every view is that frame). Returns ``choose(n).shape + (H, W, 3)`` uint8.
+def read_frames(path: str, choose: Callable[[int], np.ndarray], *, backend: str = "decord",
+                short_side: int = 0) -> torch.Tensor:
+    """:func:`read_clip` for videos (``backend``, ``short_side`` as there); for an image (by extension) its single
+    frame, indexed by ``choose(1)`` (so every sampled frame of every view is that frame). Returns
+    ``choose(n).shape + (H, W, 3)`` uint8.
 
     Raises:
         VideoDecodeError: when the file cannot be decoded.
@@ -216,7 +332,7 @@ def read_frames(path: str, choose: Callable[[int], np.ndarray]) -> torch.Tensor:
     from mmlookup.data.annotations import is_image_path
 
     if not is_image_path(path):
-        return read_clip(path, choose)
+        return read_clip(path, choose, backend=backend, short_side=short_side)
     frame = read_image(path)
     indices = torch.as_tensor(np.asarray(choose(1), dtype=np.int64))
     return frame[indices.reshape(-1)].reshape(*indices.shape, *frame.shape[1:])

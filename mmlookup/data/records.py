@@ -76,12 +76,14 @@ class ClipBatch:
         return int(self.label.shape[0])
 
 
-def collate_clips(samples: list[ClipSample]) -> ClipBatch:
-    """Stack samples into a :class:`ClipBatch` (the ``collate_fn`` of every video ``DataLoader``).
+def collate_clips(samples: list[ClipSample | list[ClipSample]]) -> ClipBatch:
+    """Stack samples into a :class:`ClipBatch` (the ``collate_fn`` of every video ``DataLoader``); lists of
+    samples (repeated augmentation: several clips of one decoded video) are flattened in order.
 
     Raises:
         ValueError: on an empty list or on samples whose video shapes differ.
     """
+    samples = [s for item in samples for s in (item if isinstance(item, list) else [item])]
     if not samples:
         raise ValueError("collate_clips got no samples")
     shapes = {tuple(s.video.shape) for s in samples}

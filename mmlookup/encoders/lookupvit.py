@@ -21,8 +21,9 @@ from torch.utils.checkpoint import checkpoint
 
 from mmlookup.encoders.base import Encoder, EncoderOutput
 from mmlookup.encoders.common import drop_path_rates, init_weights, pair, parse_grid, size_kwargs
-from mmlookup.layers.attention import use_fused_attn
+from mmlookup.layers.attention import share_logits, use_fused_attn
 from mmlookup.layers.block import Block
+from mmlookup.layers.fused import norm_linear, norm_mlp
 from mmlookup.layers.mlp import DropPath, Mlp
 from mmlookup.layers.norm import LayerNorm
 from mmlookup.layers.pos_embed import PosEmbed3d
@@ -83,10 +84,11 @@ class LookupBlock(nn.Module):
         self, lookup: torch.Tensor, compressed: torch.Tensor, return_attn: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Returns updated ``(lookup, compressed)`` and, when ``return_attn``, the gather weights ``(B, h, M, N)``."""
-        q = self._heads(self.q(self.norm_p(compressed)))                     # (B, h, M, d)
+        q = self._heads(norm_linear(compressed, self.norm_p, self.q))        # (B, h, M, d)
         k, v = self._kv(lookup)                                              # (B, h, N, d) each
         drop = self.attn_drop if self.training else 0.0
-        fused = use_fused_attn() and self.reuse == "logits" and not return_attn
+        fused = (use_fused_attn() and self.reuse == "logits" and not return_attn
+                 and not share_logits(q.shape[0] * self.num_heads, q.shape[2], k.shape[2]))
         gather_w = None
         if fused:
             gathered = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
@@ -96,7 +98,7 @@ class LookupBlock(nn.Module):
             gathered = F.dropout(gather_w, drop) @ v if drop else gather_w @ v
         compressed = compressed + self.drop_path(self.drop(self.proj_p(self._merge(gathered))))
         compressed, _ = self.refine(compressed)
-        vp = self._heads(self.v_p(self.norm_v(compressed)))                  # (B, h, M, d)
+        vp = self._heads(norm_linear(compressed, self.norm_v, self.v_p))     # (B, h, M, d)
         if fused:
             infused = F.scaled_dot_product_attention(k, q, vp, dropout_p=drop)  # softmax_M(Sᵀ) without storing S
         else:
@@ -105,12 +107,13 @@ class LookupBlock(nn.Module):
             )
             infused = F.dropout(infuse_w, drop) @ vp if drop else infuse_w @ vp
         lookup = lookup + self.drop_path(self.drop(self.proj_l(self._merge(infused))))
-        lookup = lookup + self.drop_path(self.mlp(self.norm_mlp(lookup)))
+        lookup = lookup + self.drop_path(norm_mlp(lookup, self.norm_mlp, self.mlp))
         return lookup, compressed, gather_w
 
     def _kv(self, lookup: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b, n, d = lookup.shape
-        kv = self.kv(self.norm_l(lookup)).view(b, n, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        kv = norm_linear(lookup, self.norm_l, self.kv).view(b, n, 2, self.num_heads, self.head_dim)
+        kv = kv.permute(2, 0, 3, 1, 4)
         return kv[0], kv[1]
 
 

@@ -140,7 +140,8 @@ def build_dataset(recipe: Recipe, train: bool) -> Dataset:
         short_side=d.short_side, labels_file=_path(d.root, d.labels_file) or None, flip=d.flip,
         flip_swap_by_name=d.flip_swap_by_name, randaugment=d.randaugment, mean=d.mean, std=d.std,
         seed=recipe.train.seed, rrc_scale=d.rrc_scale, randaugment_ops=d.randaugment_ops,
-        randaugment_magnitude=d.randaugment_magnitude)
+        randaugment_magnitude=d.randaugment_magnitude, num_sample=d.num_sample,
+        decoder=d.decoder, decode_short_side=d.decode_short_side)
 
 
 def build_loader(dataset: Dataset, batch_size: int, *, train: bool, num_workers: int) -> DataLoader:
@@ -205,8 +206,10 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
     ckpt = find_resume(recipe, resume, allow_recipe_change=allow_recipe_change)
     train_ds, val_ds = datasets or (build_dataset(recipe, True), build_dataset(recipe, False))
     num_classes = _num_classes(recipe, train_ds)
-    t = recipe.train
-    lengths = loop_lengths(len(train_ds), t.batch_size, acc.num_processes, t.accum_steps, t.epochs,
+    t, ns = recipe.train, recipe.data.num_sample
+    if t.batch_size % ns:
+        raise ValueError(f"train.batch_size ({t.batch_size}) must be a multiple of data.num_sample ({ns})")
+    lengths = loop_lengths(len(train_ds) * ns, t.batch_size, acc.num_processes, t.accum_steps, t.epochs,
                            recipe.optim.warmup_epochs)
     model = build_model(recipe, num_classes)
     keep_rate = target_keep_rate(model)  # EViT: the schedule moves ρ in training steps; evaluations use this
@@ -218,9 +221,11 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
     optimizer = build_optimizer(model, recipe.optim)
     lr = recipe.optim.lr * (lengths.global_batch / recipe.optim.lr_scale_batch if recipe.optim.lr_scale_batch else 1)
     seeded_train = SeededDataset(train_ds, t.seed)
-    train_loader = build_loader(seeded_train, t.batch_size, train=True, num_workers=t.num_workers)
+    train_loader = build_loader(seeded_train, t.batch_size // ns, train=True, num_workers=t.num_workers)
     val_loader = build_loader(val_ds, recipe.eval.batch_size, train=False, num_workers=recipe.eval.num_workers)
     model, optimizer, train_loader, val_loader = acc.prepare(model, optimizer, train_loader, val_loader)
+    if t.compile:
+        model = torch.compile(model)
     ema = ModelEma(acc.unwrap_model(model), t.ema_decay) if t.ema_decay > 0 else None
     run = TrainLoop(recipe, acc, model, optimizer, train_loader, lengths, lr, ema=ema,
                     mix=_mix_fn(recipe, num_classes), logger=logger, keep_rate=keep_rate)

@@ -119,3 +119,21 @@ class Attention(nn.Module):
         if self.training and self.attn_drop > 0:
             out = F.dropout(attn, self.attn_drop) @ v
         return self.merge(out), attn
+
+
+# Largest (B·h)·M·N for which LookupViT materialises its gather logits once and reuses them for the infuse
+# step instead of two fused SDPA calls (the second recomputes K Qᵀ); see ``share_logits``. Default 0 (never):
+# on the 2-core CPU the shared path was 2-3x slower than the two fused calls at every compressed grid measured
+# (M = 50..392, N = 1568, 12 heads, inference; 15 interleaved repeats; README "Infuse"): the flash kernel's
+# extra K Qᵀ costs less than writing and reading the M x N map and its two softmaxes.
+SHARED_LOGITS_MAX = int(os.environ.get("MMLOOKUP_SHARED_LOGITS_MAX", "0"))
+
+
+def share_logits(bh: int, m: int, n: int) -> bool:
+    """Whether a cross-attention pair over ``bh`` heads with ``m`` queries and ``n`` keys should compute its
+    ``(bh, m, n)`` logits once for both directions.
+
+    Only without grad: in training the two softmax maps it would keep for backward (``2·bh·m·n`` floats) cost more
+    memory than the fused calls keep (their outputs), and activation memory is what LookupViT saves.
+    """
+    return not torch.is_grad_enabled() and bh * m * n <= SHARED_LOGITS_MAX

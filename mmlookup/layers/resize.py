@@ -49,11 +49,13 @@ def resize_grid(x: torch.Tensor, in_grid: Grid, out_grid: Grid) -> torch.Tensor:
     if in_grid == out_grid:
         return x
     y = x.reshape(b, *in_grid, d)
-    for axis, (n_in, n_out) in enumerate(zip(in_grid, out_grid)):
-        if n_in == n_out:
-            continue
-        r = resample_matrix(n_in, n_out, dtype=x.dtype, device=x.device)
-        y = torch.movedim(torch.tensordot(r, torch.movedim(y, axis + 1, 0), dims=([1], [0])), 0, axis + 1)
+    # in x's dtype, outside autocast: under bf16 autocast tensordot failed ("both inputs should have same dtype")
+    with torch.autocast(x.device.type, enabled=False):
+        for axis, (n_in, n_out) in enumerate(zip(in_grid, out_grid)):
+            if n_in == n_out:
+                continue
+            r = resample_matrix(n_in, n_out, dtype=x.dtype, device=x.device)
+            y = torch.movedim(torch.tensordot(r, torch.movedim(y, axis + 1, 0), dims=([1], [0])), 0, axis + 1)
     return y.reshape(b, _prod(out_grid), d)
 
 
