@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Memory = Literal["compressed", "lookup", "both"]
-DataFormat = Literal["coco", "karpathy"]
+DataFormat = Literal["coco", "karpathy", "msrvtt", "vatex"]
 
 MEMORY_CHOICES: tuple[str, ...] = ("compressed", "lookup", "both")
-FORMAT_CHOICES: tuple[str, ...] = ("coco", "karpathy")
+FORMAT_CHOICES: tuple[str, ...] = ("coco", "karpathy", "msrvtt", "vatex")
 DECODER_CHOICES: tuple[str, ...] = ("gpt2",)
 
 
@@ -40,14 +40,18 @@ class CaptionCfg:
         max_caption_tokens: training captions are truncated to this many tokens (BOS/EOS included).
         max_length: maximum number of generated tokens at evaluation and inference.
         num_beams: beam width at evaluation and inference (1 = greedy).
-        format: annotation format: ``"coco"`` (``captions_*.json``) or ``"karpathy"`` (``dataset_coco.json``).
-        train_annotations: training annotation file (COCO format) or the Karpathy ``dataset_coco.json``.
-        val_annotations: evaluation annotation file (COCO format); unused for the Karpathy format, which
-            takes both splits from ``train_annotations``.
+        format: annotation format: ``"coco"`` (``captions_*.json``), ``"karpathy"`` (``dataset_coco.json``),
+            ``"msrvtt"`` (``*_videodatainfo.json``) or ``"vatex"`` (``vatex_*_v1.0.json``); see
+            :mod:`mmlookup.data.video_captions` for the video sets.
+        train_annotations: training annotation file (COCO format), the Karpathy ``dataset_coco.json``, MSR-VTT's
+            ``train_val_videodatainfo.json`` or VATEX's training list.
+        val_annotations: evaluation annotation file (COCO format, MSR-VTT's ``test_videodatainfo.json``, VATEX's
+            validation list); unused for the Karpathy format, which takes both splits from
+            ``train_annotations``; for MSR-VTT, empty means ``train_annotations`` (e.g. ``eval_split=validate``).
         media_root: folder that image/video ``file_name`` (COCO) or ``filepath/filename`` (Karpathy) are
             relative to; ``None`` = the annotation file's folder.
-        train_splits: Karpathy splits used for training.
-        eval_split: Karpathy split used for evaluation.
+        train_splits: Karpathy (or MSR-VTT: ``train``, ``validate``) splits used for training.
+        eval_split: Karpathy (or MSR-VTT: ``validate``, ``test``) split used for evaluation.
         max_eval_samples: evaluate on at most this many images (``0`` = all); CIDEr depends on the set.
         cache_dir: folder for an on-disk cache of frozen-encoder outputs (``None`` = no cache). Media always
             use the deterministic evaluation transform, so cached tokens equal live ones.

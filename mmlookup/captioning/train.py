@@ -259,7 +259,7 @@ def run_eval(recipe: Recipe, checkpoint: str | Path, *, out: str | Path | None =
     loader = caption_loader(val_ds, tokenizer, recipe, train=False)
     model, loader = acc.prepare(model, loader)
     c = recipe.caption
-    split = c.eval_split if c.format == "karpathy" else "val"
+    split = c.eval_split if c.format in ("karpathy", "msrvtt") else "val"
     report = evaluate_captioner(model, loader, tokenizer, acc, val_s, num_beams=c.num_beams, max_length=c.max_length,
                                 results_file=run_dir / f"results_{split}_{ckpt.name}.json", train_samples=train_s,
                                 step=int(load_checkpoint_state(ckpt).step))
@@ -278,7 +278,7 @@ def _evaluate(recipe: Recipe, acc: Accelerator, model: torch.nn.Module, loader: 
               tokenizer: PreTrainedTokenizerFast, val_s: list[CaptionSample], train_s: list[CaptionSample],
               run_dir: Path, step: int, logger: RunLogger, final: bool) -> CaptionReport | None:
     c = recipe.caption
-    split = c.eval_split if c.format == "karpathy" else "val"
+    split = c.eval_split if c.format in ("karpathy", "msrvtt") else "val"
     report = evaluate_captioner(model, loader, tokenizer, acc, val_s, num_beams=c.num_beams, max_length=c.max_length,
                                 results_file=run_dir / f"results_{split}.json", step=step,
                                 train_samples=train_s if final else None)

@@ -16,6 +16,8 @@ Layout written by :func:`generate` (``OUT`` is the output folder)::
     OUT/coco/images/<id>.jpg
     OUT/coco/video_captions_train.json, video_captions_val.json   COCO format, file_name = videos/<id>.mp4
     OUT/coco/videos/<id>.mp4
+    OUT/msrvtt/train_val_videodatainfo.json, test_videodatainfo.json   MSR-VTT layout of the same caption clips
+    OUT/msrvtt/videos/video<N>.mp4                                     (copies; train+validate = COCO train, test = val)
 
 Defaults (:class:`SynthSizes`): 8 classes; K400 40 train + 12 val clips per class; SSv2 16 + 6 per class;
 32 frames of 112x112 at 12 fps (H.264 via PyAV/libx264, GOP 16, CRF 18; VP9 for webm); 160 + 40 caption
@@ -145,6 +147,8 @@ class SyntheticPaths:
     coco_video_captions_train: str
     coco_video_captions_val: str
     classes: list[str] = field(default_factory=list)
+    msrvtt_train_val: str = ""
+    msrvtt_test: str = ""
 
 
 def _article(colour: str, shape: str) -> str:
@@ -301,6 +305,7 @@ def generate(out_dir: str, *, seed: int = 0, sizes: SynthSizes | None = None, wo
     _ssv2_part(parts["ssv2"], np.random.default_rng([seed, 2]), sizes, motions, specs)
     _coco_part(parts["coco"], np.random.default_rng([seed, 3]), sizes, motions, specs)
     _write_all(specs, workers, progress)
+    msrvtt = _msrvtt_part(parts["coco"], os.path.join(out, "msrvtt"))
     k, s, c = parts["k400"], parts["ssv2"], parts["coco"]
     return SyntheticPaths(
         root=out, k400_root=k, k400_train=os.path.join(k, "train.csv"), k400_val=os.path.join(k, "validate.csv"),
@@ -310,7 +315,40 @@ def generate(out_dir: str, *, seed: int = 0, sizes: SynthSizes | None = None, wo
         coco_captions_val=os.path.join(c, "captions_val.json"), coco_karpathy=os.path.join(c, "dataset_coco.json"),
         coco_video_captions_train=os.path.join(c, "video_captions_train.json"),
         coco_video_captions_val=os.path.join(c, "video_captions_val.json"),
-        classes=sorted(K400_LABELS[m] for m in motions))
+        classes=sorted(K400_LABELS[m] for m in motions), msrvtt_train_val=msrvtt[0], msrvtt_test=msrvtt[1])
+
+
+def _msrvtt_part(coco: str, out: str) -> tuple[str, str]:
+    """Copy the caption clips (already written in the COCO layout) into the official MSR-VTT layout.
+
+    COCO train clips become ``video0..`` with the last tenth ``validate`` (MSR-VTT has 6,513 train / 497
+    validate / 2,990 test); COCO val clips become the ``test`` split in ``test_videodatainfo.json``.
+    Captions and their order are the COCO files', so train+validate / test hold exactly the COCO video sets.
+    """
+    import shutil
+
+    os.makedirs(os.path.join(out, "videos"), exist_ok=True)
+    files = []
+    n = 0
+    for coco_name, file_name, test in (("video_captions_train.json", "train_val_videodatainfo.json", False),
+                                       ("video_captions_val.json", "test_videodatainfo.json", True)):
+        data = json.loads(Path(coco, coco_name).read_text(encoding="utf-8"))
+        refs: dict[int, list[str]] = {}
+        for ann in data["annotations"]:
+            refs.setdefault(ann["image_id"], []).append(ann["caption"])
+        videos, sentences, n_val = [], [], len(data["images"]) // 10
+        for k, img in enumerate(data["images"]):
+            vid = f"video{n}"
+            split = "test" if test else ("validate" if k >= len(data["images"]) - n_val else "train")
+            shutil.copyfile(os.path.join(coco, img["file_name"]), os.path.join(out, "videos", vid + ".mp4"))
+            videos.append({"category": 0, "url": "", "video_id": vid, "start time": 0.0, "end time": 0.0,
+                           "split": split, "id": n})
+            sentences += [{"caption": c, "video_id": vid, "sen_id": len(sentences)} for c in refs[img["id"]]]
+            n += 1
+        _write_json(os.path.join(out, file_name), {"info": {"contributor": "mmlookup synthetic", "year": "2026"},
+                                                   "videos": videos, "sentences": sentences})
+        files.append(os.path.join(out, file_name))
+    return files[0], files[1]
 
 
 def _write_all(specs: list[ClipSpec], workers: int | None, progress: bool) -> None:
