@@ -52,7 +52,8 @@ def cache_key(recipe: Recipe, split: str, num_samples: int) -> str:
         "encoder": m.encoder, "num_frames": m.num_frames, "img_size": m.img_size, "tubelet": m.tubelet_size,
         "patch": m.patch_size, "grids": [list(g) for g in m.grids], "kwargs": m.encoder_kwargs,
         "pretrained": _file_id(m.pretrained), "encoder_checkpoint": _file_id(c.encoder_checkpoint),
-        "memory": c.memory, "format": c.format, "annotations": _file_id(ann), "media_root": c.media_root,
+        "memory": c.memory, "memory_tokens": c.memory_tokens, "format": c.format,
+        "annotations": _file_id(ann), "media_root": c.media_root,
         "splits": c.train_splits if split == "train" else [c.eval_split], "n": num_samples, "split": split,
         "max_eval": c.max_eval_samples, "dtype": str(CACHE_DTYPE),
     }

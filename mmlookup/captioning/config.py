@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Memory = Literal["compressed", "lookup", "both"]
+Memory = Literal["compressed", "lookup", "both", "reduced"]
 DataFormat = Literal["coco", "karpathy", "msrvtt", "vatex"]
 
-MEMORY_CHOICES: tuple[str, ...] = ("compressed", "lookup", "both")
+MEMORY_CHOICES: tuple[str, ...] = ("compressed", "lookup", "both", "reduced")
 FORMAT_CHOICES: tuple[str, ...] = ("coco", "karpathy", "msrvtt", "vatex")
 DECODER_CHOICES: tuple[str, ...] = ("gpt2",)
 
@@ -22,8 +22,12 @@ class CaptionCfg:
 
     Attributes:
         memory: which encoder tokens the decoder cross-attends: ``"compressed"`` (LookupViT's M compressed
-            tokens, the default), ``"lookup"`` (the final token set, with its mask when the encoder pads) or
-            ``"both"`` (concatenated).
+            tokens, the default), ``"lookup"`` (the final token set, with its mask when the encoder pads),
+            ``"both"`` (concatenated) or ``"reduced"`` (the final reduced token set of a token-reducing encoder,
+            EViT / ATS, CLS included, with its padding mask as the decoder's ``encoder_attention_mask``).
+        memory_tokens: with ``memory="reduced"``, set the encoder's reduction so the final set has this many
+            tokens (ATS: at most), for comparisons at an equal memory size
+            (:mod:`mmlookup.captioning.reduce`); ``0`` keeps the encoder's own settings.
         encoder_checkpoint: a classification run or checkpoint folder of this project for the frozen encoder
             (a run folder means its ``checkpoints/best``), loaded strictly. Imported weights (timm,
             torchvision, Hugging Face) go in ``model.pretrained`` instead. Neither: the encoder keeps its
@@ -61,6 +65,7 @@ class CaptionCfg:
     """
 
     memory: Memory = "compressed"
+    memory_tokens: int = 0
     encoder_checkpoint: str | None = None
     adapter: bool = True
     decoder: str = "gpt2"
@@ -101,5 +106,10 @@ class CaptionCfg:
                      "num_beams", "vocab_min_freq"):
             if getattr(self, name) < 1:
                 raise ValueError(f"caption.{name} must be >= 1, got {getattr(self, name)}")
+        if self.memory_tokens and self.memory != "reduced":
+            raise ValueError(f"caption.memory_tokens={self.memory_tokens} needs caption.memory='reduced' (LookupViT's "
+                             "compressed memory is sized by model.grids)")
+        if self.memory_tokens < 0:
+            raise ValueError(f"caption.memory_tokens must be >= 0, got {self.memory_tokens}")
         if self.max_eval_samples < 0:
             raise ValueError(f"caption.max_eval_samples must be >= 0, got {self.max_eval_samples}")

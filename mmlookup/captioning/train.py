@@ -74,7 +74,8 @@ def build_captioner(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, *, load_
         load_encoder_weights(encoder, recipe.caption.encoder_checkpoint)
     c = recipe.caption
     decoder = build_decoder(c, len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
-    return CaptionModel(encoder, decoder, memory=c.memory, adapter=c.adapter, suppress_ids=(tokenizer.unk_token_id,))
+    return CaptionModel(encoder, decoder, memory=c.memory, adapter=c.adapter, suppress_ids=(tokenizer.unk_token_id,),
+                        memory_tokens=c.memory_tokens)
 
 
 def prepare_tokenizer(recipe: Recipe, train_samples: list[CaptionSample], run_dir: Path,
