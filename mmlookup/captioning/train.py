@@ -199,7 +199,11 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
             logger.info(f"resumed from {ckpt} at step {state.step}")
     net = acc.unwrap_model(model)
     n_train = sum(p.numel() for p in net.trainable_parameters())
-    logger.info(f"{recipe.name}: frozen {recipe.model.encoder} -> {c.memory} memory -> GPT-2 "
+    weights = c.encoder_checkpoint or recipe.model.pretrained
+    logger.info(f"frozen encoder weights: {weights}" if weights else "frozen encoder weights: RANDOM (neither "
+                "caption.encoder_checkpoint nor model.pretrained is set): the decoder reads random projections")
+    memory = c.memory + (f" ({c.memory_tokens} tokens)" if c.memory_tokens else "")
+    logger.info(f"{recipe.name}: frozen {recipe.model.encoder} -> {memory} memory -> GPT-2 "
                 f"{c.decoder_layers}x{c.decoder_width} ({n_train / 1e6:.2f} M trainable), vocab {len(tokenizer)}, "
                 f"{len(train_ds)} train / {len(val_ds)} eval images, {lengths.steps_per_epoch} steps/epoch, "
                 f"{max_steps} steps, lr {base_lr:.2e}, {'cached memory' if c.cache_dir else 'encoder every step'}, "
