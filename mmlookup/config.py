@@ -33,7 +33,8 @@ class ModelCfg:
     """The encoder and its classification head(s).
 
     ``grids`` lists LookupViT compressed grids ``(t_p, h_p, w_p)``; training samples one per step and
-    evaluation reports each. The first is the default. Empty for other families.
+    evaluation reports each. The first is the default. Empty for other families. ``keep_rate`` is EViT's target
+    ρ: the training schedule (``train.keep_rate_*``) changes it for training steps only; every evaluation runs at it.
     """
 
     encoder: str = "lookupvit_nano"
@@ -44,7 +45,8 @@ class ModelCfg:
     drop_path_rate: float = 0.1
     head_dropout: float = 0.0
     grids: tuple[Grid, ...] = ()
-    keep_rate: float = 1.0  # EViT target keep rate; 1.0 leaves the encoder's own default when it has none
+    keep_rate: float | None = None  # EViT target keep rate ρ; None = the family's default (0.7)
+    pool: str = "auto"  # auto | cls | mean: classifier pooling (auto: CLS if the encoder has one; LookupViT: 2 heads)
     encoder_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained: str = ""  # checkpoint for the encoder (path), loaded by the registry
     grad_checkpointing: bool = False
@@ -153,7 +155,8 @@ class Recipe:
             if v < 1:
                 raise ValueError(f"{key} must be >= 1, got {v}")
         self.caption.validate()
-        if not 0.0 < self.model.keep_rate <= 1.0:
+        _choice("model.pool", self.model.pool, ("auto", "cls", "mean"))
+        if self.model.keep_rate is not None and not 0.0 < self.model.keep_rate <= 1.0:
             raise ValueError(f"model.keep_rate must be in (0, 1], got {self.model.keep_rate}")
         return self
 
@@ -331,7 +334,7 @@ def check_type(value: Any, tp: Any, key: str) -> Any:
             return dict(value)
     elif origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
-        if str in args and type(None) in args and value is None:
+        if type(None) in args and value is None:
             return None
         for a in args:
             try:

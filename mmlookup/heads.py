@@ -3,6 +3,17 @@
 A head maps an :class:`~mmlookup.encoders.base.EncoderOutput` to logits of shape ``(B, H, K)``: one row per
 head, so single-head and LookupViT's two-head classifiers share one training and evaluation path. The loss
 sums cross-entropy over heads; inference averages the heads' probabilities (:func:`combine_probs`).
+
+Pooling (``model.pool``, chosen by :func:`resolve_pool`):
+
+* ``"cls"`` (:class:`ClsHead`): the CLS token after the encoder's final norm, as ViT, DeiT, EViT and ATS
+  classify; EViT's and ATS's token scores are the CLS attention precisely because CLS is the classifier's input.
+* ``"mean"`` (:class:`PooledHead`): the mean of the real patch tokens (CLS, padding and EViT's fused token
+  excluded), optionally through a LayerNorm ``fc_norm`` as VideoMAE does; the only choice without a CLS token.
+* ``"lookup"`` (:class:`LookupHeads`): LookupViT's two heads (what ``"auto"`` gives a LookupViT encoder).
+
+Every single head keeps its linear layer as ``fc`` (and ``fc_norm``), so imported classifiers and our own
+checkpoints share one naming (``head.fc.weight``).
 """
 from __future__ import annotations
 
@@ -10,6 +21,9 @@ import torch
 import torch.nn as nn
 
 from mmlookup.encoders.base import EncoderOutput
+from mmlookup.layers.norm import LayerNorm
+
+POOLS = ("auto", "cls", "mean")
 
 
 def _linear(dim: int, num_classes: int) -> nn.Linear:
@@ -19,10 +33,11 @@ def _linear(dim: int, num_classes: int) -> nn.Linear:
     return layer
 
 
-class PooledHead(nn.Module):
-    """Mean of the real non-CLS tokens (``EncoderOutput.pooled``) → dropout → linear. One head, ``main``."""
+class ClsHead(nn.Module):
+    """CLS token (``tokens[:, 0]``, already through the encoder's final norm) → dropout → linear. One head."""
 
     head_names: tuple[str, ...] = ("main",)
+    pool = "cls"
 
     def __init__(self, dim: int, num_classes: int, dropout: float = 0.0) -> None:
         super().__init__()
@@ -30,7 +45,29 @@ class PooledHead(nn.Module):
         self.fc = _linear(dim, num_classes)
 
     def forward(self, out: EncoderOutput) -> torch.Tensor:
-        return self.fc(self.drop(out.pooled())).unsqueeze(1)
+        if int(out.info.get("num_prefix_tokens", 0)) < 1:
+            raise ValueError("ClsHead needs an encoder with a CLS token; use pool='mean' for this encoder")
+        return self.fc(self.drop(out.tokens[:, 0])).unsqueeze(1)
+
+
+class PooledHead(nn.Module):
+    """Mean of the real patch tokens (``EncoderOutput.pooled``) → optional ``fc_norm`` → dropout → linear.
+
+    ``fc_norm=True`` is VideoMAE's classifier (its encoder has no final norm; the pooled mean is normalised
+    instead). One head, ``main``.
+    """
+
+    head_names: tuple[str, ...] = ("main",)
+    pool = "mean"
+
+    def __init__(self, dim: int, num_classes: int, dropout: float = 0.0, fc_norm: bool = False) -> None:
+        super().__init__()
+        self.fc_norm = LayerNorm(dim) if fc_norm else nn.Identity()
+        self.drop = nn.Dropout(dropout)
+        self.fc = _linear(dim, num_classes)
+
+    def forward(self, out: EncoderOutput) -> torch.Tensor:
+        return self.fc(self.drop(self.fc_norm(out.pooled()))).unsqueeze(1)
 
 
 class LookupHeads(nn.Module):
@@ -41,6 +78,7 @@ class LookupHeads(nn.Module):
     """
 
     head_names: tuple[str, ...] = ("compressed", "lookup")
+    pool = "lookup"
 
     def __init__(self, dim: int, num_classes: int, dropout: float = 0.0) -> None:
         super().__init__()
@@ -54,6 +92,50 @@ class LookupHeads(nn.Module):
         c = self.fc_compressed(self.drop(out.compressed.mean(dim=1)))
         lk = self.fc_lookup(self.drop(out.pooled()))
         return torch.stack((c, lk), dim=1)
+
+
+def resolve_pool(encoder: nn.Module, pool: str = "auto", source_pool: str | None = None) -> str:
+    """The pooling a classifier on ``encoder`` uses: ``"cls"``, ``"mean"`` or ``"lookup"``.
+
+    ``"auto"`` takes the imported head's own pooling (``source_pool``) when known, else ``"lookup"`` for
+    LookupViT, ``"cls"`` when the encoder has a CLS token and ``"mean"`` otherwise.
+    """
+    if pool not in POOLS:
+        raise ValueError(f"unknown pool {pool!r}; valid: {', '.join(POOLS)}")
+    is_lookup = hasattr(encoder, "norm_compressed")
+    has_cls = int(getattr(encoder, "num_prefix_tokens", 0)) > 0
+    if is_lookup:
+        if pool == "cls":
+            raise ValueError("LookupViT has no CLS token; its heads mean-pool both streams (pool='auto' or 'mean')")
+        return "lookup"
+    if pool == "auto":
+        pool = source_pool if source_pool in ("cls", "mean") else ("cls" if has_cls else "mean")
+    if pool == "cls" and not has_cls:
+        raise ValueError(f"pool='cls' needs a CLS token; {type(encoder).__name__} has none (use pool='mean')")
+    return pool
+
+
+def build_head(encoder: nn.Module, pool: str, num_classes: int, dropout: float = 0.0, fc_norm: bool = False
+               ) -> nn.Module:
+    """The head for a resolved ``pool`` (:func:`resolve_pool`) on ``encoder``."""
+    dim = int(encoder.embed_dim)
+    if pool == "lookup":
+        return LookupHeads(dim, num_classes, dropout)
+    if pool == "cls":
+        if fc_norm:
+            raise ValueError("fc_norm goes with mean pooling (VideoMAE); a CLS head reads the final-normed CLS")
+        return ClsHead(dim, num_classes, dropout)
+    if pool == "mean":
+        return PooledHead(dim, num_classes, dropout, fc_norm=fc_norm)
+    raise ValueError(f"unknown resolved pool {pool!r}; valid: cls, mean, lookup")
+
+
+def head_num_classes(state: dict[str, torch.Tensor]) -> int | None:
+    """Number of classes of a head state dict in our naming (``fc.weight`` or LookupViT's), ``None`` if empty."""
+    for key in ("fc.weight", "fc_lookup.weight", "fc_compressed.weight"):
+        if key in state:
+            return int(state[key].shape[0])
+    return None
 
 
 def combine_probs(logits: torch.Tensor) -> torch.Tensor:

@@ -1,14 +1,17 @@
 """Model assembly: the only place an encoder and a head become a model (DESIGN §2)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
 
 from mmlookup.encoders.base import Encoder
-from mmlookup.heads import LookupHeads, PooledHead
+from mmlookup.heads import build_head, head_num_classes, resolve_pool
 from mmlookup.registry import create_encoder
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from mmlookup.config import Recipe
@@ -51,26 +54,125 @@ class VideoClassifier(nn.Module):
         return self.encoder.depth + 2
 
 
+def create_classifier(
+    name: str,
+    num_classes: int | None = None,
+    checkpoint: Any = None,
+    checkpoint_format: str = "auto",
+    pool: str = "auto",
+    *,
+    head_dropout: float = 0.0,
+    fc_norm: bool | None = None,
+    verbose: bool = True,
+    **encoder_kwargs: Any,
+) -> VideoClassifier:
+    """A registered encoder and its classification head(s) in one call, optionally from a checkpoint.
+
+    When the checkpoint carries a classifier (timm ``head.*`` / ``fc_norm.*``, torchvision ``heads.head.*``, Hugging
+    Face ``classifier.*``, our own ``head.*``) it is imported with the pooling it was trained with, so an imported
+    image classifier gives its own logits on ``T = 1`` clips; ``num_classes=None`` takes the head's size. A different
+    ``num_classes`` gets a new head (the report says so).
+
+        model = create_classifier("evit_base", checkpoint=timm_vit.state_dict(), keep_rate=0.7, num_frames=16)
+
+    Args:
+        name: a registered encoder (``mmlookup.list_encoders()``).
+        num_classes: classes of the head; required when the checkpoint has no classifier.
+        checkpoint: a state dict, path or module accepted by :func:`mmlookup.encoders.pretrained.load_checkpoint`.
+        checkpoint_format: ``"auto"`` or one of :data:`mmlookup.encoders.pretrained.FORMATS`.
+        pool: ``"auto"``, ``"cls"`` or ``"mean"`` (:func:`mmlookup.heads.resolve_pool`).
+        head_dropout: dropout before the linear layer(s).
+        fc_norm: a LayerNorm after mean pooling (VideoMAE); ``None``: when the checkpoint's head has one.
+        verbose: print the weight-loading report.
+        **encoder_kwargs: reach the encoder (``keep_rate=`` for EViT, ``budget=`` for ATS, ``grid=`` for LookupViT,
+            clip geometry); ``None`` values keep the variant's defaults.
+
+    Returns:
+        The :class:`VideoClassifier`; ``forward(video)`` returns logits ``(B, H, K)``.
+    """
+    encoder = create_encoder(name, **encoder_kwargs)
+    head_state: dict[str, torch.Tensor] = {}
+    source_pool = None
+    if checkpoint is not None:
+        from mmlookup.encoders.pretrained import load_checkpoint
+
+        report = load_checkpoint(encoder, checkpoint, checkpoint_format=checkpoint_format, verbose=verbose)
+        head_state, source_pool = report.head_state, report.head_pool
+    resolved = resolve_pool(encoder, pool, source_pool)
+    source_classes = head_num_classes(head_state)
+    if num_classes is None:
+        if source_classes is None:
+            where = "no checkpoint was given" if checkpoint is None else "the checkpoint carries no classifier head"
+            raise ValueError(f"create_classifier({name!r}): num_classes is required because {where}")
+        num_classes = source_classes
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    if fc_norm is None:
+        fc_norm = resolved == "mean" and "fc_norm.weight" in head_state
+    head = build_head(encoder, resolved, num_classes, head_dropout, fc_norm=fc_norm)
+    if head_state:
+        _import_head(head, head_state, resolved, source_pool, num_classes, source_classes, verbose)
+    return VideoClassifier(encoder, head)
+
+
+def _import_head(head: nn.Module, state: dict[str, torch.Tensor], pool: str, source_pool: str | None,
+                 num_classes: int, source_classes: int | None, verbose: bool) -> None:
+    """Load the source's head into ``head`` when it fits (same classes and pooling); otherwise say why not."""
+    why = ""
+    if source_classes != num_classes:
+        why = f"it has {source_classes} classes, {num_classes} asked"
+    elif source_pool is not None and source_pool != pool:
+        why = f"it was trained on pool={source_pool!r}, this head uses pool={pool!r}"
+    else:
+        own = head.state_dict()
+        if set(state) != set(own) or any(state[k].shape != own[k].shape for k in own):
+            why = f"its tensors {sorted(state)} do not fit the {type(head).__name__} ({sorted(own)})"
+    if why:
+        if verbose:
+            print(f"classifier head: new (not imported: {why})")
+        return
+    head.load_state_dict(state)
+    if verbose:
+        print(f"classifier head: imported ({num_classes} classes, pool={pool!r})")
+
+
 def build_encoder(recipe: "Recipe") -> Encoder:
-    """The recipe's encoder with its clip geometry; LookupViT gets the first listed compressed grid."""
+    """The recipe's encoder with its clip geometry (LookupViT: the first listed compressed grid).
+
+    EViT runs at ``model.keep_rate`` (``None``: the family's default ρ = 0.7); a recipe that sets ρ = 1 gets a log
+    line, because EViT at ρ = 1 is the plain ViT.
+    """
+    m = recipe.model
+    encoder = create_encoder(m.encoder, checkpoint=m.pretrained or None, **_encoder_kwargs(recipe))
+    return _finish_encoder(recipe, encoder)
+
+
+def _encoder_kwargs(recipe: "Recipe") -> dict[str, Any]:
     m = recipe.model
     kwargs = dict(num_frames=m.num_frames, img_size=m.img_size, tubelet_size=m.tubelet_size,
                   patch_size=m.patch_size, drop_path_rate=m.drop_path_rate, **m.encoder_kwargs)
     if m.grids:
         kwargs["grid"] = tuple(m.grids[0])
-    encoder = create_encoder(m.encoder, checkpoint=m.pretrained or None, **kwargs)
+    return kwargs
+
+
+def _finish_encoder(recipe: "Recipe", encoder: Encoder) -> Encoder:
+    m = recipe.model
     if m.grad_checkpointing:
         encoder.set_grad_checkpointing()
     if hasattr(encoder, "set_keep_rate"):
-        encoder.set_keep_rate(m.keep_rate)
+        if m.keep_rate is not None:
+            encoder.set_keep_rate(m.keep_rate)
+        if getattr(encoder, "keep_rate", None) == 1.0:
+            log.warning(f"{m.encoder} runs at keep rate 1: every token is kept, so it is the plain ViT "
+                        f"(set model.keep_rate < 1, e.g. 0.7 as the EViT paper's main setting)")
     return encoder
 
 
 def build_model(recipe: "Recipe", num_classes: int) -> VideoClassifier:
-    """Build the classifier a recipe describes: two heads when the encoder returns compressed tokens."""
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
-    encoder = build_encoder(recipe)
-    two_heads = recipe.model.encoder.startswith("lookupvit")
-    head_cls = LookupHeads if two_heads else PooledHead
-    return VideoClassifier(encoder, head_cls(encoder.embed_dim, num_classes, recipe.model.head_dropout))
+    """The classifier a recipe describes, through :func:`create_classifier` (same factory, same head import)."""
+    m = recipe.model
+    model = create_classifier(m.encoder, num_classes, checkpoint=m.pretrained or None, pool=m.pool,
+                              head_dropout=m.head_dropout, **_encoder_kwargs(recipe))
+    _finish_encoder(recipe, model.encoder)
+    return model

@@ -53,7 +53,7 @@ def toy_recipe(tmp_path, encoder: str = "lookupvit_nano", *extra: str) -> Recipe
 
 
 def _families() -> list[str]:
-    return [f"{fam}_nano" for fam in ("lookupvit", "vit", "evit", "ats") if f"{fam}_nano" in list_encoders()]
+    return [f"{fam}_nano" for fam in ("lookupvit", "vit", "evit", "ats", "tome") if f"{fam}_nano" in list_encoders()]
 
 
 @pytest.mark.parametrize("encoder", _families())
@@ -142,3 +142,24 @@ def test_nan_loss_stops_with_a_clear_error(tmp_path):
 
     with pytest.raises(NonFiniteLossError, match="non-finite loss at optimizer step 0"):
         fit(recipe, accelerator=build_accelerator(recipe), datasets=(bad, ToyClips(4)))
+
+
+@pytest.mark.parametrize("use_ema", [False, True])
+def test_evit_evaluates_at_the_target_keep_rate_while_the_schedule_holds_one(tmp_path, monkeypatch, use_ema):
+    """The keep-rate schedule is for training steps only: live and EMA evaluations both run at the target ρ."""
+    from mmlookup.encoders.evit import EViT
+
+    seen: list[tuple[bool, float]] = []
+    forward = EViT.forward
+
+    def spy(self, video, **kwargs):
+        seen.append((self.training, self.keep_rate))
+        return forward(self, video, **kwargs)
+
+    monkeypatch.setattr(EViT, "forward", spy)
+    recipe = toy_recipe(tmp_path, "evit_nano", "train.max_steps=2", "train.epochs=1", "model.keep_rate=0.5",
+                        "train.keep_rate_warmup_epochs=10", f"train.ema_decay={0.9 if use_ema else 0.0}",
+                        f"eval.use_ema={use_ema}")
+    fit(recipe, accelerator=build_accelerator(recipe), datasets=(ToyClips(8), ToyClips(4, seed=1)))
+    assert {rate for training, rate in seen if training} == {1.0}      # hold phase of the schedule
+    assert {rate for training, rate in seen if not training} == {0.5}  # every evaluation at the target

@@ -16,9 +16,9 @@ CLASSIFY = [r for r in RECIPES if not r.startswith(("coco/", "msrvtt/", "vatex/"
 
 def test_recipe_set_is_complete():
     for ds, clip in (("k400", "16x4"), ("ssv2", "16x2")):
-        for fam in ("vit", "lookupvit", "evit", "ats"):
+        for fam in ("vit", "lookupvit", "evit", "ats", "tome"):
             assert f"{ds}/{fam}_b16_{clip}" in RECIPES
-    for fam in ("vit", "lookupvit", "evit", "ats"):
+    for fam in ("vit", "lookupvit", "evit", "ats", "tome"):
         assert f"synthetic/{fam}" in RECIPES
 
 
@@ -71,7 +71,7 @@ def test_runlocal_variant_is_tiny(arg):
 def test_derived_recipes_share_the_base_and_change_only_their_keys():
     base, evit = load_recipe("k400/vit_b16_16x4"), load_recipe("k400/evit_b16_16x4")
     assert (evit.optim, evit.data, evit.eval) == (base.optim, base.data, base.eval)
-    assert evit.model.encoder == "evit_base" and evit.model.keep_rate == 0.7 and base.model.keep_rate == 1.0
+    assert evit.model.encoder == "evit_base" and evit.model.keep_rate == 0.7 and base.model.keep_rate is None
     local = load_recipe("ssv2/ats_b16_16x2:runlocal")
     assert local.train.max_steps > 0 and local.eval.num_clips == 1 and local.data.format == "ssv2"
     with pytest.raises(KeyError, match="valid keys under model"):

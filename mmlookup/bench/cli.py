@@ -5,7 +5,7 @@ once (the paper's ``3NMD``, measured on the explicit path), ``exec GMACs`` is wh
 (``4NMD``: KQᵀ recomputed instead of stored). Ratios are taken against the plain ViT of the same size,
 measured in the same run.
 
-    mmlookup bench                      # ViT-B, LookupViT-B at 4 grids (+ EViT/ATS if present), timm ViT-B, 16x224²
+    mmlookup bench                      # ViT-B, LookupViT-B at 4 grids (+ EViT/ATS/ToMe), timm ViT-B, 16x224²
     mmlookup bench --small              # tiny models at 8x112², < 1 min on 2 CPU cores
     mmlookup bench --data ...           # data-loader throughput (see `mmlookup bench --data --help`)
     mmlookup bench --caption ...        # caption decoding speed (see `mmlookup bench --caption --help`)
@@ -66,7 +66,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         "--size", default=None, help="model size: nano, tiny, small, base, large (default base; tiny with --small)"
     )
     p.add_argument(
-        "--encoders", nargs="+", default=None, help="encoder names (default: vit, lookupvit, evit, ats of --size)"
+        "--encoders", nargs="+", default=None, help="encoder names (default: vit, lookupvit, evit, ats, tome of --size)"
     )
     p.add_argument(
         "--grids", nargs="+", default=None, help=f"LookupViT compressed grids TxHxW (default {' '.join(DEFAULT_GRIDS)})"
@@ -96,7 +96,7 @@ def build_cases(args: argparse.Namespace) -> tuple[list[Case], tuple[int, int, i
     img = args.img_size or (112 if args.small else 224)
     grids = [parse_grid(g) for g in (args.grids or (SMALL_GRIDS if args.small else DEFAULT_GRIDS))]
     names = args.encoders or [
-        f"{fam}_{size}" for fam in ("vit", "lookupvit", "evit", "ats") if is_encoder(f"{fam}_{size}")
+        f"{fam}_{size}" for fam in ("vit", "lookupvit", "evit", "ats", "tome") if is_encoder(f"{fam}_{size}")
     ]
     cases: list[Case] = []
     for name in names:
@@ -198,7 +198,7 @@ def _token_summary(case: Case, video_shape, x: torch.Tensor | None = None) -> st
     n = g[0] * g[1] * g[2] + getattr(case.model, "num_prefix_tokens", 0)
     if case.grid is not None:
         return f"{n} / {case.grid[0] * case.grid[1] * case.grid[2]}"
-    if x is not None and case.family in ("evit", "ats"):  # token-reducing: mean tokens per layer on the bench input
+    if x is not None and case.family in ("evit", "ats", "tome"):  # token-reducing: mean tokens per layer on the input
         with torch.inference_mode():
             per_layer = case.model(x).info["tokens_per_layer"]
         return f"{n} (mean/layer {sum(per_layer) / len(per_layer):.0f})"

@@ -85,7 +85,7 @@ def tubelet_macs(n: int, d: int, in_chans: int, t: int, p: int) -> int:
 
 
 def analytic_gmacs(encoder: nn.Module, video_shape: tuple[int, int, int, int], grid=None) -> float | None:
-    """Formula GMACs for ViT, EViT and LookupViT (tubelet embedding in, heads out); None when data-dependent (ATS)."""
+    """Formula GMACs of ViT, EViT, ToMe, LookupViT (tubelet embedding in, heads out); None for ATS (data-dependent)."""
     from mmlookup.encoders.lookupvit import LookupViT
     from mmlookup.encoders.vit import VideoViT
     from mmlookup.layers.attention import use_fused_attn
@@ -100,6 +100,8 @@ def analytic_gmacs(encoder: nn.Module, video_shape: tuple[int, int, int, int], g
     if type(encoder) is VideoViT:
         n_all = n + encoder.num_prefix_tokens
         return (embed + encoder.depth * vit_block_macs(n_all, d)) / 1e9
+    if hasattr(encoder, "schedule_macs"):  # ToMe: per-layer token counts plus the matching's similarity matrix
+        return (embed + encoder.schedule_macs(n + encoder.num_prefix_tokens)) / 1e9
     if hasattr(encoder, "token_schedule"):  # EViT: attention on the tokens a layer receives, MLP on those it keeps
         total, n_in = embed, n + encoder.num_prefix_tokens
         for n_out in encoder.token_schedule(n_in):

@@ -24,7 +24,7 @@ import torch
 
 from mmlookup.encoders.common import size_kwargs
 from mmlookup.encoders.reducing import BlockState, ReducingBlock, ReducingViT, check_layers, default_layers
-from mmlookup.encoders.token_ops import ats_scores, ats_select, cls_attention, gather_tokens, with_cls
+from mmlookup.encoders.token_ops import ats_scores, ats_select, gather_tokens, query_attention, with_cls
 from mmlookup.registry import register_encoder
 
 Budget = int | float | None
@@ -55,16 +55,17 @@ class ATSBlock(ReducingBlock):
         if not self.sample or x.shape[1] < 2:
             return super().forward(x, mask, pos, num_input, return_attn)
         q, k, v = self.qkv(x, mask)
+        p0 = self.num_prefix
         if return_attn:                                                    # explicit reference: every row, then select
             out, weights = self.mix(q, k, v, mask, True)
-            row = weights[:, :, 0]
+            row = weights[:, :, 0] if p0 else query_attention(q, k, mask, p0)
         else:
-            weights, row = None, cls_attention(q, k, mask)
-        scores = ats_scores(row, v, mask)
+            weights, row = None, query_attention(q, k, mask, p0)
+        scores = ats_scores(row, v, mask, prefix=p0)
         idx, valid = ats_select(
             scores, resolve_budget(self.budget, num_input), stochastic=self.stochastic and self.training
         )
-        sel, keep = with_cls(idx, valid)
+        sel, keep = with_cls(idx, valid, prefix=p0)
         if weights is None:
             q_sel = torch.gather(q, 2, sel[:, None, :, None].expand(-1, q.shape[1], -1, q.shape[-1]))
             out, _ = self.mix(q_sel, k, v, mask, False)                   # only the kept query rows

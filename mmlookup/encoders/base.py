@@ -17,7 +17,9 @@ class EncoderOutput:
         ``tokens[:, 0]`` is the CLS token. For LookupViT these are the lookup tokens.
     mask: ``(B, N')`` bool, True where a token is real; ``None`` when every token is real (ATS pads).
     compressed: ``(B, M, D)`` LookupViT's compressed tokens after their final norm, else ``None``.
-    info: extras: ``grid`` (token grid), ``tokens_per_layer``, ``kept_indices``, ``attn`` maps when asked.
+    info: extras: ``grid`` (token grid), ``num_prefix_tokens``, ``tokens_per_layer``, ``kept_indices`` (each token's
+        index in the input sequence; −1 marks a token that is no input patch: EViT's fused token, padding),
+        ``attn`` maps when asked.
     """
 
     tokens: torch.Tensor
@@ -25,14 +27,37 @@ class EncoderOutput:
     compressed: torch.Tensor | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
+    def patch_mask(self) -> torch.Tensor | None:
+        """``(B, N' − prefix)`` bool, True for real patch tokens; ``None`` when every non-prefix token is one.
+
+        Excludes padding (``mask``) and tokens that are no input patch (``kept_indices`` −1: EViT's fused token).
+        """
+        n_prefix = int(self.info.get("num_prefix_tokens", 0))
+        m = None if self.mask is None else self.mask[:, n_prefix:]
+        kept = self.info.get("kept_indices")
+        if kept is not None:
+            patch = kept[:, n_prefix:] >= 0
+            if not bool(patch.all()):
+                m = patch if m is None else m & patch
+        return m
+
     def pooled(self) -> torch.Tensor:
-        """Mean of the real patch tokens (CLS excluded when present), ``(B, D)``."""
+        """Mean of the real patch tokens, ``(B, D)``: CLS, padding and EViT's fused token excluded.
+
+        With ``info["token_sizes"]`` (ToMe) the mean is size-weighted: each merged token counts for the input tokens
+        it stands for, so the result is the mean over the input tokens.
+        """
         n_prefix = int(self.info.get("num_prefix_tokens", 0))
         x = self.tokens[:, n_prefix:]
-        if self.mask is None:
+        m = self.patch_mask()
+        sizes = self.info.get("token_sizes")
+        if m is None and sizes is None:
             return x.mean(dim=1)
-        m = self.mask[:, n_prefix:].to(x.dtype).unsqueeze(-1)
-        return (x * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
+        w = torch.ones(x.shape[:2], dtype=x.dtype, device=x.device) if m is None else m.to(x.dtype)
+        if sizes is not None:
+            w = w * sizes[:, n_prefix:].to(x.dtype)
+        w = w.unsqueeze(-1)
+        return (x * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
 
 
 class Encoder(nn.Module):

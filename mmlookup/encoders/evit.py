@@ -17,7 +17,7 @@ import torch
 
 from mmlookup.encoders.common import size_kwargs
 from mmlookup.encoders.reducing import BlockState, ReducingBlock, ReducingViT, check_layers, default_layers
-from mmlookup.encoders.token_ops import cls_attention, evit_keep_count, evit_reduce, gather_tokens
+from mmlookup.encoders.token_ops import evit_keep_count, evit_reduce, gather_tokens, query_attention
 from mmlookup.registry import register_encoder
 
 
@@ -33,15 +33,16 @@ class EViTBlock(ReducingBlock):
         q, k, v = self.qkv(x, mask)
         out, weights = self.mix(q, k, v, mask, return_attn)
         x = x + self.drop_path(out)
-        num_patch = x.shape[1] - 1
+        p0 = self.num_prefix
+        num_patch = x.shape[1] - p0
         if self.reduce and self.keep_rate < 1.0 and num_patch > 1:
             keep = evit_keep_count(num_patch, self.keep_rate)
             if keep < num_patch:
-                row = weights[:, :, 0] if weights is not None else cls_attention(q, k, mask)
-                cls_attn = row.mean(dim=1)[:, 1:]                                # (B, N-1), head mean
-                x, keep_idx, _ = evit_reduce(x, cls_attn, keep, self.fuse)
-                parts = [pos[:, :1], gather_tokens(pos[:, 1:], keep_idx)]
-                if x.shape[1] > keep + 1:
+                row = weights[:, :, 0] if weights is not None and p0 else query_attention(q, k, mask, p0)
+                cls_attn = row.mean(dim=1)[:, p0:]                               # (B, N-1), head mean
+                x, keep_idx, _ = evit_reduce(x, cls_attn, keep, self.fuse, prefix=p0)
+                parts = [pos[:, :p0], gather_tokens(pos[:, p0:], keep_idx)]
+                if x.shape[1] > keep + p0:
                     parts.append(torch.full_like(pos[:, :1], -1))
                 pos = torch.cat(parts, dim=1)
         return self.mlp_residual(x, mask), mask, pos, weights
@@ -83,13 +84,13 @@ class EViT(ReducingViT):
             blk.keep_rate = float(keep_rate)
 
     def token_schedule(self, num_tokens: int) -> list[int]:
-        """Tokens (CLS included) at each layer's MLP for an input of ``num_tokens`` tokens, at the current ρ."""
-        out, n = [], num_tokens
+        """Tokens (CLS, if any, included) at each layer's MLP for ``num_tokens`` input tokens, at the current ρ."""
+        out, n, p0 = [], num_tokens, self.num_prefix_tokens
         for blk in self.blocks:
-            if blk.reduce and blk.keep_rate < 1.0 and n - 1 > 1:
-                keep = evit_keep_count(n - 1, blk.keep_rate)
-                if keep < n - 1:
-                    n = 1 + keep + (1 if blk.fuse else 0)
+            if blk.reduce and blk.keep_rate < 1.0 and n - p0 > 1:
+                keep = evit_keep_count(n - p0, blk.keep_rate)
+                if keep < n - p0:
+                    n = p0 + keep + (1 if blk.fuse else 0)
             out.append(n)
         return out
 

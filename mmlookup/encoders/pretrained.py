@@ -19,7 +19,14 @@ mlp.fc1, mlp.fc2}``, ``norm``), then fitted to the target:
   default) and the activation must be exact GELU (all three use it).
 
 The loader prints what it mapped, resized, left new and ignored; a shape mismatch is an error naming the tensor.
-The source's classifier (when present) is returned in :attr:`LoadReport.head` so its logits can be reproduced.
+The source's classifier (when present) is returned in :attr:`LoadReport.head_state`, in our heads' naming
+(``fc.weight``, ``fc.bias``, ``fc_norm.*``, LookupViT's ``fc_compressed.*`` / ``fc_lookup.*``), with the pooling it
+was trained with in :attr:`LoadReport.head_pool`; :func:`mmlookup.create_classifier` builds the classifier from it.
+
+Each checkpoint format is one entry of :data:`READERS`: a function ``(state_dict, report) → SourceParts`` that
+splits the checkpoint into the encoder's tensors (timm-style 2-D image keys, or already our native layout), the
+head's tensors and the head's pooling. A new format (e.g. a video model) adds a reader and a key test in
+:func:`detect_format`; fitting to the target encoder and building the head are shared.
 """
 from __future__ import annotations
 
@@ -29,7 +36,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn as nn
@@ -37,13 +44,16 @@ import torch.nn as nn
 from mmlookup.layers.pos_embed import resize_pos_embed_table
 from mmlookup.layers.tubelet import inflate_patch_weight
 
-FORMATS = ("auto", "torchvision", "timm", "hf", "mmlookup")
 StateDict = dict[str, torch.Tensor]
 
 
 @dataclass
 class LoadReport:
-    """What :func:`load_checkpoint` did; ``head`` is the source classifier ``(weight, bias)`` when it had one."""
+    """What :func:`load_checkpoint` did, and the source's classifier head when it had one.
+
+    ``head_state`` holds the head's tensors in our heads' naming (``fc.weight`` …; empty when the source has no
+    classifier); ``head_pool`` the pooling it was trained with (``"cls"``, ``"mean"``; ``None`` when unknown).
+    """
 
     source_format: str
     mapped: list[str] = field(default_factory=list)
@@ -51,7 +61,22 @@ class LoadReport:
     new: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    head: tuple[torch.Tensor, torch.Tensor | None] | None = None
+    head_state: StateDict = field(default_factory=dict)
+    head_pool: str | None = None
+
+    @property
+    def head(self) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+        """The source's single linear classifier ``(weight, bias)``, or ``None``."""
+        if "fc.weight" not in self.head_state:
+            return None
+        return self.head_state["fc.weight"], self.head_state.get("fc.bias")
+
+    @property
+    def head_classes(self) -> int | None:
+        """Number of classes of the source's head (``None`` without one)."""
+        from mmlookup.heads import head_num_classes
+
+        return head_num_classes(self.head_state)
 
     def summary(self) -> str:
         lines = [f"loaded a {self.source_format} checkpoint: {len(self.mapped)} tensors mapped"]
@@ -64,6 +89,22 @@ class LoadReport:
                 lines.append(f"  {label} ({len(names)}): {_compact(names)}")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+@dataclass
+class SourceParts:
+    """One checkpoint split by its format's reader (see :data:`READERS`).
+
+    encoder: the encoder's tensors; timm-style 2-D ViT keys when ``layout == "image"`` (fitted to the video
+        encoder by :func:`image_to_native`), our encoder's own keys when ``layout == "native"``.
+    head: the classifier's tensors in our heads' naming (empty when there is none).
+    pool: the pooling the classifier was trained with: ``"cls"``, ``"mean"`` or ``None`` (unknown).
+    """
+
+    encoder: StateDict
+    head: StateDict = field(default_factory=dict)
+    pool: str | None = None
+    layout: str = "image"
 
 
 @dataclass
@@ -96,13 +137,16 @@ def load_checkpoint(model: nn.Module, checkpoint: Any, checkpoint_format: str = 
     sd, meta = read_state_dict(checkpoint)
     fmt = detect_format(sd) if checkpoint_format == "auto" else checkpoint_format
     report = LoadReport(source_format=fmt)
-    if fmt == "mmlookup":
-        native = _strip_classifier(sd, report)
+    parts = READERS[fmt](sd, report)
+    if fmt == "mmlookup" and isinstance(checkpoint, (str, Path)) and parts.head and parts.pool is None:
+        parts.pool = _run_pool(Path(checkpoint))
+    report.head_state, report.head_pool = parts.head, parts.pool
+    if parts.layout == "native":
+        native = parts.encoder
     else:
-        image = {"torchvision": torchvision_to_timm, "timm": timm_keys, "hf": hf_to_timm}[fmt](sd, report)
         if fmt == "hf" and meta.layer_norm_eps is None:
             meta.layer_norm_eps = 1e-12  # ViTConfig's default, used by the google/vit-* checkpoints
-        native = image_to_native(image, model, report, inflate)
+        native = image_to_native(parts.encoder, model, report, inflate)
     _check_activation(meta)
     target = model.state_dict()
     if "blocks.0.refine.attn.qkv.weight" in target and "blocks.0.attn.qkv.weight" in native:
@@ -115,10 +159,9 @@ def load_checkpoint(model: nn.Module, checkpoint: Any, checkpoint_format: str = 
     report.mapped = sorted(fitted)
     report.new = sorted(k for k in target if k not in fitted)
     _set_layer_norm_eps(model, meta.layer_norm_eps, report)
-    if report.head is not None:
-        report.notes.append(
-            f"source classifier ({report.head[0].shape[0]} classes) not loaded; it is in LoadReport.head"
-        )
+    if report.head_state:
+        report.notes.append(f"source classifier ({report.head_classes} classes, pooling {report.head_pool or '?'}) "
+                            "is in LoadReport.head_state (create_classifier imports it)")
     if verbose:
         print(report.summary())
     return report
@@ -197,29 +240,35 @@ _HEAD_KEYS = {"head.weight", "head.bias"}
 _UNSUPPORTED = ("dist_token", "reg_token", "norm_pre", ".ls1.", ".ls2.", "attn.q_norm", "attn.k_norm", "norm_post")
 
 
-def timm_keys(sd: StateDict, report: LoadReport) -> StateDict:
-    """A timm ``VisionTransformer`` state dict, checked: classifier split off, unsupported parts named."""
+def read_timm(sd: StateDict, report: LoadReport) -> SourceParts:
+    """A timm ``VisionTransformer`` state dict, checked: classifier (``head.*``, ``fc_norm.*``) split off,
+    unsupported parts named. timm pools the CLS token unless it has ``fc_norm`` (``global_pool="avg"``)."""
     bad = sorted(k for k in sd if any(u in k for u in _UNSUPPORTED))
     if bad:
         raise ValueError(f"unsupported ViT parts in the checkpoint (distillation/register tokens, layer scale, "
                          f"pre-norm or qk-norm): {_compact(bad)}")
     out: StateDict = {}
     for k, v in sd.items():
-        if k in _HEAD_KEYS:
+        if k in _HEAD_KEYS or k.startswith("fc_norm."):
             continue
         if k.startswith(("patch_embed.proj.", "blocks.", "norm.")) or k in ("cls_token", "pos_embed"):
             out[k] = v
         else:
             report.ignored.append(k)
-    if "fc_norm.weight" in sd:
-        report.notes.append("the source pools patch tokens through fc_norm; our tokens are before that pooling")
+    head: StateDict = {}
+    pool = None
     if "head.weight" in sd:
-        report.head = (sd["head.weight"], sd.get("head.bias"))
-    return out
+        head = {"fc." + k[len("head."):]: v for k, v in sd.items() if k in _HEAD_KEYS}
+        pool = "cls" if "cls_token" in sd else "mean"
+    if "fc_norm.weight" in sd:
+        head.update({k: v for k, v in sd.items() if k.startswith("fc_norm.")})
+        pool = "mean"
+        report.notes.append("the source mean-pools patch tokens through fc_norm (global_pool='avg')")
+    return SourceParts(out, head, pool)
 
 
-def torchvision_to_timm(sd: StateDict, report: LoadReport) -> StateDict:
-    """torchvision ``VisionTransformer`` (``vit_b_16`` …) keys → timm-style keys."""
+def read_torchvision(sd: StateDict, report: LoadReport) -> SourceParts:
+    """torchvision ``VisionTransformer`` (``vit_b_16`` …) keys → timm-style keys; ``heads.head`` reads the CLS."""
     out: StateDict = {}
     simple = {"conv_proj.weight": "patch_embed.proj.weight", "conv_proj.bias": "patch_embed.proj.bias",
               "class_token": "cls_token", "encoder.pos_embedding": "pos_embed",
@@ -245,15 +294,17 @@ def torchvision_to_timm(sd: StateDict, report: LoadReport) -> StateDict:
         if name not in parts:
             raise ValueError(f"unexpected torchvision tensor {k!r}")
         out[f"blocks.{i}.{parts[name]}.{kind}"] = v
+    head: StateDict = {}
     if "heads.pre_logits.weight" in sd:
-        report.notes.append("the source has a pre-logits layer (heads.pre_logits); it is not part of the features")
+        report.notes.append("the source has a pre-logits layer (heads.pre_logits); its classifier is not imported")
     elif "heads.head.weight" in sd:
-        report.head = (sd["heads.head.weight"], sd.get("heads.head.bias"))
-    return out
+        head = {"fc." + k[len("heads.head."):]: v for k, v in sd.items() if k.startswith("heads.head.")}
+    return SourceParts(out, head, "cls" if head else None)
 
 
-def hf_to_timm(sd: StateDict, report: LoadReport) -> StateDict:
-    """Hugging Face ``ViTModel`` / ``ViTForImageClassification`` keys (old and new layouts) → timm-style keys."""
+def read_hf(sd: StateDict, report: LoadReport) -> SourceParts:
+    """Hugging Face ``ViTModel`` / ``ViTForImageClassification`` keys (old and new layouts) → timm-style keys;
+    ``classifier.*`` reads the CLS token after the final layernorm."""
     out: StateDict = {}
     qkv: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
     layer = re.compile(r"(?:vit\.)?(?:encoder\.layer|layers)\.(\d+)\.(.+)")
@@ -289,9 +340,8 @@ def hf_to_timm(sd: StateDict, report: LoadReport) -> StateDict:
         if set(t) != {"q", "k", "v"}:
             raise ValueError(f"layer {i} {kind}: query/key/value incomplete in the Hugging Face checkpoint")
         out[f"blocks.{i}.attn.qkv.{kind}"] = torch.cat([t["q"], t["k"], t["v"]], dim=0)
-    if "classifier.weight" in sd:
-        report.head = (sd["classifier.weight"], sd.get("classifier.bias"))
-    return out
+    head = {"fc." + k[len("classifier."):]: v for k, v in sd.items() if k in ("classifier.weight", "classifier.bias")}
+    return SourceParts(out, head, "cls" if head else None)
 
 
 # ---- timm-style 2-D ViT → our video layout ----------------------------------------------------------------------
@@ -403,15 +453,48 @@ def _square(key: str, n: int) -> tuple[int, int]:
     return side, side
 
 
-def _strip_classifier(sd: StateDict, report: LoadReport) -> StateDict:
-    """Our checkpoints: a bare encoder state dict, or a classifier's (``encoder.*`` + ``head.*``)."""
+def read_mmlookup(sd: StateDict, report: LoadReport) -> SourceParts:
+    """Our checkpoints: a bare encoder state dict, or a classifier's (``encoder.*`` + ``head.*``).
+
+    The head's pooling is not in the state dict; :func:`load_checkpoint` reads it from the run's ``recipe.yaml``.
+    """
     if not any(k.startswith("encoder.") for k in sd):
-        return dict(sd)
+        return SourceParts(dict(sd), layout="native")
     out = {k[len("encoder."):]: v for k, v in sd.items() if k.startswith("encoder.")}
-    report.ignored += [k for k in sd if not k.startswith("encoder.")]
-    if "head.fc.weight" in sd:
-        report.head = (sd["head.fc.weight"], sd.get("head.fc.bias"))
-    return out
+    head = {k[len("head."):]: v for k, v in sd.items() if k.startswith("head.")}
+    report.ignored += [k for k in sd if not k.startswith(("encoder.", "head."))]
+    pool = "lookup" if "fc_lookup.weight" in head else ("mean" if "fc_norm.weight" in head else None)
+    return SourceParts(out, head, pool, layout="native")
+
+
+def _run_pool(checkpoint: Path) -> str | None:
+    """The pooling of the run a checkpoint folder belongs to, from its ``recipe.yaml`` (``None`` if not found).
+
+    Runs written before ``model.pool`` existed trained a mean-pooled head, so a recipe without the key means
+    ``"mean"``.
+    """
+    import yaml
+
+    from mmlookup.viz.load import find_recipe
+
+    path = find_recipe(checkpoint)
+    if path is None:
+        return None
+    model = (yaml.safe_load(path.read_text()) or {}).get("model", {})
+    pool = model.get("pool", "mean")
+    if pool == "auto":
+        return "lookup" if str(model.get("encoder", "")).startswith("lookupvit") else None
+    return pool
+
+
+#: One reader per checkpoint format (see :class:`SourceParts`); ``detect_format`` names the format of a state dict.
+READERS: dict[str, Callable[[StateDict, LoadReport], SourceParts]] = {
+    "torchvision": read_torchvision,
+    "timm": read_timm,
+    "hf": read_hf,
+    "mmlookup": read_mmlookup,
+}
+FORMATS = ("auto", *READERS)
 
 
 def _require(sd: StateDict, key: str) -> torch.Tensor:

@@ -4,9 +4,14 @@ A reducing block subclasses :class:`~mmlookup.layers.block.Block` (same paramete
 loads unchanged) and maps ``(x, mask, pos, num_input) → (x, mask, pos, attn)``: ``mask (B, N)`` marks real tokens of a
 ragged batch (``None`` = all real) and ``pos (B, N)`` holds each token's index in the input sequence (CLS 0,
 patch ``i`` at ``i + 1``, a fused token −1, padding −1), which is what ``info["kept_indices"]`` reports.
+
+Without a CLS token (``class_token=False``, e.g. a VideoMAE checkpoint) patch ``i`` sits at ``i`` and EViT / ATS
+rank tokens by the mean query's attention ``softmax(q̄ Kᵀ/√d)`` instead of the CLS row: this project's extension
+(:func:`~mmlookup.encoders.token_ops.query_attention`), logged when such an encoder is built.
 """
 from __future__ import annotations
 
+import logging
 from typing import Sequence
 
 import torch
@@ -19,6 +24,7 @@ from mmlookup.encoders.vit import VideoViT
 from mmlookup.layers.attention import explicit_attention, key_padding_bias, use_fused_attn
 from mmlookup.layers.block import Block
 
+log = logging.getLogger(__name__)
 BlockState = tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]
 
 
@@ -38,7 +44,12 @@ def check_layers(layers: Sequence[int], depth: int) -> tuple[int, ...]:
 
 
 class ReducingBlock(Block):
-    """A :class:`Block` whose forward threads ``(x, mask, pos)``; subclasses reduce between attention and MLP."""
+    """A :class:`Block` whose forward threads ``(x, mask, pos)``; subclasses reduce between attention and MLP.
+
+    ``num_prefix`` (set by the encoder) is the number of leading tokens that are not patches: 1 with a CLS token.
+    """
+
+    num_prefix: int = 1
 
     def qkv(self, x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``q, k, v`` as ``(B, h, N, d)``, projected from the real rows only (padding rows are zero)."""
@@ -48,10 +59,14 @@ class ReducingBlock(Block):
         q, k, v = qkv.reshape(b, n, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
         return q, k, v
 
-    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, return_attn: bool
-            ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Attention of queries ``q`` over all keys: fused SDPA, or the explicit reference path (``return_attn``)."""
-        bias = key_padding_bias(mask, q.dtype)
+    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, return_attn: bool,
+            bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Attention of queries ``q`` over all keys: fused SDPA, or the explicit reference path (``return_attn``).
+
+        ``bias``: an additive ``(B, 1, 1, N)`` key bias used instead of the mask's (ToMe's ``log size``).
+        """
+        if bias is None:
+            bias = key_padding_bias(mask, q.dtype)
         drop = self.attn.attn_drop if self.training else 0.0
         if use_fused_attn() and not return_attn:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=drop)
@@ -79,21 +94,31 @@ class ReducingBlock(Block):
 class ReducingViT(VideoViT):
     """:class:`VideoViT` whose blocks may drop tokens; ``EncoderOutput.mask`` marks real tokens when ragged."""
 
+    scores_by_cls = True  # EViT / ATS rank tokens by the CLS row (the mean query's without CLS); ToMe does not
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        for blk in self.blocks:
+            blk.num_prefix = self.num_prefix_tokens
+        if self.scores_by_cls and not self.num_prefix_tokens:
+            log.warning("%s without a CLS token: tokens are ranked by the attention of the mean query, "
+                        "softmax(q_mean K^T / sqrt(d)), instead of the CLS row (mmlookup's extension, not the "
+                        "paper's method)", type(self).__name__)
+
     def forward(self, video: torch.Tensor, *, grid=None, return_attn: bool = False) -> EncoderOutput:
         if grid is not None:
             raise ValueError(f"{type(self).__name__} has no compressed grid; `grid=` is for LookupViT encoders")
-        if not self.num_prefix_tokens:
-            raise ValueError(f"{type(self).__name__} scores tokens by CLS attention and needs class_token=True")
         x, token_grid = self.embed(video)
         b, n, _ = x.shape
         pos = torch.arange(n, device=x.device).expand(b, n)
+        num_patch = n - self.num_prefix_tokens
         mask: torch.Tensor | None = None
         counts, attns = [], []
         for blk in self.blocks:
             if self.grad_checkpointing and self.training and not return_attn:
-                x, mask, pos, attn = checkpoint(blk, x, mask, pos, n - 1, use_reentrant=False)
+                x, mask, pos, attn = checkpoint(blk, x, mask, pos, num_patch, use_reentrant=False)
             else:
-                x, mask, pos, attn = blk(x, mask, pos, n - 1, return_attn=return_attn)
+                x, mask, pos, attn = blk(x, mask, pos, num_patch, return_attn=return_attn)
             counts.append(real_counts(mask, b, x.shape[1]))
             if return_attn:
                 attns.append(attn)

@@ -3,7 +3,12 @@
 Nothing here owns parameters; the blocks in :mod:`mmlookup.encoders.evit` and :mod:`mmlookup.encoders.ats` call
 these. Conventions: ``x (B, N, D)`` tokens with the CLS token at index 0; ``mask (B, N)`` bool, True where a token
 is real (``None`` = all real); "patch" arrays ``(B, N - 1)`` cover tokens ``1..N-1`` (CLS excluded) and index
-them from 0.
+them from 0. Functions taking ``prefix`` also serve CLS-less encoders (``prefix=0``: every token is a patch).
+
+**CLS-less extension (this project's, not the papers').** EViT and ATS rank tokens by the CLS token's attention.
+A checkpoint without CLS (VideoMAE) has no such row, so :func:`query_attention` uses the attention that the *mean
+query* pays, ``softmax(q̄ Kᵀ/√d)`` with ``q̄`` the mean of the real tokens' queries per head: one row, cost
+``N·D``, like the CLS row, and, like it, a single global query whose attention says which tokens the layer reads.
 """
 from __future__ import annotations
 
@@ -35,6 +40,24 @@ def cls_attention(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None = 
     if bias is not None:
         logits = logits + bias
     return logits.softmax(dim=-1).squeeze(2)
+
+
+def mean_query_attention(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """``softmax(q̄ Kᵀ / √d)``: the attention of the mean real query over all keys, ``(B, h, N)`` (CLS-less scoring).
+
+    ``q̄`` averages the queries of the real tokens (``mask``); masked keys get weight exactly 0.
+    """
+    if mask is None:
+        q_mean = q.mean(dim=2, keepdim=True)
+    else:
+        m = mask[:, None, :, None].to(q.dtype)
+        q_mean = (q * m).sum(dim=2, keepdim=True) / m.sum(dim=2, keepdim=True).clamp_min(1.0)
+    return cls_attention(q_mean, k, mask)
+
+
+def query_attention(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None, prefix: int) -> torch.Tensor:
+    """The scoring row of EViT / ATS: the CLS row when there is a CLS token (``prefix=1``), else the mean query's."""
+    return cls_attention(q, k, mask) if prefix else mean_query_attention(q, k, mask)
 
 
 def gather_tokens(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -92,23 +115,24 @@ def fuse_tokens(x: torch.Tensor, weights: torch.Tensor, idx: torch.Tensor) -> to
 
 
 def evit_reduce(
-    x: torch.Tensor, cls_attn: torch.Tensor, keep: int, fuse: bool
+    x: torch.Tensor, cls_attn: torch.Tensor, keep: int, fuse: bool, prefix: int = 1
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One EViT reduction: ``[CLS, top-keep patch tokens (descending attention), fused token?]``.
 
     Args:
-        x: ``(B, N, D)`` residual-stream tokens after the attention residual, CLS first.
-        cls_attn: ``(B, N - 1)`` head-averaged CLS attention over the patch tokens.
+        x: ``(B, N, D)`` residual-stream tokens after the attention residual, CLS first (``prefix`` tokens kept).
+        cls_attn: ``(B, N - prefix)`` head-averaged CLS (or mean-query) attention over the patch tokens.
         keep: number of patch tokens to keep (``evit_keep_count``).
         fuse: append the attention-weighted sum of the dropped tokens as one extra token.
+        prefix: leading non-patch tokens (1 = CLS, 0 = none).
 
     Returns:
-        The reduced tokens, the kept patch indices ``(B, keep)`` and the dropped ones ``(B, N - 1 - keep)``.
+        The reduced tokens, the kept patch indices ``(B, keep)`` and the dropped ones ``(B, N - prefix - keep)``.
     """
-    patches = x[:, 1:]
+    patches = x[:, prefix:]
     keep_idx = topk_indices(cls_attn, keep)
     drop_idx = complement_indices(keep_idx, patches.shape[1])
-    parts = [x[:, :1], gather_tokens(patches, keep_idx)]
+    parts = [x[:, :prefix], gather_tokens(patches, keep_idx)]
     if fuse and drop_idx.shape[1] > 0:
         parts.append(fuse_tokens(patches, cls_attn, drop_idx))
     return torch.cat(parts, dim=1), keep_idx, drop_idx
@@ -116,26 +140,28 @@ def evit_reduce(
 
 # ---- ATS ------------------------------------------------------------------------------------------------------
 
-def ats_scores(cls_attn: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def ats_scores(cls_attn: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None, prefix: int = 1
+               ) -> torch.Tensor:
     """ATS significance of the patch tokens: ``Σ_h A_h[cls, j] · ‖v_j‖``, normalised to sum to 1.
 
     Args:
-        cls_attn: ``(B, h, N)`` CLS attention row (keys masked), CLS first.
+        cls_attn: ``(B, h, N)`` CLS (or mean-query) attention row (keys masked), CLS first.
         v: ``(B, h, N, d)`` values; ``‖v_j‖`` is the norm of the value concatenated over heads.
         mask: optional ``(B, N)``; padded tokens score exactly 0.
+        prefix: leading non-patch tokens (1 = CLS, 0 = none), which are not scored.
 
     Returns:
-        ``(B, N - 1)`` scores of tokens ``1..N-1`` in float32 (float64 stays float64). A row whose raw scores are
-        all zero falls back to uniform over its real tokens, so the sampler always has a distribution.
+        ``(B, N - prefix)`` scores of tokens ``prefix..N-1`` in float32 (float64 stays float64). A row whose raw
+        scores are all zero falls back to uniform over its real tokens, so the sampler always has a distribution.
     """
     if cls_attn.dtype != torch.float64:
         cls_attn, v = cls_attn.float(), v.float()  # fp32: the CDF of ~10³ scores needs it under bf16
     v_norm = v.transpose(1, 2).flatten(2).norm(dim=-1)                 # (B, N)
-    raw = (cls_attn.sum(dim=1) * v_norm)[:, 1:]
+    raw = (cls_attn.sum(dim=1) * v_norm)[:, prefix:]
     if mask is not None:
-        raw = raw * mask[:, 1:].to(raw.dtype)
+        raw = raw * mask[:, prefix:].to(raw.dtype)
     total = raw.sum(dim=1, keepdim=True)
-    real = torch.ones_like(raw) if mask is None else mask[:, 1:].to(raw.dtype)
+    real = torch.ones_like(raw) if mask is None else mask[:, prefix:].to(raw.dtype)
     uniform = real / real.sum(dim=1, keepdim=True).clamp_min(1.0)
     return torch.where(total > 0, raw / total.clamp_min(torch.finfo(raw.dtype).tiny), uniform)
 
@@ -219,8 +245,11 @@ def ats_select(scores: torch.Tensor, num_samples: int, *, stochastic: bool = Fal
     return unique_picks(inverse_transform_sample(scores, points), scores.shape[1])
 
 
-def with_cls(idx: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Patch indices/valid flags → token indices with CLS (index 0) prepended and patch indices shifted by 1."""
+def with_cls(idx: torch.Tensor, valid: torch.Tensor, prefix: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Patch indices/valid flags → token indices with CLS (index 0) prepended and patch indices shifted by 1
+    (unchanged when ``prefix`` is 0: no CLS token)."""
+    if not prefix:
+        return idx, valid
     b = idx.shape[0]
     cls_idx = torch.zeros(b, 1, dtype=idx.dtype, device=idx.device)
     cls_ok = torch.ones(b, 1, dtype=torch.bool, device=idx.device)

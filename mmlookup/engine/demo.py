@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mmlookup.config import Recipe, load_recipe
 
-FAMILIES = ("lookupvit", "vit", "evit", "ats")
+FAMILIES = ("lookupvit", "vit", "evit", "ats", "tome")
 
 
 @dataclass
@@ -83,7 +83,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", default="runs/demo", help="folder for the runs and demo.json")
     parser.add_argument("--quick", action="store_true", help="~1 minute smoke run (240 steps: ends before "
                         "the model learns, near chance)")
-    parser.add_argument("--all-encoders", action="store_true", help="also train vit, evit and ats")
+    parser.add_argument("--all-encoders", action="store_true", help="also train vit, evit, ats and tome")
     parser.add_argument("--set", nargs="+", action="append", default=[], metavar="KEY=VALUE",
                         help="override every demo recipe, e.g. --set train.epochs=2")
     args = parser.parse_args(argv)

@@ -28,7 +28,7 @@ from mmlookup.engine.checkpoint import (
 from mmlookup.engine.ema import ModelEma
 from mmlookup.engine.evaluate import EvalReport, evaluate
 from mmlookup.engine.logger import RunLogger
-from mmlookup.engine.loop import TrainLoop, train_one_epoch
+from mmlookup.engine.loop import TrainLoop, set_keep_rate, target_keep_rate, train_one_epoch
 from mmlookup.engine.optim import build_optimizer
 from mmlookup.engine.schedule import loop_lengths
 from mmlookup.engine.seeding import SeededDataset
@@ -152,6 +152,7 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
     lengths = loop_lengths(len(train_ds), t.batch_size, acc.num_processes, t.accum_steps, t.epochs,
                            recipe.optim.warmup_epochs)
     model = build_model(recipe, num_classes)
+    keep_rate = target_keep_rate(model)  # EViT: the schedule moves ρ in training steps; evaluations use this
     optimizer = build_optimizer(model, recipe.optim)
     lr = recipe.optim.lr * (lengths.global_batch / recipe.optim.lr_scale_batch if recipe.optim.lr_scale_batch else 1)
     seeded_train = SeededDataset(train_ds, t.seed)
@@ -160,7 +161,7 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
     model, optimizer, train_loader, val_loader = acc.prepare(model, optimizer, train_loader, val_loader)
     ema = ModelEma(acc.unwrap_model(model), t.ema_decay) if t.ema_decay > 0 else None
     run = TrainLoop(recipe, acc, model, optimizer, train_loader, lengths, lr, ema=ema,
-                    mix=_mix_fn(recipe, num_classes), logger=logger)
+                    mix=_mix_fn(recipe, num_classes), logger=logger, keep_rate=keep_rate)
     if resume:
         ckpt = _find_resume(resume, run_dir)
         if ckpt is not None:
@@ -170,7 +171,8 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
     logger.info(f"{recipe.name}: {recipe.model.encoder} ({n_params / 1e6:.2f} M params), {len(train_ds)} train / "
                 f"{len(val_ds)} val videos, {num_classes} classes, {acc.num_processes} process(es) on {acc.device}, "
                 f"global batch {lengths.global_batch}, {lengths.steps_per_epoch} steps/epoch, "
-                f"{run.max_steps} steps, lr {lr:.3e}, run dir {run_dir}")
+                f"{run.max_steps} steps, lr {lr:.3e}, run dir {run_dir}"
+                + (f", keep rate {keep_rate:g} (evaluation; training follows the schedule)" if keep_rate else ""))
     report = None
     ckpt_root = run_dir / "checkpoints"
     spe = lengths.steps_per_epoch
@@ -186,7 +188,7 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
         logger.scalars({"train/epoch_loss": loss, "train/unreadable_replaced": replaced}, run.state.step)
         is_best = False
         if done or (t.eval_every > 0 and (epoch + 1) % t.eval_every == 0):
-            report = _evaluate(recipe, acc, model, val_loader, num_classes, ema)
+            report = _evaluate(recipe, acc, model, val_loader, num_classes, ema, keep_rate)
             report.step = run.state.step
             _log_report(logger, report, run.state.step)
             is_best = report.best_top1 > run.state.best_metric
@@ -195,7 +197,7 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
         if done or (epoch + 1) % max(1, t.checkpoint_every) == 0 or is_best:
             save_checkpoint(acc, ckpt_root, run.state, keep_last=t.keep_last, is_best=is_best, ema=ema)
     if report is None:  # resumed a finished run: just evaluate
-        report = _evaluate(recipe, acc, model, val_loader, num_classes, ema)
+        report = _evaluate(recipe, acc, model, val_loader, num_classes, ema, keep_rate)
         report.step = run.state.step
         _log_report(logger, report, run.state.step)
     final = ckpt_root / f"step_{run.state.step:08d}"
@@ -214,8 +216,10 @@ def _find_resume(resume: str, run_dir: Path) -> Path | None:
 
 
 def _evaluate(recipe: Recipe, acc: Accelerator, model: torch.nn.Module, loader: DataLoader, num_classes: int,
-              ema: ModelEma | None) -> EvalReport:
+              ema: ModelEma | None, keep_rate: float | None = None) -> EvalReport:
+    """Evaluate the live model or the EMA copy, at EViT's target keep rate (never the schedule's current ρ)."""
     net = ema.module if (ema is not None and recipe.eval.use_ema) else model
+    set_keep_rate(acc.unwrap_model(net), keep_rate)
     head_names = acc.unwrap_model(model).head_names
     return evaluate(net, loader, acc, grids=recipe.model.grids, head_names=head_names, num_classes=num_classes,
                     num_clips=recipe.eval.num_clips, num_crops=recipe.eval.num_crops)

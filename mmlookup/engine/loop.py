@@ -1,12 +1,11 @@
 """One training epoch: a short loop to read top to bottom (MAE ``engine_finetune``, Accelerate ``cv_example``).
 
-Per optimizer step: set LR (and EViT keep rate) from the step index, pick the step's LookupViT grid, then for
-each of ``accum_steps`` micro-batches draw a batch, re-seed the RNGs from (seed, step, rank), mix it, run the
-model, check the loss is finite on every process and back-propagate (gradient sync only on the last
-micro-batch); then clip, step, update the EMA. Because every random choice is a function of the step, a run
-resumed from a checkpoint repeats the uninterrupted run exactly; clip augmentation is seeded per sample by
-:class:`~mmlookup.engine.seeding.SeededDataset`.
-"""
+Per optimizer step: set LR (and EViT's training keep rate, from :attr:`TrainLoop.keep_rate`) from the step index,
+pick the step's LookupViT grid, then for each of ``accum_steps`` micro-batches draw a batch, re-seed the RNGs from
+(seed, step, rank), mix it, run the model, check the loss is finite on every process and back-propagate (gradient
+sync only on the last micro-batch); then clip, step, update the EMA. Because every random choice is a function of
+the step, a run resumed from a checkpoint repeats the uninterrupted run exactly; clip augmentation is seeded per
+sample by :class:`~mmlookup.engine.seeding.SeededDataset`."""
 from __future__ import annotations
 
 import random
@@ -51,6 +50,7 @@ class TrainLoop:
     ema: ModelEma | None = None
     mix: MixFn | None = None
     logger: RunLogger | None = None
+    keep_rate: float | None = None  # EViT's target ρ (None: no keep rate); evaluation always runs at it
 
     @property
     def max_steps(self) -> int:
@@ -73,10 +73,18 @@ def _seed_all(seed: int) -> None:
     np.random.seed(seed % 2**32)
 
 
-def _set_keep_rate(model: nn.Module, rate: float) -> None:
+def set_keep_rate(model: nn.Module, rate: float | None) -> None:
+    """Set EViT's keep rate on a classifier's encoder; a no-op for ``None`` or encoders without one."""
     encoder = getattr(model, "encoder", None)
-    if encoder is not None and hasattr(encoder, "set_keep_rate"):
+    if rate is not None and encoder is not None and hasattr(encoder, "set_keep_rate"):
         encoder.set_keep_rate(rate)
+
+
+def target_keep_rate(model: nn.Module) -> float | None:
+    """The keep rate a freshly built classifier's encoder runs at (EViT's target ρ), ``None`` without one."""
+    encoder = getattr(model, "encoder", None)
+    rate = getattr(encoder, "keep_rate", None) if hasattr(encoder, "set_keep_rate") else None
+    return None if rate is None else float(rate)
 
 
 def train_one_epoch(run: TrainLoop, epoch: int) -> tuple[float, int]:
@@ -95,7 +103,7 @@ def train_one_epoch(run: TrainLoop, epoch: int) -> tuple[float, int]:
     loader = acc.skip_first_batches(run.loader, first * accum) if first > 0 else run.loader
     batches = iter(loader)
     unwrapped = acc.unwrap_model(model)
-    keep_target = run.recipe.model.keep_rate
+    keep_target = run.keep_rate
     hold, ramp = (round(e * spe) for e in (cfg.keep_rate_warmup_epochs, cfg.keep_rate_ramp_epochs))
     model.train()
     total, window = torch.zeros((), device=acc.device), torch.zeros((), device=acc.device)
@@ -107,8 +115,8 @@ def train_one_epoch(run: TrainLoop, epoch: int) -> tuple[float, int]:
         lr = run.lr * lr_factor(step, run.lengths.total_steps, run.lengths.warmup_steps,
                                 run.recipe.optim.min_lr / run.lr if run.lr > 0 else 0.0)
         set_lr(opt, lr)
-        if keep_target < 1.0:
-            _set_keep_rate(unwrapped, keep_rate_at(step, keep_target, hold, ramp))
+        if keep_target is not None and keep_target < 1.0:   # training steps only; evaluation resets the target
+            set_keep_rate(unwrapped, keep_rate_at(step, keep_target, hold, ramp))
         grid = sample_grid(run.recipe.model.grids, step, cfg.seed)
         step_loss = torch.zeros((), device=acc.device)
         for micro in range(accum):

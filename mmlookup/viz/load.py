@@ -129,10 +129,11 @@ def load_encoder(checkpoint: str | None, encoder: str | None, *, keep_rate: floa
         kwargs["budget"] = budget
     torch.manual_seed(seed)
     model = create_encoder(name, **kwargs)
-    if keep_rate is not None or (same_family and hasattr(model, "set_keep_rate") and recipe.model.keep_rate < 1.0):
+    run_rate = recipe.model.keep_rate if recipe is not None else None
+    if keep_rate is not None or (same_family and hasattr(model, "set_keep_rate") and run_rate is not None):
         if not hasattr(model, "set_keep_rate"):
             raise ValueError(f"--keep-rate is for EViT encoders, not {name}")
-        model.set_keep_rate(keep_rate if keep_rate is not None else recipe.model.keep_rate)
+        model.set_keep_rate(keep_rate if keep_rate is not None else run_rate)
     weights = "random weights"
     if ckpt_path is not None:
         _load_weights(model, ckpt_path)

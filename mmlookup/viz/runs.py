@@ -154,10 +154,13 @@ def _setting(recipe: Any, grid: Grid | None) -> str:
     if grid is not None:
         return "grid " + "x".join(map(str, grid))
     if m.encoder.startswith("evit"):
-        return f"keep {m.keep_rate:g}"
+        return f"keep {0.7 if m.keep_rate is None else m.keep_rate:g}"  # None: EViT's default ρ
     if m.encoder.startswith("ats"):
         budget = m.encoder_kwargs.get("budget")
         return "budget " + ("all" if budget is None else f"{budget:g}")
+    if m.encoder.startswith("tome") and "r" in m.encoder_kwargs:
+        r = m.encoder_kwargs["r"]
+        return f"r {r}" if isinstance(r, int) else "r " + ",".join(map(str, r))
     return ""
 
 

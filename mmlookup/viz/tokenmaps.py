@@ -131,7 +131,7 @@ def kept_token_masks(encoder: nn.Module, video: torch.Tensor, *, layers: Sequenc
 
     def hook(layer: int):
         def fn(_module, _args, output):
-            _, mask, pos, _ = output
+            mask, pos = output[1], output[2]
             per_layer[layer] = (pos.detach(), None if mask is None else mask.detach())
         return fn
 

@@ -1,0 +1,120 @@
+"""Token merging (ToMe: Bolya et al., ICLR 2023) as small pure functions; :mod:`mmlookup.encoders.tome` wires them in.
+
+Written from the paper's description (the official code is under a non-commercial licence and was not used).
+One merge step on ``P`` patch tokens (prefix tokens such as CLS never take part):
+
+1. **Bipartite soft matching.** Split the tokens by alternation into ``A`` (positions 0, 2, 4, …) and ``B``
+   (1, 3, 5, …); score every ``A``–``B`` pair by the cosine similarity of their keys (averaged over heads); draw one
+   edge from each ``A`` token to its most similar ``B`` token; keep the ``r`` edges of highest similarity
+   (ties go to the lower ``A`` index, so the result depends on nothing but the inputs).
+2. **Merge.** Each kept edge folds its ``A`` token into its ``B`` token (several may share one destination) by a
+   size-weighted average, ``x_b ← (s_b x_b + Σ s_a x_a) / (s_b + Σ s_a)``, where a token's *size* ``s`` counts the
+   input tokens it stands for; sizes add up.
+3. **Concatenate** the unmerged ``A`` tokens (in their input order) and all of ``B``: ``P − r`` tokens.
+
+``r`` is capped at ``⌊P/2⌋`` (at most half the tokens per step). The similarity matrix is
+``⌈P/2⌉ × ⌊P/2⌋`` (cost ``⌈P/2⌉·⌊P/2⌋·d_head`` MACs): inherent to the method, and a quarter of an attention map.
+Conventions: ``x (B, P, D)``; index tensors ``(B, ·)`` index ``A`` or ``B`` (not the full sequence) as named.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from mmlookup.encoders.token_ops import gather_tokens
+
+
+class MergePlan(NamedTuple):
+    """Which tokens one merge step folds together.
+
+    Attributes:
+        src: ``(B, r)`` indices into ``A`` of the tokens merged away (in descending similarity).
+        dst: ``(B, r)`` indices into ``B`` of the token each ``src`` merges into.
+        keep: ``(B, |A| − r)`` indices into ``A`` of the unmerged ``A`` tokens, ascending.
+    """
+
+    src: torch.Tensor
+    dst: torch.Tensor
+    keep: torch.Tensor
+
+    @property
+    def r(self) -> int:
+        return self.src.shape[1]
+
+
+def merge_count(num_tokens: int, r: int) -> int:
+    """Merges one step performs on ``num_tokens`` patch tokens: ``min(r, ⌊P/2⌋)``."""
+    if r < 0:
+        raise ValueError(f"ToMe merges r must be >= 0, got {r}")
+    return min(int(r), num_tokens // 2)
+
+
+def matching_macs(num_tokens: int, head_dim: int) -> int:
+    """MACs of the similarity matrix of one merge step: ``⌈P/2⌉ · ⌊P/2⌋ · d_head``."""
+    return ((num_tokens + 1) // 2) * (num_tokens // 2) * head_dim
+
+
+def bipartite_soft_matching(metric: torch.Tensor, r: int) -> MergePlan:
+    """Plan one merge step from ``metric (B, P, C)`` (head-mean keys of the patch tokens); see the module docstring.
+
+    ``r`` is capped with :func:`merge_count`. The plan is integer indices only (no gradient flows through it).
+    """
+    b, p, _ = metric.shape
+    r = merge_count(p, r)
+    m = F.normalize(metric.float() if metric.dtype != torch.float64 else metric, dim=-1)
+    scores = m[:, 0::2] @ m[:, 1::2].transpose(1, 2)                      # (B, |A|, |B|) cosine similarities
+    best, best_b = scores.max(dim=-1)                                      # each A token's edge into B
+    order = torch.argsort(best, dim=1, descending=True, stable=True)       # stable: ties by A index
+    src = order[:, :r]
+    keep = order[:, r:].sort(dim=1).values
+    return MergePlan(src=src, dst=torch.gather(best_b, 1, src), keep=keep)
+
+
+def merge_weighted(x: torch.Tensor, size: torch.Tensor, plan: MergePlan) -> tuple[torch.Tensor, torch.Tensor]:
+    """Apply ``plan`` to ``x (B, P, D)`` with sizes ``size (B, P)``: size-weighted means, sizes summed.
+
+    Returns the merged tokens ``(B, P − r, D)`` (unmerged ``A`` first, then ``B``) and their sizes.
+    """
+    if plan.r == 0:
+        return x, size
+    s = size.to(x.dtype).unsqueeze(-1)
+    xa, xb = x[:, 0::2] * s[:, 0::2], x[:, 1::2] * s[:, 1::2]
+    sa, sb = size[:, 0::2], size[:, 1::2]
+    dst = plan.dst.unsqueeze(-1).expand(-1, -1, x.shape[-1])
+    xb = xb.scatter_add(1, dst, gather_tokens(xa, plan.src))
+    sb = sb.scatter_add(1, plan.dst, torch.gather(sa, 1, plan.src))
+    out = torch.cat([gather_tokens(xa, plan.keep), xb], dim=1)
+    new_size = torch.cat([torch.gather(sa, 1, plan.keep), sb], dim=1)
+    return out / new_size.to(x.dtype).unsqueeze(-1), new_size
+
+
+def merge_plain(t: torch.Tensor, plan: MergePlan) -> torch.Tensor:
+    """The token order after ``plan`` for a per-token tensor ``t (B, P, ...)``: each kept or destination token's own
+    entry (e.g. its input position), no averaging."""
+    if plan.r == 0:
+        return t
+    return torch.cat([gather_tokens(t[:, 0::2], plan.keep), t[:, 1::2]], dim=1)
+
+
+def new_index(plan: MergePlan, num_tokens: int) -> torch.Tensor:
+    """``(B, P)``: the index after ``plan`` of the token each of the ``P`` tokens is (or is merged into)."""
+    b, n_keep = plan.keep.shape[0], plan.keep.shape[1]
+    device = plan.keep.device
+    na, nb = (num_tokens + 1) // 2, num_tokens // 2
+    to_a = torch.empty(b, na, dtype=torch.long, device=device)
+    to_a.scatter_(1, plan.keep, torch.arange(n_keep, device=device).expand(b, n_keep))
+    to_a.scatter_(1, plan.src, n_keep + plan.dst)
+    to_b = (n_keep + torch.arange(nb, device=device)).expand(b, nb)
+    out = torch.empty(b, num_tokens, dtype=torch.long, device=device)
+    out[:, 0::2], out[:, 1::2] = to_a, to_b
+    return out
+
+
+def size_bias(size: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Proportional attention: ``log s`` per key as an additive ``(B, 1, 1, N)`` attention bias.
+
+    A token of size ``s`` then weighs in the softmax as ``s`` copies of itself would.
+    """
+    return size.log().to(dtype)[:, None, None, :]

@@ -1,0 +1,236 @@
+"""ToMe, token merging, on the video ViT (Bolya et al., ICLR 2023, "Token Merging: Your ViT but Faster").
+
+In every block, after the attention residual and before the MLP, ``r`` pairs of similar patch tokens are merged by
+bipartite soft matching on the keys (head mean) with size-weighted averages (:mod:`mmlookup.encoders.merge`), so
+every later layer runs on fewer tokens. The CLS token is never merged; a CLS-less ViT works the same way.
+
+* ``r``: an int (the same for every layer) or one int per layer; each step merges at most half of its patch
+  tokens. Every clip loses the same count, so batches stay dense (no padding, no mask).
+* Proportional attention (``prop_attn``, default on, as the paper advises for supervised models): a token of size
+  ``s`` enters every softmax as ``s`` copies, by adding ``log s`` to its logits through SDPA's additive mask
+  (a ``(B, 1, 1, N)`` bias; no ``N × N`` tensor is formed by this code).
+* ``r = 0`` is exactly the plain ViT, so a ``vit_*`` checkpoint runs training-free with the same state dict.
+* ``info``: ``tokens_per_layer`` (tokens at each MLP), ``kept_indices`` (input position of each final token's
+  representative: the ``B`` token it was merged into, CLS 0), ``token_sizes`` ``(B, N')`` (input tokens per final
+  token) and ``source`` ``(B, N)`` (for each input token, the final token holding it).
+* Pooling: the mean of the patch tokens is size-weighted (:meth:`EncoderOutput.pooled`), i.e. the mean over the
+  input tokens each stands for, as the paper pools global-average-pool models.
+
+Written from the paper; the official code (CC-BY-NC) was not read or copied.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+from mmlookup.encoders.base import EncoderOutput
+from mmlookup.encoders.common import size_kwargs
+from mmlookup.encoders.merge import (
+    bipartite_soft_matching,
+    matching_macs,
+    merge_count,
+    merge_plain,
+    merge_weighted,
+    new_index,
+    size_bias,
+)
+from mmlookup.encoders.reducing import ReducingBlock, ReducingViT
+from mmlookup.registry import register_encoder
+
+Schedule = int | Sequence[int]
+ToMeState = tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None, torch.Tensor | None]
+
+
+def resolve_schedule(r: Schedule, depth: int) -> list[int]:
+    """``r`` as one merge count per layer; an int applies to every layer."""
+    values = [r] * depth if isinstance(r, int) else list(r) if isinstance(r, (list, tuple)) else [r]
+    if len(values) != depth or any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in values):
+        raise ValueError(f"ToMe r must be an int >= 0 or {depth} of them (one per layer), got {r!r}")
+    return values
+
+
+class ToMeBlock(ReducingBlock):
+    """A ViT block that merges ``r`` patch-token pairs between its attention and its MLP."""
+
+    def __init__(self, *args, r: int = 0, prop_attn: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.r, self.prop_attn = int(r), prop_attn
+
+    def forward(self, x: torch.Tensor, size: torch.Tensor | None, pos: torch.Tensor,
+                return_attn: bool = False) -> ToMeState:
+        """``(x, size, pos) → (x, size, pos, attn, remap)``.
+
+        ``size (B, N)`` counts the input tokens each token stands for (``None`` = all 1, before any merge);
+        ``remap (B, N)`` is the new index of every token (``None`` when nothing merged).
+        """
+        q, k, v = self.qkv(x, None)
+        bias = size_bias(size, q.dtype) if self.prop_attn and size is not None else None
+        out, weights = self.mix(q, k, v, None, return_attn, bias=bias)
+        x = x + self.drop_path(out)
+        p0 = self.num_prefix
+        num_patch = x.shape[1] - p0
+        remap = None
+        if merge_count(num_patch, self.r) > 0:
+            with torch.no_grad():
+                plan = bipartite_soft_matching(k.mean(dim=1)[:, p0:], self.r)
+            if size is None:
+                size = torch.ones(x.shape[:2], device=x.device)
+            xp, sp = merge_weighted(x[:, p0:], size[:, p0:], plan)
+            x = torch.cat([x[:, :p0], xp], dim=1)
+            size = torch.cat([size[:, :p0], sp], dim=1)
+            pos = torch.cat([pos[:, :p0], merge_plain(pos[:, p0:], plan)], dim=1)
+            prefix = torch.arange(p0, device=x.device).expand(x.shape[0], p0)
+            remap = torch.cat([prefix, p0 + new_index(plan, num_patch)], dim=1)
+        return self.mlp_residual(x, None), size, pos, weights, remap
+
+    def extra_repr(self) -> str:
+        return f"r={self.r}, prop_attn={self.prop_attn}"
+
+
+class ToMe(ReducingViT):
+    """Video ViT with token merging; same state dict as :class:`~mmlookup.encoders.vit.VideoViT`.
+
+    Args:
+        r: merges per layer: an int for every layer, or one int per layer (0 = plain ViT).
+        prop_attn: proportional attention (``log size`` added to the attention logits).
+        **kwargs: :class:`VideoViT` arguments.
+    """
+
+    scores_by_cls = False
+
+    def __init__(self, *, r: Schedule = 0, prop_attn: bool = True, **kwargs):
+        depth = int(kwargs.get("depth", 12))
+        schedule = resolve_schedule(r, depth)
+
+        def block_fn(*, layer: int, **kw) -> ToMeBlock:
+            return ToMeBlock(r=schedule[layer], prop_attn=prop_attn, **kw)
+
+        super().__init__(block_fn=block_fn, **kwargs)
+
+    @property
+    def r(self) -> list[int]:
+        """Merges per layer (before the ``⌊P/2⌋`` cap)."""
+        return [blk.r for blk in self.blocks]
+
+    def set_r(self, r: Schedule) -> None:
+        """Change the merges per layer (an int or one per layer)."""
+        for blk, v in zip(self.blocks, resolve_schedule(r, self.depth)):
+            blk.r = v
+
+    def token_schedule(self, num_tokens: int) -> list[int]:
+        """Tokens (prefix included) at each layer's MLP for an input of ``num_tokens`` tokens."""
+        out, n = [], num_tokens
+        for blk in self.blocks:
+            n -= merge_count(n - self.num_prefix_tokens, blk.r)
+            out.append(n)
+        return out
+
+    def schedule_macs(self, num_tokens: int) -> int:
+        """Analytic MACs of the blocks (no tubelet embedding) for ``num_tokens`` input tokens.
+
+        Per layer: attention ``2N²D + 4ND²`` on the ``N`` tokens it receives, MLP ``8N'D²`` on the ``N'`` it
+        keeps, plus the matching's similarity matrix (:func:`~mmlookup.encoders.merge.matching_macs`).
+        """
+        d, n_in, total = self.embed_dim, num_tokens, 0
+        for n_out in self.token_schedule(num_tokens):
+            total += 2 * n_in * n_in * d + 4 * n_in * d * d + 8 * n_out * d * d
+            if n_out < n_in:
+                total += matching_macs(n_in - self.num_prefix_tokens, d // self.num_heads)
+            n_in = n_out
+        return total
+
+    def forward(self, video: torch.Tensor, *, grid=None, return_attn: bool = False) -> EncoderOutput:
+        if grid is not None:
+            raise ValueError(f"{type(self).__name__} has no compressed grid; `grid=` is for LookupViT encoders")
+        x, token_grid = self.embed(video)
+        b, n, _ = x.shape
+        pos = torch.arange(n, device=x.device).expand(b, n)
+        source = pos
+        size: torch.Tensor | None = None
+        counts, attns, kept = [], [], []
+        for blk in self.blocks:
+            if self.grad_checkpointing and self.training and not return_attn:
+                x, size, pos, attn, remap = checkpoint(blk, x, size, pos, use_reentrant=False)
+            else:
+                x, size, pos, attn, remap = blk(x, size, pos, return_attn=return_attn)
+            if remap is not None:
+                source = torch.gather(remap, 1, source)
+            counts.append(float(x.shape[1]))
+            kept.append(pos)
+            if return_attn:
+                attns.append(attn)
+        info = {
+            "grid": token_grid,
+            "num_prefix_tokens": self.num_prefix_tokens,
+            "tokens_per_layer": counts,                                     # tokens at each MLP (every clip alike)
+            "tokens_per_sample": torch.tensor(counts).expand(b, len(counts)),
+            "kept_indices": pos,
+            "kept_indices_per_layer": kept,
+            "token_sizes": torch.ones(b, x.shape[1], device=x.device) if size is None else size,
+            "source": source,
+        }
+        if return_attn:
+            info["attn"] = attns
+        return EncoderOutput(tokens=self.norm(x), info=info)
+
+
+def r_for_gmacs(model: ToMe, target_gmacs: float, video_shape: tuple[int, int, int, int] | None = None) -> int:
+    """The smallest constant ``r`` whose analytic GMACs per clip (:func:`mmlookup.bench.flops.analytic_gmacs`) is at
+    most ``target_gmacs``; the largest useful ``r`` when even that costs more.
+
+    ``video_shape`` is ``(C, T, H, W)`` (default: the model's clip). The model's own ``r`` is left unchanged.
+    """
+    from mmlookup.bench.flops import analytic_gmacs
+
+    shape = video_shape or (model.patch_embed.proj.in_channels, model.num_frames, *model.img_size)
+    old = model.r
+    g = model.patch_embed.grid_for(*shape[1:])
+    lo, hi = 0, math.prod(g) // 2                                          # r beyond P/2 changes nothing
+    try:
+        while lo < hi:
+            mid = (lo + hi) // 2
+            model.set_r(mid)
+            if analytic_gmacs(model, shape) <= target_gmacs:
+                hi = mid
+            else:
+                lo = mid + 1
+    finally:
+        model.set_r(old)
+    return lo
+
+
+def _make(size: str, **kwargs) -> ToMe:
+    return ToMe(**size_kwargs(size, **kwargs))
+
+
+@register_encoder
+def tome_nano(**kwargs) -> ToMe:
+    """CPU-recipe size (D=128, 4 layers, 4 heads; 8x64x64, tubelet 2x8x8); r=8 merges per layer."""
+    return _make("nano", **{"r": 8, **kwargs})
+
+
+@register_encoder
+def tome_tiny(**kwargs) -> ToMe:
+    """D=192, 12 layers, 3 heads; 16x224x224, tubelet 2x16x16; r=100 merges per layer (1569 -> 369 tokens)."""
+    return _make("tiny", **{"r": 100, **kwargs})
+
+
+@register_encoder
+def tome_small(**kwargs) -> ToMe:
+    """D=384, 12 layers, 6 heads; 16x224x224, tubelet 2x16x16; r=100 merges per layer (1569 -> 369 tokens)."""
+    return _make("small", **{"r": 100, **kwargs})
+
+
+@register_encoder
+def tome_base(**kwargs) -> ToMe:
+    """ViT-B weights: D=768, 12 layers, 12 heads; 16x224x224, tubelet 2x16x16; r=100 (1569 -> 369 tokens)."""
+    return _make("base", **{"r": 100, **kwargs})
+
+
+@register_encoder
+def tome_large(**kwargs) -> ToMe:
+    """ViT-L weights: D=1024, 24 layers, 16 heads; 16x224x224, tubelet 2x16x16; r=65 (the paper's video ViT-L)."""
+    return _make("large", **{"r": 65, **kwargs})

@@ -1,0 +1,115 @@
+"""``create_classifier``: imported image classifiers give the source's own logits; pooling choices; errors.
+
+Sources are built small and randomly initialised, then perturbed (nothing is downloaded); images are ``T = 1``.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import mmlookup
+from mmlookup.config import Recipe
+from mmlookup.encoders.base import EncoderOutput
+from mmlookup.heads import ClsHead, LookupHeads, PooledHead
+from mmlookup.models import build_model, create_classifier
+from tests.test_pretrained import OURS, SOURCES
+
+FULL = {"vit": {}, "evit": dict(keep_rate=1.0), "ats": dict(budget=10**6)}
+
+
+def _source_logits(kind: str, src, img: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return src(pixel_values=img).logits if kind == "hf" else src(img)
+
+
+@pytest.mark.parametrize("family", list(FULL))
+@pytest.mark.parametrize("kind", list(SOURCES))
+def test_imported_classifier_gives_the_source_logits(kind, family):
+    src = SOURCES[kind]()
+    img = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    ref = _source_logits(kind, src, img)
+    ckpt = src if kind == "hf" else src.state_dict()
+    model = create_classifier(f"{family}_nano", checkpoint=ckpt, verbose=False, **OURS, **FULL[family]).eval()
+    assert isinstance(model.head, ClsHead) and model.head.fc.out_features == 5
+    with torch.no_grad():
+        logits = model(img[:, :, None])
+    assert logits.shape == (2, 1, 5)
+    torch.testing.assert_close(logits[:, 0], ref, atol=1e-4, rtol=0)
+
+
+def test_top_level_export_and_reduced_model_runs_on_a_clip():
+    src = SOURCES["timm"]()
+    model = mmlookup.create_classifier("evit_nano", checkpoint=src.state_dict(), verbose=False,
+                                       **{**OURS, "depth": 2}, keep_rate=0.5, reduce_layers=(1,)).eval()
+    assert model.encoder.keep_rate == 0.5
+    out = model(torch.randn(2, 3, 4, 32, 32))
+    assert out.shape == (2, 1, 5) and torch.isfinite(out).all()
+
+
+def test_num_classes_required_without_a_head_and_new_head_when_it_differs(capsys):
+    with pytest.raises(ValueError, match="num_classes is required because no checkpoint"):
+        create_classifier("vit_nano", **OURS)
+    src = SOURCES["timm"]()
+    bare = {k: v for k, v in src.state_dict().items() if not k.startswith("head.")}
+    with pytest.raises(ValueError, match="carries no classifier head"):
+        create_classifier("vit_nano", checkpoint=bare, verbose=False, **OURS)
+    model = create_classifier("vit_nano", 7, checkpoint=src.state_dict(), **OURS)
+    assert model.head.fc.out_features == 7 and "not imported: it has 5 classes, 7 asked" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="unknown pool 'max'; valid: auto, cls, mean"):
+        create_classifier("vit_nano", 3, pool="max", **OURS)
+
+
+def test_pool_auto_per_family_and_mean_excludes_the_fused_token():
+    assert isinstance(create_classifier("ats_nano", 3, **OURS).head, ClsHead)
+    assert isinstance(create_classifier("vit_nano", 3, class_token=False, **OURS).head, PooledHead)
+    assert isinstance(create_classifier("lookupvit_nano", 3).head, LookupHeads)
+    with pytest.raises(ValueError, match="LookupViT has no CLS token"):
+        create_classifier("lookupvit_nano", 3, pool="cls")
+    with pytest.raises(ValueError, match="needs a CLS token"):
+        create_classifier("vit_nano", 3, pool="cls", class_token=False, **OURS)
+    torch.manual_seed(0)
+    model = create_classifier("evit_nano", 3, pool="mean", **OURS, keep_rate=0.5, reduce_layers=(1,)).eval()
+    out = model.encoder(torch.randn(2, 3, 4, 32, 32))
+    kept = out.info["kept_indices"]
+    assert (kept[:, -1] == -1).all() and (kept[:, 1:-1] > 0).all()   # one fused token, last
+    torch.testing.assert_close(out.pooled(), out.tokens[:, 1:-1].mean(dim=1))
+
+
+def test_mean_head_with_fc_norm_is_videomae_style():
+    head = PooledHead(8, 3, fc_norm=True)
+    tokens = torch.randn(2, 5, 8)
+    out = EncoderOutput(tokens=tokens, info={"num_prefix_tokens": 0})
+    expect = head.fc(torch.nn.functional.layer_norm(tokens.mean(1), (8,), head.fc_norm.weight, head.fc_norm.bias,
+                                                    eps=1e-6))
+    torch.testing.assert_close(head(out)[:, 0], expect)
+    assert {"fc_norm.weight", "fc.weight"} <= set(head.state_dict())
+
+
+def test_our_classifier_checkpoint_round_trips_with_its_head(tmp_path):
+    torch.manual_seed(0)
+    a = create_classifier("vit_nano", 4, **OURS).eval()
+    torch.save(a.state_dict(), tmp_path / "model.pth")
+    b = create_classifier("evit_nano", checkpoint=str(tmp_path / "model.pth"), verbose=False, **OURS,
+                          keep_rate=1.0).eval()
+    x = torch.randn(1, 3, 4, 32, 32)
+    torch.testing.assert_close(b(x), a(x))
+
+
+def test_build_model_uses_the_factory_and_recipe_pool():
+    recipe = Recipe()
+    recipe.model.encoder, recipe.model.num_frames, recipe.model.img_size = "evit_nano", 4, 32
+    recipe.model.patch_size = 8
+    model = build_model(recipe, 3)
+    assert isinstance(model.head, ClsHead) and model.encoder.keep_rate == 0.7   # family default
+    recipe.model.pool, recipe.model.keep_rate = "mean", 0.5
+    model = build_model(recipe.validate(), 3)
+    assert isinstance(model.head, PooledHead) and model.encoder.keep_rate == 0.5
+
+
+def test_a_recipe_leaving_evit_at_keep_rate_one_is_logged(caplog):
+    recipe = Recipe()
+    recipe.model.encoder, recipe.model.num_frames, recipe.model.img_size = "evit_nano", 4, 32
+    recipe.model.patch_size, recipe.model.keep_rate = 8, 1.0
+    with caplog.at_level("WARNING", logger="mmlookup.models"):
+        assert build_model(recipe.validate(), 3).encoder.keep_rate == 1.0
+    assert "runs at keep rate 1" in caplog.text and "plain ViT" in caplog.text
