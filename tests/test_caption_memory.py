@@ -1,4 +1,4 @@
-"""Caption memory from token-reducing encoders: EViT / ATS final token sets at a chosen size, masks honoured,
+"""Caption memory from token-reducing encoders: EViT / ATS / ToMe final token sets at a chosen size, masks honoured,
 encoder frozen bit for bit."""
 from __future__ import annotations
 
@@ -21,11 +21,27 @@ def _captioner(encoder: str, memory: str = "reduced", memory_tokens: int = 0) ->
     return CaptionModel(create_encoder(encoder, **GEOM), dec, memory=memory, memory_tokens=memory_tokens)
 
 
-@pytest.mark.parametrize("frames,k", [(8, 8), (8, 32), (1, 4), (1, 16)])
-def test_evit_memory_has_exactly_the_asked_size_on_clips_and_images(frames: int, k: int) -> None:
-    model = _captioner("evit_nano", memory_tokens=k)
+@pytest.mark.parametrize("encoder,frames,k", [("evit_nano", 8, 8), ("evit_nano", 8, 32), ("evit_nano", 1, 4),
+                                              ("evit_nano", 1, 16), ("tome_nano", 8, 17), ("tome_nano", 1, 5)])
+def test_evit_and_tome_memory_have_exactly_the_asked_size_on_clips_and_images(encoder: str, frames: int, k: int
+                                                                              ) -> None:
+    model = _captioner(encoder, memory_tokens=k)
     mem = model.encode(torch.randn(2, 3, frames, 64, 64))
     assert mem.hidden.shape == (2, k, 128) and mem.mask is None
+
+
+def test_tome_schedule_spreads_merges_and_refuses_the_impossible() -> None:
+    from mmlookup.captioning.reduce import set_final_tokens
+
+    enc = create_encoder("tome_nano", **GEOM)
+    set_final_tokens(enc, 64, 32)
+    assert enc.r == [9, 8, 8, 8] and enc.token_schedule(65)[-1] == 32
+    set_final_tokens(enc, 64, 8)  # even shares (15, 14, ...) would leave the last layer more than half to merge
+    assert enc.token_schedule(65)[-1] == 8 and enc.r[0] > enc.r[-1]
+    set_final_tokens(enc, 256, 17)
+    assert enc.r == [128, 64, 32, 16]
+    with pytest.raises(ValueError, match="the fewest is 17"):
+        set_final_tokens(enc, 256, 8)
 
 
 def test_ats_memory_is_at_most_the_size_and_its_mask_is_honoured() -> None:
@@ -59,9 +75,9 @@ def test_reduced_memory_refuses_encoders_that_do_not_reduce() -> None:
         _captioner("evit_nano", memory_tokens=2).encode(torch.randn(1, 3, 8, 64, 64))
 
 
-@pytest.mark.parametrize("encoder", ["evit_nano", "ats_nano"])
+@pytest.mark.parametrize("encoder", ["evit_nano", "ats_nano", "tome_nano"])
 def test_frozen_encoder_is_bit_identical_after_training(encoder: str) -> None:
-    model = _captioner(encoder, memory_tokens=8)
+    model = _captioner(encoder, memory_tokens=17)
     before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
     opt = build_optimizer(model, OptimCfg(lr=1e-2, weight_decay=0.5))
     model.train()

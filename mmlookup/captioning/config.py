@@ -24,7 +24,7 @@ class CaptionCfg:
         memory: which encoder tokens the decoder cross-attends: ``"compressed"`` (LookupViT's M compressed
             tokens, the default), ``"lookup"`` (the final token set, with its mask when the encoder pads),
             ``"both"`` (concatenated) or ``"reduced"`` (the final reduced token set of a token-reducing encoder,
-            EViT / ATS, CLS included, with its padding mask as the decoder's ``encoder_attention_mask``).
+            EViT / ATS / ToMe, CLS included, with its padding mask as the decoder's ``encoder_attention_mask``).
         memory_tokens: with ``memory="reduced"``, set the encoder's reduction so the final set has this many
             tokens (ATS: at most), for comparisons at an equal memory size
             (:mod:`mmlookup.captioning.reduce`); ``0`` keeps the encoder's own settings.

@@ -3,8 +3,8 @@
 The encoder never trains: its parameters have ``requires_grad=False`` and it stays in ``eval()`` even when
 the captioner's ``train()`` is called. Its output is reduced to the decoder *memory*:
 ``compressed`` (LookupViT's M compressed tokens, the default), ``lookup`` (the final token set, with its
-padding mask), ``both``, or ``reduced`` (the final token set of EViT / ATS with its padding mask, optionally
-reduced to ``memory_tokens`` tokens, see :mod:`mmlookup.captioning.reduce`).
+padding mask), ``both``, or ``reduced`` (the final token set of EViT / ATS / ToMe with its padding mask,
+optionally reduced to ``memory_tokens`` tokens, see :mod:`mmlookup.captioning.reduce`).
 An optional linear adapter maps the encoder width to the decoder width. The
 decoder is a Hugging Face ``GPT2LMHeadModel`` built from a config, so ``generate()`` gives greedy and beam
 search with ``encoder_hidden_states`` and ``encoder_attention_mask``.
@@ -52,7 +52,7 @@ def select_memory(out: EncoderOutput, memory: str) -> Memory:
         raise ValueError(f"memory={memory!r}; valid: {', '.join(MEMORY_CHOICES)}")
     if memory == "reduced":
         if out.compressed is not None:
-            raise ValueError("memory='reduced' is the final token set of EViT / ATS; LookupViT's reduced set is "
+            raise ValueError("memory='reduced' is the final token set of EViT / ATS / ToMe; LookupViT's reduced set is "
                              "its compressed tokens: use caption.memory='compressed'")
         return Memory(out.tokens, out.mask)
     if memory != "lookup" and out.compressed is None:
