@@ -81,3 +81,23 @@ def test_reduced_memory_from_trained_vit_weights_stays_frozen(data: Path, tmp_pa
     assert f"frozen encoder weights: {ckpt}" in log and "reduced (8 tokens) memory" in log
     cache = torch.load(next((tmp_path / "run" / "cache").glob("eval_*.pt")), weights_only=True)
     assert all(h.shape[0] == 8 for h in cache["hidden"])
+
+
+def test_cached_ragged_memory_equals_the_live_one(data: Path, tmp_path: Path) -> None:
+    """ATS memories differ in length per clip: the cache keeps each clip's real tokens, collation re-pads them."""
+    from mmlookup.captioning.cache import CACHE_DTYPE, compute_memory
+    from mmlookup.captioning.data import load_splits, media_dataset, pad_memory
+    from mmlookup.captioning.tokenizer import train_tokenizer
+    from mmlookup.captioning.train import build_captioner
+
+    recipe = _recipe(data, tmp_path / "run", "model.encoder=ats_nano", "model.grids=[]", "caption.memory=reduced",
+                     "caption.memory_tokens=24")
+    train, _ = load_splits(recipe)
+    model = build_captioner(recipe, train_tokenizer(["a b c"])).eval()
+    kept, hidden, masks = compute_memory(model, recipe, train, torch.device("cpu"), batch_size=4, num_workers=0,
+                                         show_progress=False)
+    live = model.encode(torch.stack([media_dataset(recipe, train)[i].media for i in range(len(train))]))
+    assert live.mask is not None and len({h.shape[0] for h in hidden}) > 1  # ragged
+    cached = pad_memory(hidden, masks)
+    assert torch.equal(cached.mask, live.mask[:, : cached.mask.shape[1]])
+    torch.testing.assert_close(cached.hidden[cached.mask].float(), live.hidden[live.mask].to(CACHE_DTYPE).float())

@@ -181,14 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sets", default="clips,images", help="comma list of: clips, images")
     p.add_argument("--reducers", default="evit,ats,tome", help="token reducers to compare (those registered)")
     p.add_argument("--no-vit", action="store_true", help="skip the all-tokens ViT reference row")
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time (each uses one thread)")
+    p.add_argument("--rows", default="", help="comma list of row names to run (default all), e.g. lookupvit_random")
     p.add_argument("--only-table", action="store_true", help="do not train; measure and print finished runs")
     p.add_argument("--set", nargs="*", default=[], help="extra overrides for every run (smoke tests)")
     p.add_argument("--batch", type=int, default=16, help="items per timed captioning batch")
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args(argv)
-    for family in ("lookupvit", "vit"):
-        if not (args.demo / family / "checkpoints").is_dir():
-            p.error(f"{args.demo / family} is not a classification run; run `mmlookup demo --all-encoders` first")
     reducers = [r for r in args.reducers.split(",") if r and _has(f"{r}_nano")]
     sets = [s for s in args.sets.split(",") if s]
     bad = [s for s in sets if s not in SETS]
@@ -199,9 +198,17 @@ def main(argv: list[str] | None = None) -> int:
 
         generate(str(args.data))
     rows = [row for s in sets for row in plan(s, args.demo.resolve(), reducers, not args.no_vit)]
+    if args.rows:
+        rows = [row for row in rows if row.name in args.rows.split(",")]
+    for family in ("lookupvit", "vit"):
+        if any(f"{args.demo.resolve() / family}" in " ".join(r.overrides) for r in rows) and not (
+                args.demo / family / "checkpoints").is_dir():
+            p.error(f"{args.demo / family} is not a classification run; run `mmlookup demo --all-encoders` first")
     if not args.only_table:
-        for row in rows:
-            train(row, args.out.resolve(), args.data.resolve(), args.set)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(args.jobs) as pool:  # each run is its own process with one thread
+            list(pool.map(lambda row: train(row, args.out.resolve(), args.data.resolve(), args.set), rows))
     rows = [row for row in rows if (run_dir(args.out, row) / "eval.json").is_file()]
     measure(rows, args.out, args.batch, args.repeats)
     table = format_tables(rows)
