@@ -16,8 +16,9 @@ log says in its first line. Point ``caption.encoder_checkpoint`` at any other sy
 
 Expected (seed 0, beam 3, pycocoevalcap, OMP_NUM_THREADS=1; README captioning tables, tools/caption_memory_table.py):
     clips:        CIDEr 1.72 with the trained LookupViT (67.7% top-1), 1.15 with random weights (baseline 0.14);
-    still images: CIDEr 2.83 trained, 2.10 random (baseline 0.43). Measured on a shared, loaded 2-core machine. Earlier, at 64x64 with random weights: CIDEr 3.08 on still images and 1.57
-on clips (trivial baseline, the most frequent training caption for every image: 0.43 and 0.14).
+    still images: CIDEr 2.83 trained, 2.10 random (baseline 0.43). Measured on a shared, loaded 2-core machine.
+    (Baseline: the most frequent training caption for every item. Earlier, at 64x64 with random weights: CIDEr
+    3.08 on still images and 1.57 on clips.)
 """
 from pathlib import Path
 
