@@ -5,6 +5,10 @@ at an equal number of memory tokens.
     python tools/caption_memory_table.py --demo runs/demo                         # every run (OMP_NUM_THREADS=1)
     python tools/caption_memory_table.py --demo runs/demo --only-table            # re-measure finished runs
 
+``--demo DIR`` needs the classification runs ``DIR/lookupvit`` and ``DIR/vit``. The README's tables used
+``mmlookup train recipes/synthetic/lookupvit.py`` and ``recipes/synthetic/vit.py --set model.pool=mean`` (seed 0,
+``--set train.output_dir=DIR/...``): with CLS pooling the 600-step ViT stays at chance.
+
 Every row is one ``mmlookup train recipes/coco/caption_synthetic.py[:video]`` run (same decoder, schedule and
 seed; only the frozen encoder and its memory change), written to ``--out/<set>_<row>``; a run whose ``eval.json``
 exists is not repeated. Encoders, all frozen, all from the demo's classification runs:
