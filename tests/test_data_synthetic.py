@@ -50,13 +50,13 @@ def _decoded(path):
 def test_same_seed_same_files_and_frames(tiny, tmp_path):
     again = generate(str(tmp_path / "b"), seed=3, sizes=TINY, workers=1, progress=False)
     files = _annotation_files(tiny.root)
-    assert files == _annotation_files(again.root) and len(files) == 14  # 11 + ImageNet CSV, synset list, marker
+    assert files == _annotation_files(again.root) and len(files) == 16  # 11 + ImageNet x2, marker, MSR-VTT x2
     for rel in files:
         with open(os.path.join(tiny.root, rel), "rb") as a, open(os.path.join(again.root, rel), "rb") as b:
             assert a.read() == b.read(), rel
     media = sorted(os.path.relpath(os.path.join(d, f), tiny.root) for d, _, fs in os.walk(tiny.root) for f in fs
                    if f.endswith((".mp4", ".webm", ".jpg")))
-    assert len(media) == 8 * 3 * 2 + 6 + 10
+    assert len(media) == 8 * 3 * 2 + 6 + 10 + 6  # + the MSR-VTT copies of the caption clips
     for rel in media:
         assert np.array_equal(_decoded(os.path.join(tiny.root, rel)), _decoded(os.path.join(again.root, rel))), rel
     other = generate(str(tmp_path / "c"), seed=4, sizes=TINY, workers=1, progress=False)
@@ -119,6 +119,22 @@ def test_coco_files(tiny):
     im = images[0]
     assert os.path.isfile(os.path.join(tiny.coco_root, im["filepath"], im["filename"]))
     assert im["sentences"][0]["raw"] and im["sentences"][0]["tokens"]
+
+
+def test_msrvtt_copy_of_the_caption_clips(tiny):
+    from mmlookup.data.coco import read_coco_captions
+    from mmlookup.data.video_captions import read_msrvtt
+
+    train = read_msrvtt(tiny.msrvtt_train_val, ["train", "validate"])
+    test = read_msrvtt(tiny.msrvtt_test, ["test"])
+    coco_train, coco_val = read_coco_captions(tiny.coco_video_captions_train), read_coco_captions(
+        tiny.coco_video_captions_val)
+    assert [s.captions for s in train] == [s.captions for s in coco_train]
+    assert [s.captions for s in test] == [s.captions for s in coco_val]
+    assert [s.image_id for s in train + test] == list(range(TINY.caption_videos_train + TINY.caption_videos_val))
+    for ours, theirs in zip(train + test, coco_train + coco_val):
+        assert ours.path.name == f"video{ours.image_id}.mp4"
+        assert ours.path.read_bytes() == theirs.path.read_bytes()
 
 
 def _centroid_area(frames, background):
@@ -197,5 +213,6 @@ def test_interrupted_generation_is_redone_not_used(tmp_path):
     assert not is_complete(out) and not (out / "k400" / "train.csv").exists()
     ensure_synthetic(out, sizes=TINY)
     assert is_complete(out) and not partial.exists()
-    assert len(_annotation_files(out)) == 14  # as in test_same_seed_same_files_and_frames
-    assert sum(len(list(out.rglob(f"*.{ext}"))) for ext in ("mp4", "webm", "jpg")) == 8 * 3 * 2 + 6 + 10
+    assert len(_annotation_files(out)) == 16  # as in test_same_seed_same_files_and_frames
+    media = sum(len(list(out.rglob(f"*.{ext}"))) for ext in ("mp4", "webm", "jpg"))
+    assert media == 8 * 3 * 2 + 6 + 10 + 6  # the last 6: MSR-VTT copies of the caption clips

@@ -94,15 +94,18 @@ def test_imagenet_r_subset_and_o_aupr_through_the_cli(run, tmp_path, capsys):
     os.makedirs(o_dir)
     for k, (path, _) in enumerate(val[:3]):
         shutil.copy(path, o_dir / f"o{k}.JPEG")
-    common = ["--set", f"data.root={root}", "data.short_side=36", "eval.num_workers=0"]
+    def sets(*pairs: str) -> list[str]:
+        return [x for kv in pairs for x in ("--set", kv)]
+
+    common = sets(f"data.root={root}", "data.short_side=36", "eval.num_workers=0")
     assert eval_main(["imagenet/robustness_r.py", "--checkpoint", str(run_dir), "--out", str(tmp_path / "r.json"),
-                      *common, f"data.val_annotations={r_dir}"]) == 0
+                      *common, *sets(f"data.val_annotations={r_dir}")]) == 0
     out = capsys.readouterr()
     assert "imagenet_r imagenet_r grid 1x2x2: top-1" in out.out + out.err
     assert "2 of 8 classes" in out.out + out.err
     assert eval_main(["imagenet/robustness_o.py", "--checkpoint", str(run_dir), "--out", str(tmp_path / "o.json"),
-                      *common, f"data.val_annotations={tmp_path / 'imagenet-o'}",
-                      f"eval.in_distribution={os.path.join(root, 'val')}"]) == 0
+                      *common, *sets(f"data.val_annotations={tmp_path / 'imagenet-o'}",
+                                     f"eval.in_distribution={os.path.join(root, 'val')}")]) == 0
     text = "".join(capsys.readouterr())
     assert "AUPR (ImageNet-O positive, score -MSP)" in text and "AUROC" in text
     assert "3 ImageNet-O and 8 in-distribution images; chance AUPR (ImageNet-O positive) = 27.27" in text

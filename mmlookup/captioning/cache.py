@@ -46,12 +46,14 @@ def _file_id(path: str | None) -> list:
 def cache_key(recipe: Recipe, split: str, num_samples: int) -> str:
     """A short hash of every setting that changes the cached memory of ``split``."""
     m, c = recipe.model, recipe.caption
-    ann = c.train_annotations if (c.format == "karpathy" or split == "train") else c.val_annotations
+    ann = c.train_annotations if (c.format == "karpathy" or split == "train" or not c.val_annotations) \
+        else c.val_annotations
     parts = {
         "encoder": m.encoder, "num_frames": m.num_frames, "img_size": m.img_size, "tubelet": m.tubelet_size,
         "patch": m.patch_size, "grids": [list(g) for g in m.grids], "kwargs": m.encoder_kwargs,
         "pretrained": _file_id(m.pretrained), "encoder_checkpoint": _file_id(c.encoder_checkpoint),
-        "memory": c.memory, "format": c.format, "annotations": _file_id(ann), "media_root": c.media_root,
+        "memory": c.memory, "memory_tokens": c.memory_tokens, "format": c.format,
+        "annotations": _file_id(ann), "media_root": c.media_root,
         "splits": c.train_splits if split == "train" else [c.eval_split], "n": num_samples, "split": split,
         "max_eval": c.max_eval_samples, "dtype": str(CACHE_DTYPE),
     }

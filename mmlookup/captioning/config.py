@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Memory = Literal["compressed", "lookup", "both"]
-DataFormat = Literal["coco", "karpathy"]
+Memory = Literal["compressed", "lookup", "both", "reduced"]
+DataFormat = Literal["coco", "karpathy", "msrvtt", "vatex"]
 
-MEMORY_CHOICES: tuple[str, ...] = ("compressed", "lookup", "both")
-FORMAT_CHOICES: tuple[str, ...] = ("coco", "karpathy")
+MEMORY_CHOICES: tuple[str, ...] = ("compressed", "lookup", "both", "reduced")
+FORMAT_CHOICES: tuple[str, ...] = ("coco", "karpathy", "msrvtt", "vatex")
 DECODER_CHOICES: tuple[str, ...] = ("gpt2",)
 
 
@@ -22,8 +22,12 @@ class CaptionCfg:
 
     Attributes:
         memory: which encoder tokens the decoder cross-attends: ``"compressed"`` (LookupViT's M compressed
-            tokens, the default), ``"lookup"`` (the final token set, with its mask when the encoder pads) or
-            ``"both"`` (concatenated).
+            tokens, the default), ``"lookup"`` (the final token set, with its mask when the encoder pads),
+            ``"both"`` (concatenated) or ``"reduced"`` (the final reduced token set of a token-reducing encoder,
+            EViT / ATS / ToMe, CLS included, with its padding mask as the decoder's ``encoder_attention_mask``).
+        memory_tokens: with ``memory="reduced"``, set the encoder's reduction so the final set has this many
+            tokens (ATS: at most), for comparisons at an equal memory size
+            (:mod:`mmlookup.captioning.reduce`); ``0`` keeps the encoder's own settings.
         encoder_checkpoint: a classification run or checkpoint folder of this project for the frozen encoder
             (a run folder means its ``checkpoints/best``), loaded strictly. Imported weights (timm,
             torchvision, Hugging Face) go in ``model.pretrained`` instead. Neither: the encoder keeps its
@@ -40,14 +44,18 @@ class CaptionCfg:
         max_caption_tokens: training captions are truncated to this many tokens (BOS/EOS included).
         max_length: maximum number of generated tokens at evaluation and inference.
         num_beams: beam width at evaluation and inference (1 = greedy).
-        format: annotation format: ``"coco"`` (``captions_*.json``) or ``"karpathy"`` (``dataset_coco.json``).
-        train_annotations: training annotation file (COCO format) or the Karpathy ``dataset_coco.json``.
-        val_annotations: evaluation annotation file (COCO format); unused for the Karpathy format, which
-            takes both splits from ``train_annotations``.
+        format: annotation format: ``"coco"`` (``captions_*.json``), ``"karpathy"`` (``dataset_coco.json``),
+            ``"msrvtt"`` (``*_videodatainfo.json``) or ``"vatex"`` (``vatex_*_v1.0.json``); see
+            :mod:`mmlookup.data.video_captions` for the video sets.
+        train_annotations: training annotation file (COCO format), the Karpathy ``dataset_coco.json``, MSR-VTT's
+            ``train_val_videodatainfo.json`` or VATEX's training list.
+        val_annotations: evaluation annotation file (COCO format, MSR-VTT's ``test_videodatainfo.json``, VATEX's
+            validation list); unused for the Karpathy format, which takes both splits from
+            ``train_annotations``; for MSR-VTT, empty means ``train_annotations`` (e.g. ``eval_split=validate``).
         media_root: folder that image/video ``file_name`` (COCO) or ``filepath/filename`` (Karpathy) are
             relative to; ``None`` = the annotation file's folder.
-        train_splits: Karpathy splits used for training.
-        eval_split: Karpathy split used for evaluation.
+        train_splits: Karpathy (or MSR-VTT: ``train``, ``validate``) splits used for training.
+        eval_split: Karpathy (or MSR-VTT: ``validate``, ``test``) split used for evaluation.
         max_eval_samples: evaluate on at most this many images (``0`` = all); CIDEr depends on the set.
         cache_dir: folder for an on-disk cache of frozen-encoder outputs (``None`` = no cache). Media always
             use the deterministic evaluation transform, so cached tokens equal live ones.
@@ -57,6 +65,7 @@ class CaptionCfg:
     """
 
     memory: Memory = "compressed"
+    memory_tokens: int = 0
     encoder_checkpoint: str | None = None
     adapter: bool = True
     decoder: str = "gpt2"
@@ -97,5 +106,10 @@ class CaptionCfg:
                      "num_beams", "vocab_min_freq"):
             if getattr(self, name) < 1:
                 raise ValueError(f"caption.{name} must be >= 1, got {getattr(self, name)}")
+        if self.memory_tokens and self.memory != "reduced":
+            raise ValueError(f"caption.memory_tokens={self.memory_tokens} needs caption.memory='reduced' (LookupViT's "
+                             "compressed memory is sized by model.grids)")
+        if self.memory_tokens < 0:
+            raise ValueError(f"caption.memory_tokens must be >= 0, got {self.memory_tokens}")
         if self.max_eval_samples < 0:
             raise ValueError(f"caption.max_eval_samples must be >= 0, got {self.max_eval_samples}")

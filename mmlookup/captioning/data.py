@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 from mmlookup.captioning.model import Memory
 from mmlookup.data.coco import CaptionDataset, CaptionSample, read_coco_captions, read_karpathy
+from mmlookup.data.video_captions import read_msrvtt, read_vatex
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
@@ -141,7 +142,7 @@ def _path(base: str | None, name: str) -> str:
 
 
 def load_splits(recipe: Recipe) -> tuple[list[CaptionSample], list[CaptionSample]]:
-    """The recipe's training and evaluation samples (``caption.format`` = ``coco`` or ``karpathy``).
+    """The recipe's training and evaluation samples (``caption.format``: ``coco``, ``karpathy``, ``msrvtt``, ``vatex``).
 
     Generates the synthetic dataset first when ``data.synthetic`` is set and it is missing.
     """
@@ -153,6 +154,14 @@ def load_splits(recipe: Recipe) -> tuple[list[CaptionSample], list[CaptionSample
     if c.format == "karpathy":
         train = read_karpathy(c.train_annotations, c.train_splits, c.media_root)
         val = read_karpathy(c.train_annotations, [c.eval_split], c.media_root)
+    elif c.format == "msrvtt":
+        train = read_msrvtt(c.train_annotations, c.train_splits, c.media_root)
+        val = read_msrvtt(c.val_annotations or c.train_annotations, [c.eval_split], c.media_root)
+    elif c.format == "vatex":
+        if not c.val_annotations:
+            raise ValueError("caption.val_annotations is empty; VATEX needs its validation (or test) list")
+        train = read_vatex(c.train_annotations, c.media_root)
+        val = read_vatex(c.val_annotations, c.media_root)
     else:
         if not c.val_annotations:
             raise ValueError("caption.val_annotations is empty; the COCO format needs a separate evaluation file")
@@ -166,13 +175,13 @@ def load_splits(recipe: Recipe) -> tuple[list[CaptionSample], list[CaptionSample
 
 
 def ensure_synthetic(recipe: Recipe) -> None:
-    """Generate the synthetic dataset into the folder above ``caption.train_annotations``'s ``coco/`` unless a
-    complete one is there."""
+    """Generate the synthetic dataset into the folder above ``caption.train_annotations``'s ``coco/`` (or
+    ``msrvtt/``) unless a complete one is there."""
     from mmlookup.data.synthetic import ensure_synthetic as ensure
     from mmlookup.data.synthetic import is_complete
 
     ann = Path(recipe.caption.train_annotations)
-    out = ann.parent.parent if ann.parent.name == "coco" else ann.parent
+    out = ann.parent.parent if ann.parent.name in ("coco", "msrvtt") else ann.parent
     if not is_complete(out):
         log.info("generating the synthetic dataset into %s", out)
         ensure(out, seed=recipe.train.seed)

@@ -3,7 +3,9 @@
 The encoder never trains: its parameters have ``requires_grad=False`` and it stays in ``eval()`` even when
 the captioner's ``train()`` is called. Its output is reduced to the decoder *memory*:
 ``compressed`` (LookupViT's M compressed tokens, the default), ``lookup`` (the final token set, with its
-padding mask) or ``both``. An optional linear adapter maps the encoder width to the decoder width. The
+padding mask), ``both``, or ``reduced`` (the final token set of EViT / ATS / ToMe with its padding mask,
+optionally reduced to ``memory_tokens`` tokens, see :mod:`mmlookup.captioning.reduce`).
+An optional linear adapter maps the encoder width to the decoder width. The
 decoder is a Hugging Face ``GPT2LMHeadModel`` built from a config, so ``generate()`` gives greedy and beam
 search with ``encoder_hidden_states`` and ``encoder_attention_mask``.
 """
@@ -39,13 +41,20 @@ def select_memory(out: EncoderOutput, memory: str) -> Memory:
 
     Args:
         out: the encoder's output.
-        memory: ``"compressed"``, ``"lookup"`` or ``"both"`` (compressed first, then lookup tokens).
+        memory: ``"compressed"``, ``"lookup"``, ``"both"`` (compressed first, then lookup tokens) or
+            ``"reduced"`` (the final token set of a token-reducing encoder, same as ``lookup`` but refused for
+            LookupViT, whose final set is all N lookup tokens).
 
     Returns:
         The memory tokens and their mask (``None`` when every token is real).
     """
     if memory not in MEMORY_CHOICES:
         raise ValueError(f"memory={memory!r}; valid: {', '.join(MEMORY_CHOICES)}")
+    if memory == "reduced":
+        if out.compressed is not None:
+            raise ValueError("memory='reduced' is the final token set of EViT / ATS / ToMe; LookupViT's reduced set is "
+                             "its compressed tokens: use caption.memory='compressed'")
+        return Memory(out.tokens, out.mask)
     if memory != "lookup" and out.compressed is None:
         raise ValueError(
             f"memory={memory!r} needs an encoder with compressed tokens (LookupViT); this encoder has none, "
@@ -95,6 +104,8 @@ class CaptionModel(nn.Module):
         adapter: add a linear encoder-to-decoder projection (forced when the widths differ).
         grid: compressed grid passed to the encoder (``None`` = its default).
         suppress_ids: extra token ids never generated (e.g. ``[UNK]``); padding and BOS always are.
+        memory_tokens: with ``memory="reduced"``, the size the encoder's final token set is reduced to
+            (``0``: the encoder's own settings).
     """
 
     def __init__(
@@ -105,6 +116,7 @@ class CaptionModel(nn.Module):
         adapter: bool = True,
         grid: tuple[int, int, int] | None = None,
         suppress_ids: tuple[int, ...] = (),
+        memory_tokens: int = 0,
     ) -> None:
         super().__init__()
         if memory not in MEMORY_CHOICES:
@@ -116,6 +128,10 @@ class CaptionModel(nn.Module):
         self.memory = memory
         self.grid = grid
         self.suppress_ids = tuple(suppress_ids)
+        if memory_tokens and memory != "reduced":
+            raise ValueError("memory_tokens needs memory='reduced'")
+        self.memory_tokens = int(memory_tokens)
+        self._reduced_for: int | None = None  # patch-token count the encoder's reduction was last set for
         enc_dim, dec_dim = int(encoder.embed_dim), int(decoder.config.n_embd)
         self.adapter: nn.Module = nn.Linear(enc_dim, dec_dim) if adapter or enc_dim != dec_dim else nn.Identity()
         self.freeze_encoder()
@@ -137,7 +153,17 @@ class CaptionModel(nn.Module):
     def encode(self, video: torch.Tensor) -> Memory:
         """Run the frozen encoder on ``(B, C, T, H, W)`` and return the raw memory (encoder width)."""
         self.encoder.eval()
+        if self.memory_tokens:
+            self._set_reduction(video)
         return select_memory(self.encoder(video, grid=self.grid), self.memory)
+
+    def _set_reduction(self, video: torch.Tensor) -> None:
+        from mmlookup.captioning.reduce import set_final_tokens
+
+        t, h, w = self.encoder.patch_embed.grid_for(*video.shape[2:])
+        if self._reduced_for != t * h * w:
+            set_final_tokens(self.encoder, t * h * w, self.memory_tokens)
+            self._reduced_for = t * h * w
 
     def _cross_inputs(self, memory: Memory) -> tuple[torch.Tensor, torch.Tensor | None]:
         hidden = self.adapter(memory.hidden.to(self.adapter_dtype))

@@ -81,7 +81,8 @@ def build_captioner(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, *, load_
         load_encoder_weights(encoder, recipe.caption.encoder_checkpoint)
     c = recipe.caption
     decoder = build_decoder(c, len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
-    return CaptionModel(encoder, decoder, memory=c.memory, adapter=c.adapter, suppress_ids=(tokenizer.unk_token_id,))
+    return CaptionModel(encoder, decoder, memory=c.memory, adapter=c.adapter, suppress_ids=(tokenizer.unk_token_id,),
+                        memory_tokens=c.memory_tokens)
 
 
 def prepare_tokenizer(recipe: Recipe, train_samples: list[CaptionSample], run_dir: Path,
@@ -219,7 +220,11 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
         logger.info(f"resumed from {ckpt} at step {state.step}")
     net = acc.unwrap_model(model)
     n_train = sum(p.numel() for p in net.trainable_parameters())
-    logger.info(f"{recipe.name}: frozen {recipe.model.encoder} -> {c.memory} memory -> GPT-2 "
+    weights = c.encoder_checkpoint or recipe.model.pretrained
+    logger.info(f"frozen encoder weights: {weights}" if weights else "frozen encoder weights: RANDOM (neither "
+                "caption.encoder_checkpoint nor model.pretrained is set): the decoder reads random projections")
+    memory = c.memory + (f" ({c.memory_tokens} tokens)" if c.memory_tokens else "")
+    logger.info(f"{recipe.name}: frozen {recipe.model.encoder} -> {memory} memory -> GPT-2 "
                 f"{c.decoder_layers}x{c.decoder_width} ({n_train / 1e6:.2f} M trainable), vocab {len(tokenizer)}, "
                 f"{len(train_ds)} train / {len(val_ds)} eval images, {lengths.steps_per_epoch} steps/epoch, "
                 f"{max_steps} steps, lr {base_lr:.2e}, {'cached memory' if c.cache_dir else 'encoder every step'}, "
@@ -308,7 +313,7 @@ def run_eval(recipe: Recipe, checkpoint: str | Path, *, out: str | Path | None =
     loader = caption_loader(val_ds, tokenizer, recipe, train=False)
     model, loader = acc.prepare(model, loader)
     c = recipe.caption
-    split = c.eval_split if c.format == "karpathy" else "val"
+    split = c.eval_split if c.format in ("karpathy", "msrvtt") else "val"
     report = evaluate_captioner(model, loader, tokenizer, acc, val_s, num_beams=c.num_beams, max_length=c.max_length,
                                 results_file=run_dir / f"results_{split}_{ckpt.name}.json", train_samples=train_s,
                                 step=int(read_train_state(ckpt).step))
@@ -323,7 +328,7 @@ def _evaluate(recipe: Recipe, acc: Accelerator, model: torch.nn.Module, loader: 
               tokenizer: PreTrainedTokenizerFast, val_s: list[CaptionSample], train_s: list[CaptionSample],
               run_dir: Path, step: int, logger: RunLogger, final: bool) -> CaptionReport | None:
     c = recipe.caption
-    split = c.eval_split if c.format == "karpathy" else "val"
+    split = c.eval_split if c.format in ("karpathy", "msrvtt") else "val"
     report = evaluate_captioner(model, loader, tokenizer, acc, val_s, num_beams=c.num_beams, max_length=c.max_length,
                                 results_file=run_dir / f"results_{split}.json", step=step,
                                 train_samples=train_s if final else None)

@@ -18,6 +18,8 @@ Layout written by :func:`generate` (``OUT`` is the output folder)::
     OUT/coco/videos/<id>.mp4
     OUT/imagenet/train/<wnid>/<wnid>_<k>.JPEG              still images, ImageNet layout: class = the colour
     OUT/imagenet/val/ILSVRC2012_val_<k:08d>.JPEG, LOC_val_solution.csv, LOC_synset_mapping.txt   (flat val)
+    OUT/msrvtt/train_val_videodatainfo.json, test_videodatainfo.json   MSR-VTT layout of the same caption clips
+    OUT/msrvtt/videos/video<N>.mp4                                     (copies; train+validate = COCO train, test = val)
 
 Defaults (:class:`SynthSizes`): 8 classes; K400 40 train + 12 val clips per class; SSv2 16 + 6 per class;
 32 frames of 112x112 at 12 fps (H.264 via PyAV/libx264, GOP 16, CRF 18; VP9 for webm); 160 + 40 caption
@@ -161,6 +163,8 @@ class SyntheticPaths:
     coco_video_captions_train: str
     coco_video_captions_val: str
     classes: list[str] = field(default_factory=list)
+    msrvtt_train_val: str = ""
+    msrvtt_test: str = ""
 
 
 def _article(colour: str, shape: str) -> str:
@@ -300,7 +304,8 @@ def generate(out_dir: str, *, seed: int = 0, sizes: SynthSizes | None = None, wo
     next call).
 
     Args:
-        out_dir: output folder (created; its ``k400``, ``ssv2``, ``coco`` and ``imagenet`` parts are replaced).
+        out_dir: output folder (created; its ``k400``, ``ssv2``, ``coco``, ``imagenet`` and ``msrvtt`` parts are
+            replaced).
         seed: the only source of randomness; the same seed gives the same files.
         sizes: how much to write; default :class:`SynthSizes` (``SynthSizes.tiny()`` for tests).
         workers: processes rendering and encoding clips (default: the CPU count, at most 8).
@@ -315,7 +320,7 @@ def generate(out_dir: str, *, seed: int = 0, sizes: SynthSizes | None = None, wo
     tmp = os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     motions = MOTIONS[: sizes.num_classes]
-    names = ("k400", "ssv2", "coco", "imagenet")
+    names = ("k400", "ssv2", "coco", "imagenet", "msrvtt")
     parts = {name: os.path.join(tmp, name) for name in names}
     for path in parts.values():
         os.makedirs(path, exist_ok=True)
@@ -325,8 +330,9 @@ def generate(out_dir: str, *, seed: int = 0, sizes: SynthSizes | None = None, wo
     _coco_part(parts["coco"], np.random.default_rng([seed, 3]), sizes, motions, specs)
     _imagenet_part(parts["imagenet"], np.random.default_rng([seed, 4]), sizes, specs)
     _write_all(specs, workers, progress)
+    _msrvtt_part(parts["coco"], parts["msrvtt"])
     _move_into_place(tmp, out, names, {"seed": seed, "sizes": sizes.__dict__, "files": len(specs)})
-    k, s, c, _ = (os.path.join(out, name) for name in names)
+    k, s, c, _, m = (os.path.join(out, name) for name in names)
     return SyntheticPaths(
         root=out, k400_root=k, k400_train=os.path.join(k, "train.csv"), k400_val=os.path.join(k, "validate.csv"),
         k400_classes=os.path.join(k, "classes.txt"), ssv2_root=s, ssv2_labels=os.path.join(s, "labels.json"),
@@ -335,7 +341,42 @@ def generate(out_dir: str, *, seed: int = 0, sizes: SynthSizes | None = None, wo
         coco_captions_val=os.path.join(c, "captions_val.json"), coco_karpathy=os.path.join(c, "dataset_coco.json"),
         coco_video_captions_train=os.path.join(c, "video_captions_train.json"),
         coco_video_captions_val=os.path.join(c, "video_captions_val.json"),
-        classes=sorted(K400_LABELS[m] for m in motions))
+        classes=sorted(K400_LABELS[m] for m in motions),
+        msrvtt_train_val=os.path.join(m, "train_val_videodatainfo.json"),
+        msrvtt_test=os.path.join(m, "test_videodatainfo.json"))
+
+
+def _msrvtt_part(coco: str, out: str) -> tuple[str, str]:
+    """Copy the caption clips (already written in the COCO layout) into the official MSR-VTT layout.
+
+    COCO train clips become ``video0..`` with the last tenth ``validate`` (MSR-VTT has 6,513 train / 497
+    validate / 2,990 test); COCO val clips become the ``test`` split in ``test_videodatainfo.json``.
+    Captions and their order are the COCO files', so train+validate / test hold exactly the COCO video sets.
+    """
+    import shutil
+
+    os.makedirs(os.path.join(out, "videos"), exist_ok=True)
+    files = []
+    n = 0
+    for coco_name, file_name, test in (("video_captions_train.json", "train_val_videodatainfo.json", False),
+                                       ("video_captions_val.json", "test_videodatainfo.json", True)):
+        data = json.loads(Path(coco, coco_name).read_text(encoding="utf-8"))
+        refs: dict[int, list[str]] = {}
+        for ann in data["annotations"]:
+            refs.setdefault(ann["image_id"], []).append(ann["caption"])
+        videos, sentences, n_val = [], [], len(data["images"]) // 10
+        for k, img in enumerate(data["images"]):
+            vid = f"video{n}"
+            split = "test" if test else ("validate" if k >= len(data["images"]) - n_val else "train")
+            shutil.copyfile(os.path.join(coco, img["file_name"]), os.path.join(out, "videos", vid + ".mp4"))
+            videos.append({"category": 0, "url": "", "video_id": vid, "start time": 0.0, "end time": 0.0,
+                           "split": split, "id": n})
+            sentences += [{"caption": c, "video_id": vid, "sen_id": len(sentences)} for c in refs[img["id"]]]
+            n += 1
+        _write_json(os.path.join(out, file_name), {"info": {"contributor": "mmlookup synthetic", "year": "2026"},
+                                                   "videos": videos, "sentences": sentences})
+        files.append(os.path.join(out, file_name))
+    return files[0], files[1]
 
 
 def _move_into_place(tmp: str, out: str, names: tuple[str, ...], info: dict) -> None:

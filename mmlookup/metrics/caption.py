@@ -284,14 +284,16 @@ def evaluate_results_file(
     meteor: bool = True,
     spice: bool = False,
 ) -> CaptionScores:
-    """Score a COCO results file against COCO-format references (``captions_*.json``).
+    """Score a COCO results file against COCO-format references (``captions_*.json``), or against an MSR-VTT
+    ``*_videodatainfo.json`` / VATEX list (ids as :mod:`mmlookup.data.video_captions` gives them).
 
     Like ``COCOEvalCap`` with ``params['image_id'] = cocoRes.getImgIds()``: only the result images are scored,
     in the annotation file's image order; every result id must exist in the annotations.
     """
     from mmlookup.data.coco import read_coco_references
+    from mmlookup.data.video_captions import read_video_references
 
-    refs, order = read_coco_references(annotations)
+    refs, order = read_video_references(annotations) or read_coco_references(annotations)
     res = dict(load_results(results))
     unknown = [k for k in res if k not in refs]
     if unknown:
