@@ -46,9 +46,11 @@ def test_tome_schedule_spreads_merges_and_refuses_the_impossible() -> None:
 
 def test_ats_memory_is_at_most_the_size_and_its_mask_is_honoured() -> None:
     model = _captioner("ats_nano", memory_tokens=32).eval()
-    torch.manual_seed(0)
-    video = torch.randn(3, 3, 8, 64, 64)  # with these weights, clips keep 31, 30, 31 tokens
-    mem = model.encode(video)
+    for seed in range(20):  # the first input whose clips keep different numbers of tokens (a padded batch)
+        torch.manual_seed(seed)
+        mem = model.encode(torch.randn(3, 3, 8, 64, 64))
+        if mem.mask is not None:
+            break
     assert mem.hidden.shape[1] <= 32 and mem.mask is not None and not mem.mask.all()  # ragged: padded batch
     ids = torch.tensor([[1, 5, 6, 7, 2], [1, 8, 9, 2, 0], [1, 3, 2, 0, 0]])
     attn = (ids != 0).long()

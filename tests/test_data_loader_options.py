@@ -41,8 +41,8 @@ def test_num_sample_draws_several_augmented_clips_from_one_decode(videos, monkey
     import mmlookup.data.dataset as ds_mod
 
     calls = []
-    real = ds_mod.read_clip
-    monkeypatch.setattr(ds_mod, "read_clip", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    real = ds_mod.read_frames
+    monkeypatch.setattr(ds_mod, "read_frames", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
     ds = build_video_dataset("list", str(videos / "list.txt"), str(videos), train=True, num_frames=4,
                              frame_interval=2, crop_size=32, num_sample=3)
     torch.manual_seed(0)

@@ -52,6 +52,8 @@ def check_recipe(recipe: Recipe, *, train: bool = True) -> None:
     keys = (("data.train_annotations", d.train_annotations),) if train else ()
     for key, name in (*keys, ("data.val_annotations", d.val_annotations)):
         path = name if os.path.exists(name) or os.path.isabs(name) else os.path.join(d.root, name)
+        if d.format in ("folder", "imagenet") and os.path.isdir(path):  # ImageNet: class folders or a flat val
+            continue
         if d.format == "folder" or (d.format == "auto" and os.path.isdir(path)):
             if not os.path.isdir(path):
                 raise FileNotFoundError(f"{key}={name!r}: no such class folder (looked at {path})")

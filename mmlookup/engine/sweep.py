@@ -287,7 +287,7 @@ def write_outputs(rows: list[SweepRow], out: Path, *, recipe: str, checkpoint: s
 def main(argv: list[str]) -> int:
     """``mmlookup sweep RECIPE --checkpoint PATH [--encoders evit ats tome] [--rates FAM=V,...] [--out DIR]``."""
     from mmlookup.engine.checkpoint import resolve_checkpoint
-    from mmlookup.engine.cli import _SET_HELP, _load
+    from mmlookup.engine.cli import _load, _parse, add_set_argument
 
     parser = argparse.ArgumentParser(prog="mmlookup sweep", description=__doc__.split("\n\n")[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -303,9 +303,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-throughput", action="store_true", help="skip the clips/s timing")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per variant (default 5)")
     parser.add_argument("--gmacs-clips", type=int, default=4, help="validation clips GMACs are averaged over")
-    parser.add_argument("--set", nargs="+", action="append", default=[], metavar="KEY=VALUE", help=_SET_HELP)
-    args = parser.parse_args(argv)
-    recipe = _load(parser, args)
+    add_set_argument(parser)
+    args = _parse(parser, argv)
+    recipe = _load(args)
     try:
         ckpt = resolve_checkpoint(args.checkpoint)
         variants = plan_variants(recipe, args.encoders, parse_rates(args.rates))
