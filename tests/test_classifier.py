@@ -176,3 +176,19 @@ def test_a_run_checkpoint_brings_its_head_and_pooling(tmp_path, encoder, pool, h
     x = torch.randn(1, 3, 4, 32, 32) if geometry else torch.randn(1, 3, 8, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), trained(x))
+
+
+@pytest.mark.parametrize("family", ["vit", "evit", "ats", "tome"])
+def test_cls_token_gradient_does_not_swamp_the_rest_at_init(family):
+    # With a zero cls_pos the CLS row entering block 0 is cls_token alone (std 1e-6); its LayerNorm then divides by
+    # ~sqrt(eps) and the CLS gradient becomes ~2.5x the patch embedding's and half the global norm, so clip_grad
+    # shrinks every other gradient ~10x: the synthetic CLS-headed ViT stayed at chance (13.5% top-1 after 600 steps).
+    # cls_pos starts as the patch position table does (std 0.02, timm's layout), bringing the ratio under 1.
+    torch.manual_seed(0)
+    model = create_classifier(f"{family}_nano", 8, num_frames=8, img_size=32, verbose=False)
+    assert isinstance(model.head, ClsHead)
+    video = torch.randn(8, 3, 8, 32, 32, generator=torch.Generator().manual_seed(0))
+    torch.nn.functional.cross_entropy(model(video)[:, 0], torch.arange(8)).backward()
+    cls_grad = model.encoder.cls_token.grad.norm()
+    patch_grad = model.encoder.patch_embed.proj.weight.grad.norm()
+    assert cls_grad < 1.5 * patch_grad, (cls_grad, patch_grad)

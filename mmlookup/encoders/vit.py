@@ -76,7 +76,12 @@ class VideoViT(Encoder):
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps) if final_norm else nn.Identity()
         self.apply(init_weights)
         if class_token:
+            # timm's layout: CLS token ~0, its position entry drawn like the patch table (std 0.02). A zero cls_pos
+            # leaves the CLS row at ~1e-6, which block 0's LayerNorm amplifies ~1000x in the backward pass: the CLS
+            # gradient then dominates the global norm and clip_grad starves the rest (a CLS-headed ViT-nano stayed at
+            # chance on the synthetic demo).
             nn.init.normal_(self.cls_token, std=1e-6)
+            nn.init.trunc_normal_(self.cls_pos, std=0.02)
 
     def embed(self, video: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
         """Tubelet tokens + position embedding (+ CLS first): ``(B, num_prefix + N, D)`` and the grid."""
