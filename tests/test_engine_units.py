@@ -227,3 +227,18 @@ def test_seeded_dataset_is_a_function_of_epoch_and_index_even_in_persistent_work
     state = torch.get_rng_state()
     ds[0]
     assert torch.equal(state, torch.get_rng_state())  # the caller's RNG is untouched
+
+
+def test_release_workers_ends_persistent_workers_before_exit():
+    # left to multiprocessing's exit handler, persistent workers die by SIGTERM and torch reports a failed worker
+    from torch.utils.data import DataLoader
+
+    from mmlookup.engine.fit import release_workers
+
+    loader = DataLoader(list(range(8)), batch_size=4, num_workers=1, persistent_workers=True)
+    assert [b.tolist() for b in loader] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    workers = loader._iterator._workers
+    assert all(w.is_alive() for w in workers)
+    release_workers(loader)
+    assert loader._iterator is None and not any(w.is_alive() for w in workers)
+    release_workers(loader)  # idempotent

@@ -35,7 +35,7 @@ from mmlookup.engine.checkpoint import (
     resolve_checkpoint,
     save_checkpoint,
 )
-from mmlookup.engine.fit import build_accelerator, find_resume, setup_run_dir
+from mmlookup.engine.fit import build_accelerator, find_resume, release_workers, setup_run_dir
 from mmlookup.engine.logger import RunLogger
 from mmlookup.engine.optim import build_optimizer, set_lr
 from mmlookup.engine.preempt import (
@@ -277,6 +277,7 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
                 save(is_best)
             if not done and after_step():  # a signal during the evaluation
                 break
+        release_workers(train_loader)
     if policy.stop_signal:
         path = save() if saved_step != state.step else ckpt_root / f"step_{state.step:08d}"
         logger.info(f"stopped at step {state.step} by {signal_name(policy.stop_signal)}; checkpoint {path}")

@@ -154,6 +154,16 @@ def build_loader(dataset: Dataset, batch_size: int, *, train: bool, num_workers:
                       worker_init_fn=ignore_stop_signals if num_workers > 0 else None)
 
 
+def release_workers(loader: DataLoader) -> None:
+    """End a loader's persistent workers now. Left alive until the interpreter exits, they are ended by
+    ``multiprocessing``'s exit handler with SIGTERM, which torch's SIGCHLD handler then reports as a failed worker
+    (a traceback after a run that finished well, seen after ``mmlookup demo --all-encoders``)."""
+    iterator = getattr(loader, "_iterator", None)
+    if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+        iterator._shutdown_workers()
+    loader._iterator = None
+
+
 def _mix_fn(recipe: Recipe, num_classes: int) -> Any:
     t = recipe.train
     if t.mixup_alpha <= 0 and t.cutmix_alpha <= 0:
@@ -261,6 +271,7 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
         policy = CheckpointPolicy(acc, t.checkpoint_every_steps, t.checkpoint_every_minutes, signals)
         report = _train_epochs(recipe, acc, run, model, val_loader, train_loader, seeded_train, num_classes, ema,
                                logger, save, lambda: saved_step)
+        release_workers(train_loader)
         if run.stopped:
             path = save() if saved_step != run.state.step else ckpt_root / f"step_{run.state.step:08d}"
             logger.info(f"stopped at step {run.state.step} by {signal_name(policy.stop_signal)}; checkpoint {path}")
