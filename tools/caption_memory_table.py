@@ -105,7 +105,7 @@ def train(row: Row, out: Path, data: Path, extra: list[str]) -> None:
             f"caption.val_annotations={data / 'coco' / f'{prefix}_val.json'}",
             f"caption.cache_dir={out / 'cache'}", "train.tensorboard=False", *row.overrides, *extra]
     recipe = f"{RECIPE}:{row.arg}" if row.arg else RECIPE
-    cmd = [sys.executable, "-m", "mmlookup", "train", recipe, "--set", *sets]
+    cmd = [sys.executable, "-m", "mmlookup", "train", recipe, *[x for kv in sets for x in ("--set", kv)]]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     t0 = time.time()
     print(f"[{time.strftime('%H:%M:%S')}] {run.name}: {' '.join(cmd[3:])}", flush=True)
