@@ -243,15 +243,25 @@ def _token_summary(case: Case, video_shape, x: torch.Tensor | None = None) -> st
     return str(n)
 
 
+def num(v: float | None, nd: int = 2) -> str:
+    """A table cell: ``v`` with ``nd`` decimals, ``-`` when there is no value."""
+    return "-" if v is None else f"{v:.{nd}f}"
+
+
+def render_table(head: list[str], lines: list[list[str]], fmt: str) -> str:
+    """``head`` + ``lines`` (cells already formatted) as csv or a markdown table (the bench tables' two text forms)."""
+    if fmt == "csv":
+        return "\n".join(",".join(x) for x in [head] + lines)
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(out + ["| " + " | ".join(x) + " |" for x in lines])
+
+
 def format_rows(rows: list[BenchRow], fmt: str) -> str:
     if fmt == "json":
         return json.dumps([asdict(r) for r in rows], indent=2)
     head = ["model", "input", "batch", "grid", "params (M)", "tokens N / M", "GFLOPs", "exec GMACs", "formula",
             "clips/s", "ms/clip", "peak MB", "GFLOPs ratio", "speed ratio", "speed/GFLOPs"]
-
-    def f(v, nd=2):
-        return "-" if v is None else f"{v:.{nd}f}"
-
+    f = num
     lines = []
     for r in rows:
         eff = None if r.speed_ratio is None or r.gflops_ratio is None else r.speed_ratio / r.gflops_ratio
@@ -274,11 +284,7 @@ def format_rows(rows: list[BenchRow], fmt: str) -> str:
                 f(eff),
             ]
         )
-    if fmt == "csv":
-        return "\n".join(",".join(x) for x in [head] + lines)
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    out += ["| " + " | ".join(x) + " |" for x in lines]
-    return "\n".join(out)
+    return render_table(head, lines, fmt)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
-from mmlookup.bench.cli import Case, autocast_for, build_cases, pick_device
+from mmlookup.bench.cli import Case, autocast_for, build_cases, num, pick_device, render_table
 from mmlookup.bench.flops import flop_counter
 from mmlookup.bench.throughput import device_peak_tflops, interleaved_throughput
 
@@ -155,10 +155,7 @@ def format_train_rows(rows: list[TrainRow], fmt: str) -> str:
         return json.dumps([asdict(r) for r in rows], indent=2)
     head = ["model", "input", "grid", "batch", "step s", "clips/s", "GFLOPs", "train GMACs", "activation MB/clip",
             "peak MB/clip", "MFU", "GFLOPs ratio", "speed ratio", "speed/GFLOPs", "activation ratio"]
-
-    def f(v, nd=2):
-        return "-" if v is None else f"{v:.{nd}f}"
-
+    f = num
     lines = []
     for r in rows:
         eff = None if r.speed_ratio is None else r.speed_ratio / r.gmacs_ratio
@@ -166,10 +163,7 @@ def format_train_rows(rows: list[TrainRow], fmt: str) -> str:
                       f(r.train_gmacs), f(r.activation_mb, 1), f(r.peak_mb, 0),
                       "-" if r.mfu is None else f"{100 * r.mfu:.1f}%", f(r.gmacs_ratio), f(r.speed_ratio), f(eff),
                       f(r.activation_ratio)])
-    if fmt == "csv":
-        return "\n".join(",".join(x) for x in [head] + lines)
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(out + ["| " + " | ".join(x) + " |" for x in lines])
+    return render_table(head, lines, fmt)
 
 
 def main(argv: list[str] | None = None) -> int:
