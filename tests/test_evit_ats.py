@@ -230,18 +230,9 @@ def test_no_n_by_n_tensor_is_formed(name, fused):
     reported per layer, ragged ATS clips included), as square ``N' × N'`` and, for ATS, as kept-queries × keys.
     The explicit attention path (``fused=False``) must be caught, which shows the probe can see the matrices.
     """
-    from torch.utils._python_dispatch import TorchDispatchMode
+    from probes import ShapeProbe
 
-    shapes: list[tuple[int, ...]] = []
-
-    class Watch(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            for t in out if isinstance(out, (tuple, list)) else (out,):
-                if isinstance(t, torch.Tensor):
-                    shapes.append(tuple(t.shape))
-            return out
-
+    probe = ShapeProbe()
     torch.manual_seed(0)
     wide = dict(SMALL, embed_dim=64, num_heads=2)                   # head width 32: no token count among the dims
     model = (
@@ -252,7 +243,7 @@ def test_no_n_by_n_tensor_is_formed(name, fused):
     prev = use_fused_attn()
     set_fused_attn(fused)
     try:
-        with Watch():
+        with probe:
             out = model(_video())
             out.pooled().sum().backward()
     finally:
@@ -263,6 +254,7 @@ def test_no_n_by_n_tensor_is_formed(name, fused):
     counts |= {int(c) for c in per_sample.amax(dim=0).tolist()}  # a padded batch's width
     assert len(counts) >= 3, counts                               # reductions did happen (several counts)
     pairs = {(a, b) for a in counts for b in counts}              # N'×N', K×N (kept queries × keys) and N×K
+    shapes = probe.sizes
     bad = [s for s in shapes if len(s) >= 2 and (s[-2], s[-1]) in pairs and s[-1] > 1 and s[-2] > 1]
     if not fused:  # every attention matrix is seen (the layer inputs: all counts but the last)
         attended = {n} | {int(c) for c in per_sample[:, :-1].amax(dim=0).tolist()}   # key widths of the batch

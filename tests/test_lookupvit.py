@@ -1,7 +1,7 @@
 """LookupViT against an explicit, slow computation of DESIGN §4, and its structural guarantees."""
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
+from probes import ShapeProbe
 
 from mmlookup import create_encoder
 from mmlookup.encoders.lookupvit import LookupBlock
@@ -120,21 +120,6 @@ def test_bad_grid_is_a_clear_error():
     enc = create_encoder("lookupvit_nano")
     with pytest.raises(ValueError, match="compressed grid"):
         enc(torch.randn(1, 3, 8, 64, 64), grid=(2, 4))
-
-
-class ShapeProbe(TorchDispatchMode):
-    """Records the shape of every tensor any op produces (forward and backward)."""
-
-    def __init__(self):
-        super().__init__()
-        self.shapes: list[tuple[str, tuple[int, ...]]] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(t, torch.Tensor):
-                self.shapes.append((str(func), tuple(t.shape)))
-        return out
 
 
 @pytest.mark.parametrize("fused", [True, False])

@@ -213,22 +213,14 @@ def test_merge_functions_on_a_hand_example():
 
 
 def test_no_n_by_n_tensor_and_backward_with_checkpointing():
-    from torch.utils._python_dispatch import TorchDispatchMode
+    from probes import ShapeProbe
 
     counts = {33, 29, 25, 21, 17}                                           # tokens at some layer (r = 4)
-    shapes: list[tuple[int, ...]] = []
-
-    class Watch(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            for t in out if isinstance(out, (tuple, list)) else (out,):
-                if isinstance(t, torch.Tensor):
-                    shapes.append(tuple(t.shape))
-            return out
-
+    probe = ShapeProbe()
     model = create_encoder("tome_nano", **SMALL, r=4).eval()
-    with torch.no_grad(), Watch():
+    with torch.no_grad(), probe:
         model(_video(1))
+    shapes = probe.sizes
     square = {s for s in shapes if len(s) >= 2 and s[-1] in counts and s[-2] in counts}
     assert shapes and not square, square                     # (the matching's similarities are at most 16 x 16)
     model = create_encoder("tome_nano", **SMALL, r=4, drop_path_rate=0.1).train()
