@@ -1,7 +1,7 @@
 """ImageNet-C evaluation of any ImageNet run: top-1 per corruption and severity, per corruption, mean top-1 error.
 
 Command:   mmlookup eval recipes/imagenet/robustness_c.py --checkpoint runs/imagenet_lookupvit_b16 \
-               --set data.val_annotations=PATH/TO/imagenet-c data.root=PATH/TO/imagenet
+               --set data.val_annotations=PATH/TO/imagenet-c --set data.root=PATH/TO/imagenet
            (the model section comes from the run's recipe.yaml, so ViT and LookupViT runs both work; LookupViT is
            scored at every compressed grid; report: RUN/eval_<checkpoint>_imagenet_c.json)
 Data:      imagenet-c/<corruption>/<1..5>/<wnid>/*.JPEG (15 corruptions x 5 severities x 50,000 images; the 4

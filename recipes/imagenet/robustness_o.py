@@ -1,7 +1,7 @@
 """ImageNet-O evaluation of any ImageNet run: out-of-distribution detection by AUPR with the max-softmax detector.
 
 Command:   mmlookup eval recipes/imagenet/robustness_o.py --checkpoint runs/imagenet_lookupvit_b16 \
-               --set data.val_annotations=PATH/TO/imagenet-o eval.in_distribution=PATH/TO/imagenet/val
+               --set data.val_annotations=PATH/TO/imagenet-o --set eval.in_distribution=PATH/TO/imagenet/val
            (model section from the run's recipe.yaml; every LookupViT grid; RUN/eval_<checkpoint>_imagenet_o.json)
 Protocol:  ImageNet-O (2,000 images of 200 ImageNet-22k classes outside ImageNet-1k, imagenet-o/<wnid>/*.jpg) are
            the positives with anomaly score -MSP (maximum softmax probability of the heads' averaged

@@ -3,7 +3,7 @@
 Kinetics-400, 16 frames x interval 4, 224x224, fine-tuning recipe after VideoMAE ViT-B (video_anchors.md §3a).
 
 Command:   accelerate launch --multi_gpu --num_processes 8 -m mmlookup.train recipes/k400/tome_b16_16x4.py \
-               --set model.pretrained=PATH/TO/PRETRAINED.pth data.root=PATH/TO/kinetics400
+               --set model.pretrained=PATH/TO/PRETRAINED.pth --set data.root=PATH/TO/kinetics400
            (tiny local check: mmlookup train recipes/k400/tome_b16_16x4.py:runlocal --set data.root=...)
            Training-free instead: `mmlookup sweep` a trained ViT-B run with --encoders tome.
 Hardware:  8 GPUs (80 GB), bf16; per GPU batch 12 x accumulation 4 = global batch 384, as VideoMAE.

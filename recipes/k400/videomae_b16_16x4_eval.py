@@ -8,7 +8,7 @@ class order is the sorted label names, which is the order of the checkpoint's id
 `python -c "import json; print(json.load(open('PATH/config.json'))['id2label']['0'])"` (expect "abseiling").
 
 Command:   mmlookup eval recipes/k400/videomae_b16_16x4_eval.py \
-               --set model.pretrained=PATH/TO/videomae-base-finetuned-kinetics data.root=PATH/TO/kinetics400
+               --set model.pretrained=PATH/TO/videomae-base-finetuned-kinetics --set data.root=PATH/TO/kinetics400
 Hardware:  1 GPU (24 GB is plenty), bf16.
 Test:      5 clips x 3 crops, short side 224 (VideoMAE's protocol).
 Expected:  81.5 top-1 / 95.1 top-5 as published for this checkpoint (VideoMAE paper and MCG-NJU/VideoMAE

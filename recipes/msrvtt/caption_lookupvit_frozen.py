@@ -10,15 +10,16 @@ Hardware:  1-8 GPUs, bf16. The encoder runs once per clip to fill the memory cac
 Data:      the official files `data/msrvtt/train_val_videodatainfo.json` and `test_videodatainfo.json` with the
            videos `videoN.mp4` under `data/msrvtt/` (or its `TrainValVideo/` and `TestVideo/` folders). Standard
            split: train on the 6,513 `train` clips (20 captions each), evaluate on the 2,990 `test` clips
-           (`--set caption.eval_split=validate caption.val_annotations=` for the 497 validation clips).
+           (`--set caption.eval_split=validate --set caption.val_annotations=` for the 497 validation clips).
            A missing or undecodable video is logged, skipped and counted in the evaluation line.
 Encoder:   frozen LookupViT-B (16 frames sampled uniformly over the whole clip, 224x224, tubelet 2x16x16,
            compressed grid 4x7x7 = 196 tokens), weights from this project's Kinetics-400 run
            (`caption.encoder_checkpoint`, default `runs/k400_lookupvit_b16_16x4`, its best checkpoint).
            An imported video ViT (e.g. VideoMAE ViT-B fine-tuned on K400) instead:
-           `--set model.encoder=vit_base model.grids=[] model.pretrained=PATH caption.encoder_checkpoint=None
-           caption.memory=lookup` (all 1,568 tokens + CLS), or `model.encoder=evit_base caption.memory=reduced
-           caption.memory_tokens=196` on the same weights for a memory the size of LookupViT's (training-free).
+           `--set model.encoder=vit_base --set model.grids=[] --set model.pretrained=PATH
+           --set caption.encoder_checkpoint=None --set caption.memory=lookup` (all 1,568 tokens + CLS), or
+           `--set model.encoder=evit_base --set caption.memory=reduced --set caption.memory_tokens=196` on the same
+           weights for a memory the size of LookupViT's (training-free).
 Expected:  not measured here (no MSR-VTT and no GPU on the development machine). Anchor: SwinBERT on the MSR-VTT
            test split, CIDEr 53.8 / BLEU-4 41.9 (METEOR 29.9, ROUGE-L 62.1), trained end to end, encoder
            included; a frozen encoder with a small decoder trained on MSR-VTT alone should be expected below it

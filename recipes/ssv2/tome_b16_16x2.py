@@ -4,7 +4,7 @@ Something-Something v2, 16 frames by segment sampling, 224x224, fine-tuning reci
 (video_anchors.md §3a). No horizontal flip: it would swap "left to right" and "right to left" classes.
 
 Command:   accelerate launch --multi_gpu --num_processes 8 -m mmlookup.train recipes/ssv2/tome_b16_16x2.py \
-               --set model.pretrained=PATH/TO/PRETRAINED.pth data.root=PATH/TO/ssv2
+               --set model.pretrained=PATH/TO/PRETRAINED.pth --set data.root=PATH/TO/ssv2
            (tiny local check: mmlookup train recipes/ssv2/tome_b16_16x2.py:runlocal --set data.root=...)
 Hardware:  8 GPUs (80 GB), bf16; per GPU batch 12 x accumulation 4 = global batch 384, as VideoMAE.
 Test:      2 clips x 3 crops, short side 224.

@@ -7,7 +7,7 @@ classifier (174 classes, mean pooling -> fc_norm -> linear) come from it as in r
 Class indices are those of SSv2's labels.json, as the checkpoint's.
 
 Command:   mmlookup eval recipes/ssv2/videomae_b16_16x2_eval.py \
-               --set model.pretrained=PATH/TO/videomae-base-finetuned-ssv2 data.root=PATH/TO/ssv2
+               --set model.pretrained=PATH/TO/videomae-base-finetuned-ssv2 --set data.root=PATH/TO/ssv2
 Hardware:  1 GPU (24 GB is plenty), bf16.
 Test:      2 clips x 3 crops, short side 224 (VideoMAE's protocol).
 Expected:  70.8 top-1 / 92.4 top-5 as published for this checkpoint (VideoMAE paper and MCG-NJU/VideoMAE
