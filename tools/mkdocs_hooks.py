@@ -6,6 +6,7 @@
   anything. Commands that dispatch further (``mmlookup data SUB``, ``mmlookup bench --train``) are walked too.
 * ``<!-- mmlookup:recipes DIR -->`` becomes one section per recipe file under ``recipes/DIR/`` with its docstring
   (command, hardware, test protocol, expected result).
+* Sphinx roles in docstrings (``:func:`x` ``) are dropped from the rendered API pages, leaving the code span.
 
 A command that yields no parser fails the build, so a new sub-command is documented or the build says why not.
 """
@@ -154,6 +155,14 @@ def recipes_markdown(folder: str) -> str:
         name = f"{folder}/{file.stem}"
         parts += [f"### `{name}`", "", "```text", doc.strip(), "```", ""]
     return "\n".join(parts)
+
+
+#: Sphinx cross-reference roles left in docstrings (``:func:`name` ``): mkdocstrings renders the role as text.
+SPHINX_ROLE = re.compile(r":(?:func|class|mod|meth|data|attr|exc|obj):(?=<code)")
+
+
+def on_page_content(html_text: str, page: Any, config: Any, files: Any) -> str:
+    return SPHINX_ROLE.sub("", html_text)
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
