@@ -89,6 +89,12 @@ def test_recipe_sections_come_from_the_docstrings(hooks):
         hooks.recipes_markdown("no_such_folder")
 
 
+def test_sphinx_roles_leave_only_the_code(hooks):
+    html_text = 'see :class:<code>~mmlookup.encoders.vit.VideoViT</code> and :func:<code class="x">f</code>; a:b'
+    assert hooks.on_page_content(html_text, None, None, None) == (
+        'see <code>mmlookup.encoders.vit.VideoViT</code> and <code class="x">f</code>; a:b')
+
+
 def test_readme_is_a_landing_page_whose_links_exist():
     text = (REPO / "README.md").read_text()
     assert len(text.splitlines()) <= 200

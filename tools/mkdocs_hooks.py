@@ -158,11 +158,11 @@ def recipes_markdown(folder: str) -> str:
 
 
 #: Sphinx cross-reference roles left in docstrings (``:func:`name` ``): mkdocstrings renders the role as text.
-SPHINX_ROLE = re.compile(r":(?:func|class|mod|meth|data|attr|exc|obj):(?=<code)")
+SPHINX_ROLE = re.compile(r":(?:func|class|mod|meth|data|attr|exc|obj):(<code[^>]*>)~?")
 
 
 def on_page_content(html_text: str, page: Any, config: Any, files: Any) -> str:
-    return SPHINX_ROLE.sub("", html_text)
+    return SPHINX_ROLE.sub(r"\1", html_text)
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
