@@ -66,6 +66,8 @@ def export_run(run: str | Path, out: str | Path, checkpoint: str = "best") -> Pa
     model.class_names = _run_classes(run, recipe, num_classes)
     model.save_pretrained(out)
     shutil.copyfile(recipe_file, out / "recipe.yaml")
+    if (run / "sweep" / "sweep.json").is_file():              # measured settings: predict --gmacs-budget uses them
+        shutil.copyfile(run / "sweep" / "sweep.json", out / "sweep.json")
     card = CARD.format(
         name=recipe.name, encoder=recipe.model.encoder, num_classes=num_classes, run=run, checkpoint=checkpoint,
         step=state.step, out=out, num_frames=recipe.model.num_frames, img_size=recipe.model.img_size,

@@ -145,7 +145,8 @@ def _load_run(run: Path, ckpt: Path | None, checkpoint: str = "best") -> LoadedM
     model.class_names = names
     sweep = run / "sweep" / "sweep.json"
     return LoadedModel(model.eval(), names, recipe.model.encoder, ckpt, "run", _preprocess_of(recipe),
-                       tuple(tuple(g) for g in recipe.model.grids), sweep if sweep.is_file() else None, where)
+                       tuple(tuple(g) for g in recipe.model.grids), sweep if sweep.is_file() else None, where,
+                       extra={"data_root": recipe.data.root})
 
 
 def _load_model_folder(folder: Path) -> LoadedModel:
@@ -161,16 +162,18 @@ def _load_model_folder(folder: Path) -> LoadedModel:
     model.class_names = names
     enc = model.encoder
     grids: tuple[Grid, ...] = ()
+    extra: dict[str, Any] = {}
     if (folder / "recipe.yaml").is_file():
         recipe = read_run_recipe(folder / "recipe.yaml")
         pre = _preprocess_of(recipe)
         grids = tuple(tuple(g) for g in recipe.model.grids)
+        extra = {"data_root": recipe.data.root}
     else:
         pre = Preprocess(num_frames=int(enc.num_frames), img_size=int(_side(enc.img_size)))
     if not grids and cfg["encoder_kwargs"].get("grid"):
         grids = (tuple(cfg["encoder_kwargs"]["grid"]),)
     sweep = next((p for p in (folder / "sweep.json", folder / "sweep" / "sweep.json") if p.is_file()), None)
-    return LoadedModel(model, names, cfg["encoder"], folder, "model folder", pre, grids, sweep, where)
+    return LoadedModel(model, names, cfg["encoder"], folder, "model folder", pre, grids, sweep, where, extra)
 
 
 def _hf_type(folder: Path) -> str | None:
