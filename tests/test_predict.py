@@ -87,19 +87,56 @@ def test_exported_folder_carries_id2label_and_predicts_the_same(data, runs, tmp_
     assert [x["score"] for x in got[0]] == pytest.approx([x["score"] for x in from_run[0]], abs=1e-5)
 
 
-def test_random_weight_videomae_folder_names_its_classes(data, tmp_path):
+def test_checkpoint_folder_and_runs_without_classes_json(data, runs, tmp_path):
+    import shutil
+
+    classes = json.loads((runs["vit"] / "classes.json").read_text())
+    clip = a_clip(data)
+    ckpt = sorted((runs["vit"] / "checkpoints").glob("step_*"))[-1]
+    by_ckpt = Predictor.from_pretrained(ckpt, verbose=False)
+    assert by_ckpt.classes == classes and by_ckpt.loaded.source == ckpt
+    old = tmp_path / "old_run"                              # a run from before runs recorded their classes
+    shutil.copytree(runs["vit"], old)
+    (old / "classes.json").unlink()
+    again = Predictor.from_pretrained(old, verbose=False)
+    assert again.classes == classes and again.loaded.names_from == "the recipe's annotations"
+    recipe = (old / "recipe.yaml").read_text().replace(str(data), str(tmp_path / "gone"))
+    (old / "recipe.yaml").write_text(recipe)                # ... and its data no longer at hand
+    nameless = Predictor.from_pretrained(old, verbose=False)
+    assert nameless.classes == [f"class {i}" for i in range(len(classes))]
+    assert nameless.predict(clip)[0][0]["label"].startswith("class ")
+    with pytest.raises(InputError, match="a folder"):
+        nameless.predict(data)
+
+
+def test_bfloat16_is_close_to_float32(runs):
+    clips = torch.randn(2, 3, 4, 32, 32, generator=torch.Generator().manual_seed(3))
+    fp32 = Predictor.from_pretrained(runs["vit"], verbose=False).probabilities(clips)
+    bf16 = Predictor.from_pretrained(runs["vit"], dtype="bfloat16", verbose=False)
+    assert next(bf16.model.parameters()).dtype == torch.bfloat16
+    assert torch.allclose(bf16.probabilities(clips), fp32, atol=0.02)
+    with pytest.raises(ValueError, match="unknown dtype"):
+        Predictor.from_pretrained(runs["vit"], dtype="int8", verbose=False)
+
+
+@pytest.mark.parametrize("kind", ["videomae", "vivit"])
+def test_random_weight_hf_folder_names_its_classes(data, tmp_path, kind):
     transformers = pytest.importorskip("transformers")
     names = ["archery", "bowling", "cartwheel", "dancing", "eating"]
-    cfg = transformers.VideoMAEConfig(image_size=32, num_frames=4, patch_size=8, tubelet_size=2, hidden_size=32,
-                                      num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                                      num_labels=5, id2label=dict(enumerate(names)),
-                                      label2id={n: i for i, n in enumerate(names)})
+    common = dict(image_size=32, num_frames=4, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                  intermediate_size=64, num_labels=5, id2label=dict(enumerate(names)),
+                  label2id={n: i for i, n in enumerate(names)})
     torch.manual_seed(0)
-    hf = transformers.VideoMAEForVideoClassification(cfg).eval()
+    if kind == "videomae":
+        cfg = transformers.VideoMAEConfig(patch_size=8, tubelet_size=2, **common)
+        hf = transformers.VideoMAEForVideoClassification(cfg).eval()
+    else:
+        cfg = transformers.VivitConfig(tubelet_size=[2, 8, 8], **common)
+        hf = transformers.VivitForVideoClassification(cfg).eval()
     with torch.no_grad():
         hf.classifier.weight.normal_(0, 1.0)
-    hf.save_pretrained(tmp_path / "videomae")
-    predictor = Predictor.from_pretrained(tmp_path / "videomae", verbose=False, top_k=5)
+    hf.save_pretrained(tmp_path / kind)
+    predictor = Predictor.from_pretrained(tmp_path / kind, verbose=False, top_k=5)
     assert predictor.classes == names
     clips = torch.randn(2, 3, 4, 32, 32, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():

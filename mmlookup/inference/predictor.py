@@ -206,6 +206,9 @@ class Predictor:
         if isinstance(inputs, torch.Tensor):
             return self.top(self.probabilities(inputs), top_k)
         paths = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+        for path in paths:
+            if Path(path).is_dir():
+                raise InputError(str(path), "a folder: predict takes files (predict_files expands folders)")
         results = self.predict_files(paths, top_k=top_k, progress=False, expand=False)
         for r in results:
             if r.error is not None:
