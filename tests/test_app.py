@@ -83,6 +83,25 @@ def test_app_logic_reports_and_counts_bad_inputs_and_reruns_on_a_new_setting(dat
     assert "budget not met" in app.analyse(str(a_clip(data)), BUDGET_CHOICE, 0.001).info
 
 
+def test_app_captions_the_input_as_mmlookup_caption_does(data, run, tmp_path):
+    from test_caption_train import _make_images, _recipe
+
+    from mmlookup.captioning.generate import caption_files
+    from mmlookup.engine.fit import fit
+    from mmlookup.inference import Predictor
+    from mmlookup.inference.app import DemoApp
+
+    train, val = _make_images(tmp_path / "data", n_train=8, n_val=2)
+    recipe = _recipe(tmp_path, train, val, **{"train.epochs": 1, "train.max_steps": 2, "caption.cache_dir": None})
+    fit(recipe)
+    app = DemoApp(Predictor.from_pretrained(run, verbose=False), captioner=recipe.train.output_dir,
+                  out_dir=str(tmp_path / "maps"))
+    clip = a_clip(data)
+    result = app.analyse(str(clip))
+    assert result.labels and result.caption
+    assert result.caption == caption_files(recipe.train.output_dir, [clip], device="cpu")[0][1]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
