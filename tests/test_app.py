@@ -155,6 +155,14 @@ def test_page_in_headless_chromium_shows_the_clis_labels(data, run, tmp_path):
                 shown = page.inner_text("#labels")
                 info = page.inner_text("#info")
                 page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
+                bad = tmp_path / "text.mp4"                     # a bad upload is reported and counted
+                bad.write_text("a text file named .mp4")
+                page.click("#media button[aria-label='Clear']")     # the file box shows the upload until cleared
+                page.wait_for_selector("#media input[type=file]", state="attached", timeout=60_000)
+                page.set_input_files("#media input[type=file]", str(bad))
+                page.wait_for_function("() => (document.querySelector('#status')?.innerText || '')"
+                                       ".includes('1 unreadable')", timeout=120_000)
+                status = page.inner_text("#status")
             finally:
                 browser.close()
     finally:
@@ -167,6 +175,7 @@ def test_page_in_headless_chromium_shows_the_clis_labels(data, run, tmp_path):
     found = [x for x in lines if x in expected]             # the heading (top-1), then one bar per label
     assert found[0] == expected[0] and found[1:] == expected, (lines, expected)
     assert "GMACs per view" in info and "latency" in info
+    assert "unreadable: text.mp4" in status and "1 predicted (0 with notes), 1 unreadable" in status
     assert (tmp_path / "app.png").stat().st_size > 10_000
     if os.environ.get("MMLOOKUP_SCREENSHOT"):                 # docs: MMLOOKUP_SCREENSHOT=docs/app_screenshot.png
         shutil.copyfile(tmp_path / "app.png", os.environ["MMLOOKUP_SCREENSHOT"])
