@@ -11,6 +11,7 @@ from transformers import PreTrainedTokenizerFast
 
 from mmlookup.captioning.model import CaptionModel
 from mmlookup.captioning.tokenizer import decode, load_tokenizer
+from mmlookup.checkpoints import resolve_checkpoint
 from mmlookup.data.coco import VIDEO_SUFFIXES, load_media, make_transform
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,6 @@ def load_captioner(checkpoint: str | Path, device: str | torch.device = "cpu"
     """
     from mmlookup.captioning.train import TOKENIZER_DIR, build_captioner
     from mmlookup.config import load_recipe
-    from mmlookup.engine.checkpoint import resolve_checkpoint
 
     ckpt = resolve_checkpoint(checkpoint)
     run_dir = run_dir_of(ckpt)

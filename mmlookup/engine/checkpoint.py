@@ -18,9 +18,12 @@ import torch.nn as nn
 from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 
+from mmlookup.checkpoints import STATE_FILE, latest_checkpoint, resolve_checkpoint
 from mmlookup.engine.ema import ModelEma
 
-STATE_FILE = "train_state.json"
+__all__ = ["EMA_FILE", "STATE_FILE", "TrainState", "check_checkpoint", "latest_checkpoint", "load_checkpoint",
+           "load_weights", "read_train_state", "remove_stale", "resolve_checkpoint", "save_checkpoint"]
+
 EMA_FILE = "ema.safetensors"
 
 
@@ -86,24 +89,6 @@ def remove_stale(ckpt_root: Path) -> list[Path]:
 def read_train_state(path: str | Path) -> TrainState:
     """The :class:`TrainState` of a checkpoint folder, without loading any weights."""
     return TrainState(**json.loads((Path(path) / STATE_FILE).read_text()))
-
-
-def latest_checkpoint(run_dir: str | Path) -> Path | None:
-    """The newest ``step_*`` folder under ``run_dir/checkpoints`` (or ``None``)."""
-    found = sorted((Path(run_dir) / "checkpoints").glob("step_*"))
-    return found[-1] if found else None
-
-
-def resolve_checkpoint(path: str | Path) -> Path:
-    """Accept a checkpoint folder or a run folder (→ its newest checkpoint); raise with a clear message."""
-    p = Path(path)
-    if (p / STATE_FILE).is_file():
-        return p
-    latest = latest_checkpoint(p)
-    if latest is None:
-        raise FileNotFoundError(f"no checkpoint at {p} (expected a folder with {STATE_FILE} or a run folder "
-                                f"with checkpoints/step_*)")
-    return latest
 
 
 def check_checkpoint(path: str | Path, *, use_ema: bool = False) -> Path:

@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 from accelerate import Accelerator
 
+from mmlookup.checkpoints import find_recipe, resolve_checkpoint
 from mmlookup.config import Recipe
 from mmlookup.data.annotations import read_imagenet
 from mmlookup.data.dataset import VideoClassificationDataset
@@ -126,7 +127,7 @@ def class_list(recipe: Recipe) -> list[str]:
 
 def run_model_section(recipe: Recipe, checkpoint: str) -> Recipe:
     """A copy of ``recipe`` with the model section of the run ``checkpoint`` belongs to (its ``recipe.yaml``)."""
-    from mmlookup.viz.load import find_recipe, read_run_recipe
+    from mmlookup.viz.load import read_run_recipe
 
     recipe = copy.deepcopy(recipe)
     saved = find_recipe(Path(checkpoint))
@@ -189,7 +190,7 @@ def run_robustness(recipe: Recipe, checkpoint: str, *, use_ema: bool | None = No
                    accelerator: Accelerator | None = None) -> RobustnessReport:
     """Evaluate ``checkpoint`` with the robustness protocol ``recipe.eval.robustness`` and write the JSON report
     (``out``, default ``RUN/eval_<checkpoint>_<kind>.json``)."""
-    from mmlookup.engine.checkpoint import load_weights, resolve_checkpoint
+    from mmlookup.engine.checkpoint import load_weights
     from mmlookup.engine.fit import build_accelerator
     from mmlookup.engine.logger import RunLogger
     from mmlookup.models import build_model

@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 
+from mmlookup.checkpoints import resolve_checkpoint
+
 REDUCERS = ("evit", "ats", "tome")
 BACKBONES = ("vit", "evit", "ats", "tome")
 DEFAULT_RATES: dict[str, tuple[float, ...]] = {"evit": (0.9, 0.8, 0.7, 0.6, 0.5), "ats": (0.9, 0.7, 0.5, 0.3)}
@@ -286,7 +288,6 @@ def write_outputs(rows: list[SweepRow], out: Path, *, recipe: str, checkpoint: s
 
 def main(argv: list[str]) -> int:
     """``mmlookup sweep RECIPE --checkpoint PATH [--encoders evit ats tome] [--rates FAM=V,...] [--out DIR]``."""
-    from mmlookup.engine.checkpoint import resolve_checkpoint
     from mmlookup.engine.cli import _load, _parse, add_set_argument
 
     parser = argparse.ArgumentParser(prog="mmlookup sweep", description=__doc__.split("\n\n")[1],
