@@ -8,9 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
-from safetensors.torch import load_model
 
-from mmlookup.checkpoints import FOLDER_VERSION, WEIGHTS, head_num_classes, load_checkpoint, read_model_folder_config
+from mmlookup.checkpoints import (
+    FOLDER_VERSION,
+    head_num_classes,
+    load_checkpoint,
+    load_folder_weights,
+    read_model_folder_config,
+)
 from mmlookup.encoders.base import Encoder
 from mmlookup.encoders.reducing import vit_geometry
 from mmlookup.encoders.vit import VideoViT
@@ -255,7 +260,7 @@ def load_folder(folder: str | Path, *, map_location: str = "cpu", strict: bool =
         head = build_head(model, h["pool"], h["num_classes"], h["dropout"], fc_norm=h.get("fc_norm", False),
                           fc_norm_eps=h.get("fc_norm_eps", 1e-6))
         model = VideoClassifier(model, head)
-    load_model(model, str(folder / WEIGHTS), strict=strict, device=map_location)
+    load_folder_weights(model, folder, map_location=map_location, strict=strict)
     return model.eval()
 
 

@@ -52,20 +52,23 @@ from mmlookup.checkpoints.ours import (
     find_recipe,
     is_model_folder,
     latest_checkpoint,
+    load_folder_weights,
     read_mmlookup,
     read_model_folder_config,
     resolve_checkpoint,
+    run_dir_of,
 )
-from mmlookup.checkpoints.read import checkpoint_config, detect_format, read_state_dict
+from mmlookup.checkpoints.read import checkpoint_config, detect_format, read_state_dict, tensor_shapes
 from mmlookup.checkpoints.report import Checkpoint, LoadReport, SourceMeta, SourceParts, StateDict, head_num_classes
 from mmlookup.checkpoints.timm import read_timm
 from mmlookup.checkpoints.torchvision import read_torchvision
 
 __all__ = [
-    "ARCH_KEYS", "FOLDER_VERSION", "FORMATS", "HF_ACTIVATIONS", "HF_VIDEO_TYPES", "READERS", "STATE_FILE", "WEIGHTS",
-    "Checkpoint", "LoadReport", "SourceMeta", "SourceParts", "StateDict", "apply_checkpoint_config",
+    "ARCH_KEYS", "Checkpoint", "FOLDER_VERSION", "FORMATS", "HF_ACTIVATIONS", "HF_VIDEO_TYPES", "LoadReport",
+    "READERS", "STATE_FILE", "SourceMeta", "SourceParts", "StateDict", "WEIGHTS", "apply_checkpoint_config",
     "checkpoint_config", "detect_format", "find_recipe", "fit_to_model", "head_num_classes",
     "hf_video_encoder_kwargs", "hf_video_to_native", "image_to_native", "is_model_folder", "latest_checkpoint",
-    "load_checkpoint", "read_checkpoint", "read_hf", "read_mmlookup", "read_model_folder_config", "read_state_dict",
-    "read_timm", "read_torchvision", "resolve_checkpoint", "resolve_encoder_args", "vit_to_lookupvit",
+    "load_checkpoint", "load_folder_weights", "read_checkpoint", "read_hf", "read_mmlookup",
+    "read_model_folder_config", "read_state_dict", "read_timm", "read_torchvision", "resolve_checkpoint",
+    "resolve_encoder_args", "run_dir_of", "tensor_shapes", "vit_to_lookupvit",
 ]

@@ -5,7 +5,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch.nn as nn
 import yaml
+from safetensors.torch import load_model
 
 from mmlookup.checkpoints.read import checkpoint_config
 from mmlookup.checkpoints.report import LoadReport, SourceParts, StateDict
@@ -103,3 +105,15 @@ def read_model_folder_config(folder: str | Path) -> dict[str, Any]:
     if cfg["mmlookup"] > FOLDER_VERSION:
         raise ValueError(f"{folder} was written by a newer mmlookup (folder version {cfg['mmlookup']})")
     return cfg
+
+
+def run_dir_of(checkpoint: Path) -> Path:
+    """The run folder of a checkpoint folder (``RUN/checkpoints/step_*`` or ``RUN/checkpoints/best``)."""
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint
+
+
+def load_folder_weights(model: nn.Module, folder: str | Path, *, map_location: str = "cpu",
+                        strict: bool = True) -> None:
+    """Load a model folder's ``model.safetensors`` into the model rebuilt from its ``config.json``."""
+    load_model(model, str(Path(folder) / WEIGHTS), strict=strict, device=map_location)
+

@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 import torch
 import torch.nn as nn
+from safetensors import safe_open
 
 from mmlookup.checkpoints.report import SourceMeta, StateDict
 
@@ -84,3 +85,13 @@ def checkpoint_config(checkpoint: Any) -> dict | None:
     if isinstance(checkpoint, (str, Path)) and (Path(checkpoint) / "config.json").is_file():
         return json.loads((Path(checkpoint) / "config.json").read_text())
     return None
+
+
+def tensor_shapes(file: str | Path) -> dict[str, tuple[int, ...]]:
+    """Name → shape of every tensor in a ``.safetensors`` file, from its header only (no tensor is read).
+
+    Raises whatever safetensors raises for a missing, cut-short or corrupt file.
+    """
+    with safe_open(str(file), framework="pt") as f:
+        return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+

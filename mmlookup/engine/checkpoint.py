@@ -13,12 +13,11 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
 import torch.nn as nn
 from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 
-from mmlookup.checkpoints import STATE_FILE, latest_checkpoint, resolve_checkpoint
+from mmlookup.checkpoints import STATE_FILE, latest_checkpoint, read_state_dict, resolve_checkpoint, tensor_shapes
 from mmlookup.engine.ema import ModelEma
 
 __all__ = ["EMA_FILE", "STATE_FILE", "TrainState", "check_checkpoint", "latest_checkpoint", "load_checkpoint",
@@ -104,11 +103,8 @@ def check_checkpoint(path: str | Path, *, use_ema: bool = False) -> Path:
         raise ValueError(f"{ckpt / STATE_FILE} is unreadable ({e}); the checkpoint is corrupt") from None
     weights = ckpt / (EMA_FILE if use_ema else "model.safetensors")
     if weights.is_file():
-        from safetensors import safe_open
-
         try:
-            with safe_open(str(weights), framework="pt") as f:
-                f.keys()
+            tensor_shapes(weights)
         except Exception as e:  # safetensors raises its own error types for bad headers and short files
             raise ValueError(f"{weights} is not a readable safetensors file ({e}); the checkpoint is corrupt or "
                              "was cut short") from None
@@ -132,9 +128,9 @@ def load_weights(model: nn.Module, path: str | Path, *, use_ema: bool = False) -
     path = resolve_checkpoint(path)
     file = path / EMA_FILE if use_ema else path / "model.safetensors"
     if file.is_file():
-        weights = load_file(str(file))
+        weights = read_state_dict(file)[0]
     elif (path / "pytorch_model.bin").is_file() and not use_ema:
-        weights = torch.load(path / "pytorch_model.bin", map_location="cpu", weights_only=True)
+        weights = read_state_dict(path / "pytorch_model.bin")[0]
     else:
         raise FileNotFoundError(f"{file} not found" + (" (was the run trained with train.ema_decay > 0?)"
                                                        if use_ema else ""))

@@ -12,6 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
+from mmlookup.checkpoints import tensor_shapes
 from mmlookup.config import Recipe, derive, load_recipe
 
 CARD = """---
@@ -75,12 +76,10 @@ def export_run(run: str | Path, out: str | Path, checkpoint: str = "best") -> Pa
 
 
 def _num_classes(weights: Path) -> int:
-    from safetensors import safe_open
-
-    with safe_open(str(weights), framework="pt") as f:
-        for key in ("head.fc.weight", "head.fc_lookup.weight"):
-            if key in f.keys():
-                return int(f.get_slice(key).get_shape()[0])
+    shapes = tensor_shapes(weights)
+    for key in ("head.fc.weight", "head.fc_lookup.weight"):
+        if key in shapes:
+            return int(shapes[key][0])
     raise ValueError(f"{weights} has no classification head (head.fc / head.fc_lookup)")
 
 

@@ -33,7 +33,11 @@ from mmlookup.config import Recipe
 from mmlookup.data.annotations import read_imagenet
 from mmlookup.data.dataset import VideoClassificationDataset
 from mmlookup.data.transforms import ClipTransform, ClipTransformCfg
+from mmlookup.engine.checkpoint import load_weights
+from mmlookup.engine.logger import RunLogger
+from mmlookup.engine.setup import build_accelerator, build_loader
 from mmlookup.metrics.ood import auroc, average_precision
+from mmlookup.models import build_model
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +162,6 @@ def score_set(model: nn.Module, dataset: VideoClassificationDataset, recipe: Rec
 
     Returns ``pred (N, G)``, ``msp (N, G)``, ``label (N,)``, ``replaced (N,)``.
     """
-    from mmlookup.engine.fit import build_loader
 
     loader = acc.prepare(build_loader(dataset, recipe.eval.batch_size, train=False,
                                       num_workers=recipe.eval.num_workers))
@@ -190,11 +193,6 @@ def run_robustness(recipe: Recipe, checkpoint: str, *, use_ema: bool | None = No
                    accelerator: Accelerator | None = None) -> RobustnessReport:
     """Evaluate ``checkpoint`` with the robustness protocol ``recipe.eval.robustness`` and write the JSON report
     (``out``, default ``RUN/eval_<checkpoint>_<kind>.json``)."""
-    from mmlookup.engine.checkpoint import load_weights
-    from mmlookup.engine.fit import build_accelerator
-    from mmlookup.engine.logger import RunLogger
-    from mmlookup.models import build_model
-
     kind = recipe.eval.robustness
     if kind not in KINDS:
         raise ValueError(f"eval.robustness={kind!r}; valid: {', '.join(KINDS)}")
