@@ -1,6 +1,6 @@
 """``mmlookup export RUN OUT_DIR``: a run's best checkpoint as a model folder with a model card.
 
-The folder (``config.json`` + ``model.safetensors``, :mod:`mmlookup.folders`) loads with no recipe at hand
+The folder (``config.json`` + ``model.safetensors``, :mod:`mmlookup.hub`) loads with no recipe at hand
 (``VideoClassifier.from_pretrained(OUT_DIR)`` or ``create_classifier(checkpoint=OUT_DIR)``); beside it go the
 run's resolved ``recipe.yaml`` and a ``README.md`` card: recipe, data, accuracy per grid from the run's evaluation
 reports, GMACs per view, and the commands that reproduce and re-evaluate it.
