@@ -6,27 +6,12 @@ models) in :mod:`mmlookup.models`. Every name still works from here, with a ``De
 """
 from __future__ import annotations
 
-import warnings
-from typing import Any
-
 import mmlookup.checkpoints as _checkpoints
 import mmlookup.hub as _hub
 import mmlookup.models as _models
+from mmlookup.moved import forward_moved
 
-_MOVED = {
+__getattr__, __dir__ = forward_moved(__name__, {
     "FolderMixin": _hub, "FOLDER_VERSION": _checkpoints, "WEIGHTS": _checkpoints, "is_model_folder": _checkpoints,
     "folder_config": _models, "encoder_config": _models, "head_config": _models, "load_folder": _models,
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        home = _MOVED[name]
-        warnings.warn(f"mmlookup.folders.{name} moved to {home.__name__}.{name}; the old path will be removed in the "
-                      "next release", DeprecationWarning, stacklevel=2)
-        return getattr(home, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(_MOVED)
+})

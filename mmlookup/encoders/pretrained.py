@@ -5,10 +5,8 @@ warns with a ``DeprecationWarning``; import them from :mod:`mmlookup.checkpoints
 """
 from __future__ import annotations
 
-import warnings
-from typing import Any
-
 import mmlookup.checkpoints as _checkpoints
+from mmlookup.moved import forward_moved
 
 _MOVED = (
     "ARCH_KEYS", "FORMATS", "HF_ACTIVATIONS", "HF_VIDEO_TYPES", "READERS", "LoadReport", "SourceMeta", "SourceParts",
@@ -16,15 +14,4 @@ _MOVED = (
     "hf_video_encoder_kwargs", "hf_video_to_native", "image_to_native", "load_checkpoint", "read_hf", "read_mmlookup",
     "read_state_dict", "read_timm", "read_torchvision", "resolve_encoder_args", "vit_to_lookupvit",
 )
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        warnings.warn(f"mmlookup.encoders.pretrained.{name} moved to mmlookup.checkpoints.{name}; the old path will "
-                      "be removed in the next release", DeprecationWarning, stacklevel=2)
-        return getattr(_checkpoints, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(_MOVED)
+__getattr__, __dir__ = forward_moved(__name__, dict.fromkeys(_MOVED, _checkpoints))
