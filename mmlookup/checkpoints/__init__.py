@@ -5,9 +5,10 @@
 
 A reference is a run folder, a checkpoint folder, a model folder, a Hugging Face VideoMAE / ViViT / ViT folder, a
 timm / torchvision / Hugging Face state-dict file, an in-memory state dict or a source module. One module per
-source format (:mod:`.ours`, :mod:`.timm`, :mod:`.torchvision`, :mod:`.hf_vit`, :mod:`.hf_video` for VideoMAE and
-ViViT) provides a reader, registered in :data:`READERS`; :mod:`.fit` fits what a reader returns to a target
-encoder; :mod:`.arch` completes an encoder's name and arguments from a checkpoint's config. This package sits below
+source format: :mod:`.ours`, :mod:`.timm`, :mod:`.torchvision` and :mod:`.hf_vit` provide the readers registered in
+:data:`READERS`, :mod:`.videomae` and :mod:`.vivit` what those configs fix (:data:`HF_VIDEO_MODELS`, used by
+:mod:`.hf_video`); :mod:`.fit` fits what a reader returns to a target encoder; :mod:`.arch` completes an
+encoder's name and arguments from a checkpoint's config. This package sits below
 models, heads, engine, viz and bench and imports none of them.
 
 Every source is first brought to one layout, our video ViT's (``patch_embed.proj`` 5-D, ``pos_embed.pos_t`` /
@@ -39,6 +40,7 @@ from mmlookup.checkpoints.arch import ARCH_KEYS, apply_checkpoint_config, resolv
 from mmlookup.checkpoints.fit import fit_to_model, image_to_native, vit_to_lookupvit
 from mmlookup.checkpoints.hf_video import (
     HF_ACTIVATIONS,
+    HF_VIDEO_MODELS,
     HF_VIDEO_TYPES,
     hf_video_encoder_kwargs,
     hf_video_to_native,
@@ -64,11 +66,11 @@ from mmlookup.checkpoints.timm import read_timm
 from mmlookup.checkpoints.torchvision import read_torchvision
 
 __all__ = [
-    "ARCH_KEYS", "Checkpoint", "FOLDER_VERSION", "FORMATS", "HF_ACTIVATIONS", "HF_VIDEO_TYPES", "LoadReport",
-    "READERS", "STATE_FILE", "SourceMeta", "SourceParts", "StateDict", "WEIGHTS", "apply_checkpoint_config",
-    "checkpoint_config", "detect_format", "find_recipe", "fit_to_model", "head_num_classes",
-    "hf_video_encoder_kwargs", "hf_video_to_native", "image_to_native", "is_model_folder", "latest_checkpoint",
-    "load_checkpoint", "load_folder_weights", "read_checkpoint", "read_hf", "read_mmlookup",
+    "ARCH_KEYS", "Checkpoint", "FOLDER_VERSION", "FORMATS", "HF_ACTIVATIONS", "HF_VIDEO_MODELS", "HF_VIDEO_TYPES",
+    "LoadReport", "READERS", "STATE_FILE", "SourceMeta", "SourceParts", "StateDict", "WEIGHTS",
+    "apply_checkpoint_config", "checkpoint_config", "detect_format", "find_recipe", "fit_to_model",
+    "head_num_classes", "hf_video_encoder_kwargs", "hf_video_to_native", "image_to_native", "is_model_folder",
+    "latest_checkpoint", "load_checkpoint", "load_folder_weights", "read_checkpoint", "read_hf", "read_mmlookup",
     "read_model_folder_config", "read_state_dict", "read_timm", "read_torchvision", "resolve_checkpoint",
     "resolve_encoder_args", "run_dir_of", "tensor_shapes", "vit_to_lookupvit",
 ]

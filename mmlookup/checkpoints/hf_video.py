@@ -1,18 +1,22 @@
-"""Hugging Face video ViTs (``VideoMAE*``, ``Vivit*``): their ``config.json`` as our video ViT's arguments, and
-their tensors fitted to it."""
+"""Hugging Face video ViTs (``VideoMAE*``, ``Vivit*``; one module each, :mod:`.videomae`, :mod:`.vivit`): their
+``config.json`` as our video ViT's arguments, and their tensors fitted to it."""
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any, Mapping
 
 import torch
 import torch.nn as nn
 
+import mmlookup.checkpoints.videomae as videomae
+import mmlookup.checkpoints.vivit as vivit
 from mmlookup.checkpoints.report import LoadReport, SourceMeta, StateDict
 from mmlookup.layers.attention import qkv_bias_of
 
-HF_VIDEO_TYPES = ("videomae", "vivit")
-
-
+#: One module per Hugging Face video ViT, by ``model_type``: what its config fixes (``architecture``) and the values
+#: ``transformers`` assumes when the config leaves them out (``DEFAULTS``).
+HF_VIDEO_MODELS: dict[str, ModuleType] = {"videomae": videomae, "vivit": vivit}
+HF_VIDEO_TYPES = tuple(HF_VIDEO_MODELS)
 HF_ACTIVATIONS = {"gelu": "gelu", "gelu_fast": "gelu_tanh", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh"}
 
 
@@ -22,39 +26,29 @@ def hf_video_encoder_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
     Raises a clear error for what the video ViT cannot express (non-square patches, another activation).
     """
     kind = config.get("model_type")
-    if kind not in HF_VIDEO_TYPES:
+    if kind not in HF_VIDEO_MODELS:
         raise ValueError(f"not a Hugging Face video ViT config (model_type {kind!r}); "
                          f"valid: {', '.join(HF_VIDEO_TYPES)}")
-    act = config.get("hidden_act", "gelu" if kind == "videomae" else "gelu_fast")
+    model = HF_VIDEO_MODELS[kind]
+    act = config.get("hidden_act", model.DEFAULTS["hidden_act"])
     if act not in HF_ACTIVATIONS:
         raise ValueError(f"the source uses activation {act!r}; supported: {', '.join(HF_ACTIVATIONS)}")
     dim = int(config.get("hidden_size", 768))
-    if kind == "videomae":
-        patch, tubelet = config.get("patch_size", 16), int(config.get("tubelet_size", 2))
-        qv = config.get("qv_bias", config.get("qkv_bias", True))
-        mean_pool = bool(config.get("use_mean_pooling", True))
-        extra = dict(qkv_bias="qv" if qv else False, class_token=False, pos_embed="sincos", final_norm=not mean_pool)
-    else:
-        tubelet, p_h, p_w = (int(v) for v in config.get("tubelet_size", (2, 16, 16)))
-        if p_h != p_w:
-            raise ValueError(f"ViViT tubelet {tubelet}x{p_h}x{p_w}: only square patches are supported")
-        patch = p_h
-        extra = dict(qkv_bias=bool(config.get("qkv_bias", True)), class_token=True, pos_embed="learned_joint",
-                     final_norm=True)
+    patch, tubelet, extra = model.architecture(config)
     if not isinstance(patch, int):
         if len(set(patch)) != 1:
             raise ValueError(f"patch size {patch}: only square patches are supported")
         patch = patch[0]
     image = config.get("image_size", 224)
     return dict(
-        num_frames=int(config.get("num_frames", 16 if kind == "videomae" else 32)),
+        num_frames=int(config.get("num_frames", model.DEFAULTS["num_frames"])),
         img_size=tuple(image) if isinstance(image, (list, tuple)) else (int(image), int(image)),
         patch_size=int(patch), tubelet_size=tubelet, in_chans=int(config.get("num_channels", 3)),
         embed_dim=dim, depth=int(config.get("num_hidden_layers", 12)),
         num_heads=int(config.get("num_attention_heads", 12)),
         mlp_ratio=int(config.get("intermediate_size", 4 * dim)) / dim,
         act_layer=HF_ACTIVATIONS[act],
-        norm_eps=float(config.get("layer_norm_eps", 1e-12 if kind == "videomae" else 1e-6)),
+        norm_eps=float(config.get("layer_norm_eps", model.DEFAULTS["layer_norm_eps"])),
         **extra,
     )
 
