@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from mmlookup.checkpoints import head_num_classes as head_num_classes  # re-exported: it lived here
 from mmlookup.encoders.base import EncoderOutput
 
 POOLS = ("auto", "cls", "mean", "shared")
@@ -157,14 +158,6 @@ def build_head(encoder: nn.Module, pool: str, num_classes: int, dropout: float =
     if pool == "mean":
         return PooledHead(dim, num_classes, dropout, fc_norm=fc_norm, fc_norm_eps=fc_norm_eps)
     raise ValueError(f"unknown resolved pool {pool!r}; valid: cls, mean, lookup, shared")
-
-
-def head_num_classes(state: dict[str, torch.Tensor]) -> int | None:
-    """Number of classes of a head state dict in our naming (``fc.weight`` or LookupViT's), ``None`` if empty."""
-    for key in ("fc.weight", "fc_lookup.weight", "fc_compressed.weight"):
-        if key in state:
-            return int(state[key].shape[0])
-    return None
 
 
 def combine_probs(logits: torch.Tensor) -> torch.Tensor:

@@ -1,15 +1,28 @@
 """Model assembly: the only place an encoder and a head become a model (DESIGN §2)."""
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
 
+from mmlookup.checkpoints import (
+    FOLDER_VERSION,
+    head_num_classes,
+    label_maps,
+    load_checkpoint,
+    load_folder_weights,
+    read_class_names,
+    read_model_folder_config,
+)
 from mmlookup.encoders.base import Encoder
-from mmlookup.folders import FolderMixin
-from mmlookup.heads import build_head, head_num_classes, resolve_pool
+from mmlookup.encoders.reducing import vit_geometry
+from mmlookup.encoders.vit import VideoViT
+from mmlookup.heads import build_head, resolve_pool
+from mmlookup.hub import FolderMixin, register_folder_io
 from mmlookup.registry import create_encoder, resolve_checkpoint_args
 
 log = logging.getLogger(__name__)
@@ -22,7 +35,7 @@ class VideoClassifier(nn.Module, FolderMixin):
     """``encoder`` → ``head``; ``forward(video, grid=None)`` returns logits ``(B, H, K)`` (H heads).
 
     ``save_pretrained(dir)`` / ``VideoClassifier.from_pretrained(dir)`` write and read a model folder
-    (:mod:`mmlookup.folders`) that needs no recipe.
+    (:mod:`mmlookup.hub`) that needs no recipe.
 
     Args:
         encoder: any registered encoder (the contract of ``mmlookup.encoders.base``).
@@ -91,8 +104,8 @@ def create_classifier(
         name: a registered encoder (``mmlookup.list_encoders()``), a bare family with a configured checkpoint, or
             ``None`` for a model folder's own encoder.
         num_classes: classes of the head; required when the checkpoint has no classifier.
-        checkpoint: a state dict, path or module accepted by :func:`mmlookup.encoders.pretrained.load_checkpoint`.
-        checkpoint_format: ``"auto"`` or one of :data:`mmlookup.encoders.pretrained.FORMATS`.
+        checkpoint: a state dict, path or module accepted by :func:`mmlookup.checkpoints.load_checkpoint`.
+        checkpoint_format: ``"auto"`` or one of :data:`mmlookup.checkpoints.FORMATS`.
         pool: ``"auto"``, ``"cls"`` or ``"mean"`` (:func:`mmlookup.heads.resolve_pool`).
         head_dropout: dropout before the linear layer(s).
         fc_norm: a LayerNorm after mean pooling (VideoMAE); ``None``: when the checkpoint's head has one.
@@ -109,12 +122,11 @@ def create_classifier(
         raise ValueError("create_classifier needs an encoder name or a checkpoint (an mmlookup model folder)")
     encoder = create_encoder(name, **encoder_kwargs)
     head_state: dict[str, torch.Tensor] = {}
-    source_pool, norm_eps = None, None
+    source_pool, norm_eps, source_names = None, None, None
     if checkpoint is not None:
-        from mmlookup.encoders.pretrained import load_checkpoint
-
         report = load_checkpoint(encoder, checkpoint, checkpoint_format=checkpoint_format, verbose=verbose)
         head_state, source_pool, norm_eps = report.head_state, report.head_pool, report.head_norm_eps
+        source_names = report.class_names
     resolved = resolve_pool(encoder, pool, source_pool)
     source_classes = head_num_classes(head_state)
     if num_classes is None:
@@ -129,7 +141,9 @@ def create_classifier(
     head = build_head(encoder, resolved, num_classes, head_dropout, fc_norm=fc_norm, fc_norm_eps=norm_eps or 1e-6)
     if head_state:
         _import_head(head, head_state, resolved, source_pool, num_classes, source_classes, verbose)
-    return VideoClassifier(encoder, head)
+    imported = bool(head_state) and num_classes == source_classes
+    names = source_names if imported and source_names and len(source_names) == num_classes else None
+    return VideoClassifier(encoder, head, names)
 
 
 def _import_head(head: nn.Module, state: dict[str, torch.Tensor], pool: str, source_pool: str | None,
@@ -193,3 +207,73 @@ def build_model(recipe: "Recipe", num_classes: int) -> VideoClassifier:
                               head_dropout=m.head_dropout, **_encoder_kwargs(recipe))
     _finish_encoder(recipe, model.encoder)
     return model
+
+
+# ---- model folders (config.json + model.safetensors; the mixin is mmlookup.hub.FolderMixin) ----
+
+def folder_config(model: nn.Module) -> dict[str, Any]:
+    """What :func:`load_folder` needs to rebuild ``model`` (an encoder or a :class:`VideoClassifier`)."""
+    encoder = model.encoder if isinstance(model, VideoClassifier) else model
+    cfg: dict[str, Any] = {"mmlookup": FOLDER_VERSION, "kind": "encoder", **encoder_config(encoder)}
+    if isinstance(model, VideoClassifier):
+        cfg.update(kind="classifier", head=head_config(model.head))
+        names = getattr(model, "class_names", None)
+        if names:
+            if len(names) != cfg["head"]["num_classes"]:
+                raise ValueError(f"{len(names)} class names for a head of {cfg['head']['num_classes']} classes")
+            cfg.update(label_maps(names))
+    return cfg
+
+
+def encoder_config(encoder: nn.Module) -> dict[str, Any]:
+    """The encoder's registered name and arguments, with state set after building (imported LayerNorm eps,
+    EViT's keep rate) folded in, so the rebuilt model computes the same function."""
+    built = getattr(encoder, "encoder_config", None)
+    if built is None:
+        raise ValueError(f"this {type(encoder).__name__} was not built by create_encoder, so its name and arguments "
+                         "are unknown; build it with mmlookup.create_encoder(...) to save it as a folder")
+    kwargs = dict(built["kwargs"])
+    if isinstance(encoder, VideoViT):          # the whole architecture, so the folder describes itself
+        kwargs = {**vit_geometry(encoder), **{k: v for k, v in kwargs.items() if k != "separable_pos"}}
+        kwargs["norm_eps"] = encoder.blocks[0].norm1.eps               # an import may have set it after building
+    if hasattr(encoder, "keep_rate"):
+        kwargs["keep_rate"] = float(encoder.keep_rate)
+    for key, value in kwargs.items():
+        if isinstance(value, tuple):
+            kwargs[key] = list(value)
+    try:
+        json.dumps(kwargs)
+    except TypeError as err:
+        raise ValueError(f"encoder arguments {kwargs} cannot be written to config.json: {err}") from None
+    return {"encoder": built["name"], "encoder_kwargs": kwargs}
+
+
+def head_config(head: nn.Module) -> dict[str, Any]:
+    """Pooling, class count, dropout and ``fc_norm`` of a head from :mod:`mmlookup.heads`."""
+    pool = getattr(head, "pool", None)
+    if pool not in ("cls", "mean", "lookup", "shared"):
+        raise ValueError(f"cannot describe a {type(head).__name__} head in config.json")
+    norm = getattr(head, "fc_norm", None)
+    cfg: dict[str, Any] = {"pool": pool, "num_classes": head_num_classes(head.state_dict()), "dropout": head.drop.p,
+                           "fc_norm": isinstance(norm, nn.LayerNorm)}
+    if isinstance(norm, nn.LayerNorm):
+        cfg["fc_norm_eps"] = norm.eps
+    return cfg
+
+
+def load_folder(folder: str | Path, *, map_location: str = "cpu", strict: bool = True) -> nn.Module:
+    """Rebuild the encoder or classifier of a model folder and load its weights (no recipe needed)."""
+    folder = Path(folder)
+    cfg = read_model_folder_config(folder)
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg["encoder_kwargs"].items()}
+    model: nn.Module = create_encoder(cfg["encoder"], **kwargs)
+    if cfg["kind"] == "classifier":
+        h = cfg["head"]
+        head = build_head(model, h["pool"], h["num_classes"], h["dropout"], fc_norm=h.get("fc_norm", False),
+                          fc_norm_eps=h.get("fc_norm_eps", 1e-6))
+        model = VideoClassifier(model, head, read_class_names(folder))
+    load_folder_weights(model, folder, map_location=map_location, strict=strict)
+    return model.eval()
+
+
+register_folder_io(folder_config, load_folder)

@@ -12,6 +12,8 @@ from typing import Any, Callable, TypeVar
 
 import torch.nn as nn
 
+from mmlookup.checkpoints import load_checkpoint, resolve_encoder_args
+
 _ENCODERS: dict[str, Callable[..., nn.Module]] = {}
 F = TypeVar("F", bound=Callable[..., nn.Module])
 
@@ -68,7 +70,7 @@ def create_encoder(
 
     Keyword arguments set to ``None`` are dropped, so command-line defaults can stay ``None`` and leave the
     variant's own default in place. ``checkpoint`` (a path or a state dict) is loaded through
-    :func:`mmlookup.encoders.pretrained.load_checkpoint` when given. A checkpoint whose config fixes the
+    :func:`mmlookup.checkpoints.load_checkpoint` when given. A checkpoint whose config fixes the
     architecture (a Hugging Face VideoMAE / ViViT folder, our model folders) builds from that config, and then
     ``name`` may be a bare family (``"vit"``, ``"evit"``): the size comes from the config too (and ``None`` takes
     a model folder's own encoder).
@@ -85,16 +87,13 @@ def create_encoder(
     model = _ENCODERS[name](**kwargs)
     model.encoder_config = {"name": name, "kwargs": dict(kwargs)}
     if checkpoint is not None:
-        from mmlookup.encoders.pretrained import load_checkpoint
-
         load_checkpoint(model, checkpoint, checkpoint_format=checkpoint_format)
     return model
 
 
 def resolve_checkpoint_args(name: str | None, checkpoint: Any, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """``name`` and ``kwargs`` completed from ``checkpoint``'s config (see ``pretrained.resolve_encoder_args``)."""
-    from mmlookup.encoders.pretrained import resolve_encoder_args
-
+    """``name`` and ``kwargs`` completed from ``checkpoint``'s config
+    (:func:`mmlookup.checkpoints.resolve_encoder_args`)."""
     _import_families()
     return resolve_encoder_args(name, checkpoint, {k: v for k, v in kwargs.items() if v is not None}, _ENCODERS)
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmlookup.encoders.pretrained import hf_video_encoder_kwargs, load_checkpoint
+from mmlookup.checkpoints import hf_video_encoder_kwargs, load_checkpoint
 from mmlookup.layers.pos_embed import sinusoid_table
 from mmlookup.models import create_classifier
 from mmlookup.registry import create_encoder

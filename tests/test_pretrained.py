@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mmlookup.checkpoints import detect_format, load_checkpoint
 from mmlookup.encoders.ats import ATS
 from mmlookup.encoders.evit import EViT
 from mmlookup.encoders.lookupvit import LookupViT
-from mmlookup.encoders.pretrained import detect_format, load_checkpoint
 from mmlookup.encoders.vit import VideoViT
 from mmlookup.layers.pos_embed import resize_pos_embed_table
 from mmlookup.registry import create_encoder

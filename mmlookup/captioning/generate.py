@@ -6,20 +6,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 from transformers import PreTrainedTokenizerFast
 
 from mmlookup.captioning.model import CaptionModel
+from mmlookup.captioning.model import load_captioner_weights as load_captioner_weights  # re-exported
 from mmlookup.captioning.tokenizer import decode, load_tokenizer
+from mmlookup.captioning.train import TOKENIZER_DIR, build_captioner
+from mmlookup.checkpoints import resolve_checkpoint
+from mmlookup.checkpoints import run_dir_of as run_dir_of  # re-exported: it lived here
+from mmlookup.config import load_recipe
 from mmlookup.data.coco import VIDEO_SUFFIXES, load_media, make_transform
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
-
-
-def run_dir_of(checkpoint: Path) -> Path:
-    """The run folder of a checkpoint folder (``RUN/checkpoints/step_*`` or ``RUN/checkpoints/best``)."""
-    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint
 
 
 def load_captioner(checkpoint: str | Path, device: str | torch.device = "cpu"
@@ -29,10 +28,6 @@ def load_captioner(checkpoint: str | Path, device: str | torch.device = "cpu"
     Returns:
         ``(model in eval mode, tokenizer, recipe)``.
     """
-    from mmlookup.captioning.train import TOKENIZER_DIR, build_captioner
-    from mmlookup.config import load_recipe
-    from mmlookup.engine.checkpoint import resolve_checkpoint
-
     ckpt = resolve_checkpoint(checkpoint)
     run_dir = run_dir_of(ckpt)
     if not (run_dir / "recipe.yaml").is_file():
@@ -44,17 +39,6 @@ def load_captioner(checkpoint: str | Path, device: str | torch.device = "cpu"
     model = build_captioner(recipe, tokenizer, load_weights=False)
     load_captioner_weights(model, ckpt / "model.safetensors")
     return model.to(device).eval(), tokenizer, recipe
-
-
-def load_captioner_weights(model: CaptionModel, file: Path) -> None:
-    """Load ``model.safetensors``; only the decoder's tied output weight may be absent (it shares the input one)."""
-    if not file.is_file():
-        raise FileNotFoundError(f"{file} not found")
-    missing, unexpected = model.load_state_dict(load_file(str(file)), strict=False)
-    missing = [k for k in missing if k != "decoder.lm_head.weight"]
-    if missing or unexpected:
-        raise ValueError(f"{file} does not fit this captioner: missing {missing[:5]}, unexpected {unexpected[:5]}")
-    model.decoder.tie_weights()
 
 
 def expand_inputs(inputs: Sequence[str | Path]) -> list[Path]:

@@ -12,6 +12,7 @@ search with ``encoder_hidden_states`` and ``encoder_attention_mask``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from mmlookup.captioning.config import MEMORY_CHOICES, CaptionCfg
+from mmlookup.checkpoints import read_state_dict
 from mmlookup.encoders.base import EncoderOutput
 
 
@@ -238,3 +240,14 @@ def repeat_memory(memory: Memory, counts: torch.Tensor) -> Memory:
     device = memory.hidden.device
     idx = torch.repeat_interleave(torch.arange(len(counts), device=device), counts.to(device))
     return memory[idx]
+
+
+def load_captioner_weights(model: CaptionModel, file: Path) -> None:
+    """Load ``model.safetensors``; only the decoder's tied output weight may be absent (it shares the input one)."""
+    if not file.is_file():
+        raise FileNotFoundError(f"{file} not found")
+    missing, unexpected = model.load_state_dict(read_state_dict(file)[0], strict=False)
+    missing = [k for k in missing if k != "decoder.lm_head.weight"]
+    if missing or unexpected:
+        raise ValueError(f"{file} does not fit this captioner: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    model.decoder.tie_weights()

@@ -16,7 +16,6 @@ from typing import Callable
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from safetensors.torch import load_file
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerFast
@@ -24,18 +23,17 @@ from transformers import PreTrainedTokenizerFast
 from mmlookup.captioning.cache import cached_dataset
 from mmlookup.captioning.data import CaptionCollate, load_splits, media_dataset
 from mmlookup.captioning.evaluate import CaptionReport, evaluate_captioner
-from mmlookup.captioning.model import CaptionModel, build_decoder, repeat_memory
+from mmlookup.captioning.model import CaptionModel, build_decoder, load_captioner_weights, repeat_memory
 from mmlookup.captioning.tokenizer import load_tokenizer, train_tokenizer
+from mmlookup.checkpoints import read_state_dict, resolve_checkpoint, run_dir_of
 from mmlookup.config import Recipe
 from mmlookup.data.coco import CaptionSample
 from mmlookup.engine.checkpoint import (
     TrainState,
     load_checkpoint,
     read_train_state,
-    resolve_checkpoint,
     save_checkpoint,
 )
-from mmlookup.engine.fit import build_accelerator, find_resume, release_workers, setup_run_dir
 from mmlookup.engine.logger import RunLogger
 from mmlookup.engine.optim import build_optimizer, set_lr
 from mmlookup.engine.preempt import (
@@ -46,6 +44,8 @@ from mmlookup.engine.preempt import (
     signal_name,
 )
 from mmlookup.engine.schedule import LoopLengths, loop_lengths, lr_factor, step_seed
+from mmlookup.engine.setup import build_accelerator, find_resume, release_workers, setup_run_dir
+from mmlookup.models import build_encoder
 
 TOKENIZER_DIR = "tokenizer"
 
@@ -63,7 +63,7 @@ def load_encoder_weights(encoder: torch.nn.Module, checkpoint: str | Path) -> No
     if not file.is_file():
         raise FileNotFoundError(f"{file} not found; caption.encoder_checkpoint must be a classification run "
                                 "or checkpoint folder (imported weights go in model.pretrained)")
-    weights = {k[len("encoder."):]: v for k, v in load_file(str(file)).items() if k.startswith("encoder.")}
+    weights = {k[len("encoder."):]: v for k, v in read_state_dict(file)[0].items() if k.startswith("encoder.")}
     if not weights:
         raise ValueError(f"{file} has no encoder.* weights; is it a classification checkpoint?")
     encoder.load_state_dict(weights, strict=True)
@@ -71,8 +71,6 @@ def load_encoder_weights(encoder: torch.nn.Module, checkpoint: str | Path) -> No
 
 def build_captioner(recipe: Recipe, tokenizer: PreTrainedTokenizerFast, *, load_weights: bool = True) -> CaptionModel:
     """The recipe's captioner; ``load_weights=False`` skips the encoder's pretrained weights (a checkpoint follows)."""
-    from mmlookup.models import build_encoder
-
     if not load_weights:
         recipe = copy.deepcopy(recipe)
         recipe.model.pretrained = ""
@@ -184,7 +182,7 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
         recipe: the resolved recipe; ``recipe.caption`` holds the captioning settings.
         resume: a checkpoint folder, a run folder, or ``"auto"`` (this run's newest checkpoint, if any).
         accelerator: reuse one (tests); built from the recipe otherwise.
-        allow_recipe_change: resume even when the recipe differs (see :func:`mmlookup.engine.fit.find_resume`).
+        allow_recipe_change: resume even when the recipe differs (see :func:`mmlookup.engine.setup.find_resume`).
 
     Returns:
         The final evaluation report on the main process (also in ``RUN/eval.json``), ``None`` elsewhere.
@@ -301,8 +299,6 @@ def run_eval(recipe: Recipe, checkpoint: str | Path, *, out: str | Path | None =
     The results file and report go next to the checkpoint's run (``results_<split>_<ckpt>.json``,
     ``eval_<ckpt>.json``) unless ``out`` names the report.
     """
-    from mmlookup.captioning.generate import load_captioner_weights, run_dir_of
-
     acc = accelerator or build_accelerator(recipe)
     ckpt = resolve_checkpoint(checkpoint)
     run_dir = run_dir_of(ckpt)

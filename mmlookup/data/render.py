@@ -142,11 +142,9 @@ def write_specs_in_subprocess(specs: list[ClipSpec], workers: int = 1) -> None:
     Raises:
         RuntimeError: when the subprocess fails, with its last output lines.
     """
-    import mmlookup
-
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump([asdict(s) for s in specs], f)
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(mmlookup.__file__)))
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # above mmlookup/
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])))
     try:
         proc = subprocess.run([sys.executable, "-m", "mmlookup.data.render", f.name, str(workers)], env=env,

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from mmlookup.folders import FolderMixin
+from mmlookup.hub import FolderMixin
 
 
 @dataclass
@@ -64,7 +64,7 @@ class EncoderOutput:
 
 class Encoder(nn.Module, FolderMixin):
     """Base class: the methods every family exposes for the engine (weight decay, layer decay, checkpointing),
-    and model folders (``save_pretrained`` / ``from_pretrained`` / ``push_to_hub``, :mod:`mmlookup.folders`)."""
+    and model folders (``save_pretrained`` / ``from_pretrained`` / ``push_to_hub``, :mod:`mmlookup.hub`)."""
 
     embed_dim: int
     depth: int

@@ -28,6 +28,7 @@ from torch.utils.checkpoint import checkpoint
 
 from mmlookup.encoders.base import EncoderOutput
 from mmlookup.encoders.common import size_kwargs
+from mmlookup.encoders.macs import analytic_gmacs
 from mmlookup.encoders.merge import (
     bipartite_soft_matching,
     matching_macs,
@@ -178,13 +179,11 @@ class ToMe(ReducingViT):
 
 
 def r_for_gmacs(model: ToMe, target_gmacs: float, video_shape: tuple[int, int, int, int] | None = None) -> int:
-    """The smallest constant ``r`` whose analytic GMACs per clip (:func:`mmlookup.bench.flops.analytic_gmacs`) is at
+    """The smallest constant ``r`` whose analytic GMACs per clip (:func:`mmlookup.encoders.macs.analytic_gmacs`) is at
     most ``target_gmacs``; the largest useful ``r`` when even that costs more.
 
     ``video_shape`` is ``(C, T, H, W)`` (default: the model's clip). The model's own ``r`` is left unchanged.
     """
-    from mmlookup.bench.flops import analytic_gmacs
-
     shape = video_shape or (model.patch_embed.proj.in_channels, model.num_frames, *model.img_size)
     old = model.r
     g = model.patch_embed.grid_for(*shape[1:])

@@ -13,14 +13,16 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
 import torch.nn as nn
 from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 
+from mmlookup.checkpoints import STATE_FILE, latest_checkpoint, read_state_dict, resolve_checkpoint, tensor_shapes
 from mmlookup.engine.ema import ModelEma
 
-STATE_FILE = "train_state.json"
+__all__ = ["EMA_FILE", "STATE_FILE", "TrainState", "check_checkpoint", "latest_checkpoint", "load_checkpoint",
+           "load_weights", "read_train_state", "remove_stale", "resolve_checkpoint", "save_checkpoint"]
+
 EMA_FILE = "ema.safetensors"
 
 
@@ -88,24 +90,6 @@ def read_train_state(path: str | Path) -> TrainState:
     return TrainState(**json.loads((Path(path) / STATE_FILE).read_text()))
 
 
-def latest_checkpoint(run_dir: str | Path) -> Path | None:
-    """The newest ``step_*`` folder under ``run_dir/checkpoints`` (or ``None``)."""
-    found = sorted((Path(run_dir) / "checkpoints").glob("step_*"))
-    return found[-1] if found else None
-
-
-def resolve_checkpoint(path: str | Path) -> Path:
-    """Accept a checkpoint folder or a run folder (→ its newest checkpoint); raise with a clear message."""
-    p = Path(path)
-    if (p / STATE_FILE).is_file():
-        return p
-    latest = latest_checkpoint(p)
-    if latest is None:
-        raise FileNotFoundError(f"no checkpoint at {p} (expected a folder with {STATE_FILE} or a run folder "
-                                f"with checkpoints/step_*)")
-    return latest
-
-
 def check_checkpoint(path: str | Path, *, use_ema: bool = False) -> Path:
     """Resolve ``path`` (checkpoint or run folder) and check that it is complete and readable; return the folder.
 
@@ -119,11 +103,8 @@ def check_checkpoint(path: str | Path, *, use_ema: bool = False) -> Path:
         raise ValueError(f"{ckpt / STATE_FILE} is unreadable ({e}); the checkpoint is corrupt") from None
     weights = ckpt / (EMA_FILE if use_ema else "model.safetensors")
     if weights.is_file():
-        from safetensors import safe_open
-
         try:
-            with safe_open(str(weights), framework="pt") as f:
-                f.keys()
+            tensor_shapes(weights)
         except Exception as e:  # safetensors raises its own error types for bad headers and short files
             raise ValueError(f"{weights} is not a readable safetensors file ({e}); the checkpoint is corrupt or "
                              "was cut short") from None
@@ -147,9 +128,9 @@ def load_weights(model: nn.Module, path: str | Path, *, use_ema: bool = False) -
     path = resolve_checkpoint(path)
     file = path / EMA_FILE if use_ema else path / "model.safetensors"
     if file.is_file():
-        weights = load_file(str(file))
+        weights = read_state_dict(file)[0]
     elif (path / "pytorch_model.bin").is_file() and not use_ema:
-        weights = torch.load(path / "pytorch_model.bin", map_location="cpu", weights_only=True)
+        weights = read_state_dict(path / "pytorch_model.bin")[0]
     else:
         raise FileNotFoundError(f"{file} not found" + (" (was the run trained with train.ema_decay > 0?)"
                                                        if use_ema else ""))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmlookup.config import Recipe, load_recipe
-from mmlookup.engine.cli import add_set_argument
+from mmlookup.engine.args import add_set_argument
 from mmlookup.engine.preempt import TrainingStopped
 
 FAMILIES = ("lookupvit", "vit", "evit", "ats", "tome")

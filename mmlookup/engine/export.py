@@ -1,6 +1,6 @@
 """``mmlookup export RUN OUT_DIR``: a run's best checkpoint as a model folder with a model card.
 
-The folder (``config.json`` + ``model.safetensors``, :mod:`mmlookup.folders`) loads with no recipe at hand
+The folder (``config.json`` + ``model.safetensors``, :mod:`mmlookup.hub`) loads with no recipe at hand
 (``VideoClassifier.from_pretrained(OUT_DIR)`` or ``create_classifier(checkpoint=OUT_DIR)``); beside it go the
 run's resolved ``recipe.yaml`` and a ``README.md`` card: recipe, data, accuracy per grid from the run's evaluation
 reports, GMACs per view, and the commands that reproduce and re-evaluate it.
@@ -12,8 +12,8 @@ import json
 import shutil
 from pathlib import Path
 
+from mmlookup.checkpoints import read_class_names, tensor_shapes
 from mmlookup.config import Recipe, derive, load_recipe
-from mmlookup.folders import read_class_names
 
 CARD = """---
 library_name: mmlookup
@@ -81,7 +81,7 @@ def export_run(run: str | Path, out: str | Path, checkpoint: str = "best") -> Pa
 def _run_classes(run: Path, recipe: Recipe, num_classes: int) -> list[str] | None:
     """The run's class names: its ``classes.json``, or (runs trained before it was written) the recipe's
     annotations when they are still at hand; ``None`` (with a note) otherwise."""
-    from mmlookup.inference.source import classes_from_recipe
+    from mmlookup.engine.setup import classes_from_recipe
 
     names = read_class_names(run) or classes_from_recipe(recipe)
     if names is not None and len(names) != num_classes:
@@ -93,12 +93,10 @@ def _run_classes(run: Path, recipe: Recipe, num_classes: int) -> list[str] | Non
 
 
 def _num_classes(weights: Path) -> int:
-    from safetensors import safe_open
-
-    with safe_open(str(weights), framework="pt") as f:
-        for key in ("head.fc.weight", "head.fc_lookup.weight"):
-            if key in f.keys():
-                return int(f.get_slice(key).get_shape()[0])
+    shapes = tensor_shapes(weights)
+    for key in ("head.fc.weight", "head.fc_lookup.weight"):
+        if key in shapes:
+            return int(shapes[key][0])
     raise ValueError(f"{weights} has no classification head (head.fc / head.fc_lookup)")
 
 

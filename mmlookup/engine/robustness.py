@@ -28,11 +28,16 @@ import torch
 import torch.nn as nn
 from accelerate import Accelerator
 
+from mmlookup.checkpoints import find_recipe, resolve_checkpoint
 from mmlookup.config import Recipe
 from mmlookup.data.annotations import read_imagenet
 from mmlookup.data.dataset import VideoClassificationDataset
 from mmlookup.data.transforms import ClipTransform, ClipTransformCfg
+from mmlookup.engine.checkpoint import load_weights
+from mmlookup.engine.logger import RunLogger
+from mmlookup.engine.setup import build_accelerator, build_loader
 from mmlookup.metrics.ood import auroc, average_precision
+from mmlookup.models import build_model
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +131,7 @@ def class_list(recipe: Recipe) -> list[str]:
 
 def run_model_section(recipe: Recipe, checkpoint: str) -> Recipe:
     """A copy of ``recipe`` with the model section of the run ``checkpoint`` belongs to (its ``recipe.yaml``)."""
-    from mmlookup.viz.load import find_recipe, read_run_recipe
+    from mmlookup.viz.load import read_run_recipe
 
     recipe = copy.deepcopy(recipe)
     saved = find_recipe(Path(checkpoint))
@@ -157,7 +162,6 @@ def score_set(model: nn.Module, dataset: VideoClassificationDataset, recipe: Rec
 
     Returns ``pred (N, G)``, ``msp (N, G)``, ``label (N,)``, ``replaced (N,)``.
     """
-    from mmlookup.engine.fit import build_loader
 
     loader = acc.prepare(build_loader(dataset, recipe.eval.batch_size, train=False,
                                       num_workers=recipe.eval.num_workers))
@@ -189,11 +193,6 @@ def run_robustness(recipe: Recipe, checkpoint: str, *, use_ema: bool | None = No
                    accelerator: Accelerator | None = None) -> RobustnessReport:
     """Evaluate ``checkpoint`` with the robustness protocol ``recipe.eval.robustness`` and write the JSON report
     (``out``, default ``RUN/eval_<checkpoint>_<kind>.json``)."""
-    from mmlookup.engine.checkpoint import load_weights, resolve_checkpoint
-    from mmlookup.engine.fit import build_accelerator
-    from mmlookup.engine.logger import RunLogger
-    from mmlookup.models import build_model
-
     kind = recipe.eval.robustness
     if kind not in KINDS:
         raise ValueError(f"eval.robustness={kind!r}; valid: {', '.join(KINDS)}")

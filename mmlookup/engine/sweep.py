@@ -26,6 +26,9 @@ from typing import Any
 
 import torch
 
+from mmlookup.checkpoints import resolve_checkpoint
+from mmlookup.engine.args import _load, _parse, add_set_argument
+
 REDUCERS = ("evit", "ats", "tome")
 BACKBONES = ("vit", "evit", "ats", "tome")
 DEFAULT_RATES: dict[str, tuple[float, ...]] = {"evit": (0.9, 0.8, 0.7, 0.6, 0.5), "ats": (0.9, 0.7, 0.5, 0.3)}
@@ -186,7 +189,7 @@ def run_sweep(recipe, checkpoint: str, variants: list[Variant], *, out: Path, th
     """
     from mmlookup.bench.flops import encoder_gmacs
     from mmlookup.engine.evaluate import evaluate
-    from mmlookup.engine.fit import _num_classes, build_accelerator, build_dataset, build_loader
+    from mmlookup.engine.setup import _num_classes, build_accelerator, build_dataset, build_loader
 
     acc = build_accelerator(recipe)
     val_ds = dataset if dataset is not None else build_dataset(recipe, False)
@@ -286,8 +289,6 @@ def write_outputs(rows: list[SweepRow], out: Path, *, recipe: str, checkpoint: s
 
 def main(argv: list[str]) -> int:
     """``mmlookup sweep RECIPE --checkpoint PATH [--encoders evit ats tome] [--rates FAM=V,...] [--out DIR]``."""
-    from mmlookup.engine.checkpoint import resolve_checkpoint
-    from mmlookup.engine.cli import _load, _parse, add_set_argument
 
     parser = argparse.ArgumentParser(prog="mmlookup sweep", description=__doc__.split("\n\n")[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,

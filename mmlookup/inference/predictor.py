@@ -20,7 +20,7 @@ import torch
 
 from mmlookup.inference.budget import Setting, apply, choose_by_gmacs, choose_by_latency, current_setting
 from mmlookup.inference.inputs import InputError, InputItem, Views, expand_inputs, read_views
-from mmlookup.inference.source import Grid, LoadedModel, describe, load_model, set_dtype
+from mmlookup.inference.source import Grid, LoadedModel, describe, load_for_inference, set_dtype
 
 Label = dict[str, Any]
 
@@ -95,7 +95,7 @@ class Predictor:
 
     @classmethod
     def from_pretrained(cls, model: str | Path, **options: Any) -> "Predictor":
-        """Load MODEL (:func:`mmlookup.inference.source.load_model`) and set it up.
+        """Load MODEL (:func:`mmlookup.inference.source.load_for_inference`) and set it up.
 
         Options: ``device`` (default cuda when there is one), ``dtype`` (``float32`` | ``bfloat16`` | ``float16``),
         ``batch_size`` (views per forward pass), ``top_k``, ``views`` (``"CLIPSxCROPS"``; default the recipe's
@@ -104,7 +104,7 @@ class Predictor:
         ``checkpoint`` (a run's checkpoint name, default ``best``), ``verbose``.
         """
         checkpoint = options.pop("checkpoint", "best")
-        return cls(load_model(model, checkpoint=checkpoint), **options)
+        return cls(load_for_inference(model, checkpoint=checkpoint), **options)
 
     # ------------------------------------------------------------------------------------------------ settings
 

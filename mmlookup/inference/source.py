@@ -67,14 +67,14 @@ class LoadedModel:
         return self.encoder.split("_")[0]
 
 
-def load_model(model: str | Path, *, checkpoint: str = "best") -> LoadedModel:
+def load_for_inference(model: str | Path, *, checkpoint: str = "best") -> LoadedModel:
     """Load MODEL (see the module docstring) on the CPU in eval mode.
 
     Raises:
         FileNotFoundError: MODEL does not exist.
         ValueError: MODEL is none of the accepted kinds, or is not a classifier.
     """
-    from mmlookup.folders import is_model_folder
+    from mmlookup.checkpoints import is_model_folder
 
     path = Path(model)
     if not path.exists():
@@ -91,20 +91,6 @@ def load_model(model: str | Path, *, checkpoint: str = "best") -> LoadedModel:
                      "(mmlookup export) or a Hugging Face VideoMAE / ViViT folder (config.json + weights)")
 
 
-def classes_from_recipe(recipe) -> list[str] | None:
-    """The class names of a recipe's validation annotations, or ``None`` when they cannot be read here."""
-    from mmlookup.data.annotations import read_annotations
-    from mmlookup.engine.fit import _path
-
-    d = recipe.data
-    try:
-        ann = read_annotations(d.format, _path(d.root, d.val_annotations), d.root,
-                               labels_file=_path(d.root, d.labels_file) or None)
-    except Exception:  # noqa: BLE001 - the data is often not at hand where a model is used
-        return None
-    return [str(c) for c in ann.classes] or None
-
-
 def _names(found: list[str] | None, num_classes: int, where: str) -> tuple[list[str], str]:
     if found is not None and len(found) == num_classes:
         return list(found), where
@@ -119,10 +105,11 @@ def _preprocess_of(recipe) -> Preprocess:
 
 
 def _load_run(run: Path, ckpt: Path | None, checkpoint: str = "best") -> LoadedModel:
+    from mmlookup.checkpoints import read_class_names
     from mmlookup.config import derive
     from mmlookup.engine.checkpoint import check_checkpoint, load_weights
     from mmlookup.engine.export import _num_classes
-    from mmlookup.folders import read_class_names
+    from mmlookup.engine.setup import classes_from_recipe
     from mmlookup.models import build_model
     from mmlookup.viz.load import read_run_recipe
 
@@ -150,7 +137,7 @@ def _load_run(run: Path, ckpt: Path | None, checkpoint: str = "best") -> LoadedM
 
 
 def _load_model_folder(folder: Path) -> LoadedModel:
-    from mmlookup.folders import load_folder
+    from mmlookup.models import load_folder
     from mmlookup.viz.load import read_run_recipe
 
     model = load_folder(folder)
@@ -181,19 +168,18 @@ def _hf_type(folder: Path) -> str | None:
         cfg = json.loads((folder / "config.json").read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    from mmlookup.encoders.pretrained import HF_VIDEO_TYPES
+    from mmlookup.checkpoints import HF_VIDEO_TYPES
 
     kind = cfg.get("model_type") if isinstance(cfg, dict) else None
     return kind if kind in HF_VIDEO_TYPES else None
 
 
 def _load_hf(folder: Path) -> LoadedModel:
-    from mmlookup.folders import read_class_names
     from mmlookup.models import create_classifier
 
-    model = create_classifier("vit", checkpoint=str(folder), verbose=False)
+    model = create_classifier("vit", checkpoint=str(folder), verbose=False)   # class names: the config's id2label
     num_classes = int(model.head.fc.weight.shape[0]) if hasattr(model.head, "fc") else len(model.class_names or [])
-    names, where = _names(read_class_names(folder), num_classes, "config.json id2label")
+    names, where = _names(model.class_names, num_classes, "config.json id2label")
     model.class_names = names
     enc = model.encoder
     size = int(_side(enc.img_size))

@@ -12,6 +12,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from mmlookup.checkpoints import find_recipe as find_recipe  # re-exported: it lived here
+from mmlookup.checkpoints import load_checkpoint, resolve_checkpoint
 from mmlookup.data.coco import IMAGENET_MEAN, IMAGENET_STD
 
 Grid = tuple[int, int, int]
@@ -46,15 +48,6 @@ class LoadedEncoder:
 def family(name: str) -> str:
     """``lookupvit_nano`` → ``lookupvit``."""
     return name.split("_")[0]
-
-
-def find_recipe(checkpoint: Path) -> Path | None:
-    """The ``recipe.yaml`` of the run a checkpoint path belongs to (the path itself or up to three folders up)."""
-    start = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    for folder in [start, *list(start.parents)[:3]]:
-        if (folder / "recipe.yaml").is_file():
-            return folder / "recipe.yaml"
-    return None
 
 
 def read_run_recipe(path: Path):
@@ -149,8 +142,6 @@ def load_encoder(checkpoint: str | None, encoder: str | None, *, keep_rate: floa
 def _resolve(path: Path) -> Path:
     if path.is_file():
         return path
-    from mmlookup.engine.checkpoint import resolve_checkpoint
-
     if (path / "model.safetensors").is_file():
         return path
     return resolve_checkpoint(path)
@@ -158,8 +149,6 @@ def _resolve(path: Path) -> Path:
 
 def _load_weights(model: nn.Module, path: Path) -> None:
     """Load through the project's loader; tensors the checkpoint lacks are an error (nothing drawn from noise)."""
-    from mmlookup.encoders.pretrained import load_checkpoint
-
     report = load_checkpoint(model, path, verbose=False)
     if report.new:
         raise ValueError(f"{path} does not hold every weight of {type(model).__name__}: missing "

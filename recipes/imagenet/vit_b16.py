@@ -5,7 +5,7 @@ setting); `:in21k` fine-tunes imported ImageNet-21k ViT-B/16 weights instead (mo
 Command:   accelerate launch --multi_gpu --num_processes 8 -m mmlookup.train recipes/imagenet/vit_b16.py \
                --set data.root=PATH/TO/imagenet
            accelerate launch ... recipes/imagenet/vit_b16.py:in21k --set model.pretrained=PATH/TO/vit_b16_in21k.pth
-               (torchvision / timm / Hugging Face ViT-B/16 weights; mmlookup.encoders.pretrained maps them)
+               (torchvision / timm / Hugging Face ViT-B/16 weights; mmlookup.checkpoints maps them)
            (tiny local check: mmlookup train recipes/imagenet/vit_b16.py:runlocal --set data.root=...)
 Data:      data.root/train/<wnid>/*.JPEG; data.root/val either as class folders or flat with LOC_val_solution.csv
            in it or up to four folders above (the Kaggle layout). Class index = sorted wnids of train/.
