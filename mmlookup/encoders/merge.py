@@ -89,19 +89,30 @@ def bipartite_soft_matching(metric: torch.Tensor, r: int, *, protect_first: bool
 def merge_weighted(x: torch.Tensor, size: torch.Tensor, plan: MergePlan) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply ``plan`` to ``x (B, N, D)`` with sizes ``size (B, N)``: size-weighted means, sizes summed.
 
-    Returns the merged tokens ``(B, N − r, D)`` (unmerged ``A`` first, then ``B``) and their sizes.
+    Returns the merged tokens ``(B, N − r, D)`` (unmerged ``A`` first, then ``B``) and their sizes. Only the ``r``
+    merged rows are computed beyond one gather of the output: a destination of new size ``S = s_b + Σ s_a`` becomes
+    ``x_b + Σ (s_a / S)(x_a − x_b)``, the size-weighted mean written as an update (one pass over ``N·D`` instead of
+    weighting, scattering and dividing every token; equal to the direct form to float rounding).
     """
     if plan.r == 0:
         return x, size
-    s = size.to(x.dtype).unsqueeze(-1)
-    xa, xb = x[:, 0::2] * s[:, 0::2], x[:, 1::2] * s[:, 1::2]
+    b, n, d = x.shape
+    n_keep = plan.keep.shape[1]
     sa, sb = size[:, 0::2], size[:, 1::2]
-    dst = plan.dst.unsqueeze(-1).expand(-1, -1, x.shape[-1])
-    xb = xb.scatter_add(1, dst, gather_tokens(xa, plan.src))
-    sb = sb.scatter_add(1, plan.dst, torch.gather(sa, 1, plan.src))
-    out = torch.cat([gather_tokens(xa, plan.keep), xb], dim=1)
-    new_size = torch.cat([torch.gather(sa, 1, plan.keep), sb], dim=1)
-    return out / new_size.to(x.dtype).unsqueeze(-1), new_size
+    s_src = torch.gather(sa, 1, plan.src)
+    sb = sb.scatter_add(1, plan.dst, s_src)                                 # destination sizes after the merge
+    out = gather_tokens(x, output_order(plan, n))
+    step = gather_tokens(x, 2 * plan.src) - gather_tokens(x, 2 * plan.dst + 1)        # x_a − x_b per edge, (B, r, D)
+    step = step * (s_src / torch.gather(sb, 1, plan.dst)).to(x.dtype).unsqueeze(-1)
+    out.scatter_add_(1, (n_keep + plan.dst).unsqueeze(-1).expand(-1, -1, d), step)
+    return out, torch.cat([torch.gather(sa, 1, plan.keep), sb], dim=1)
+
+
+def output_order(plan: MergePlan, num_tokens: int) -> torch.Tensor:
+    """``(B, N − r)``: the input position of each token after ``plan`` (unmerged ``A``, then every ``B``)."""
+    nb = num_tokens // 2
+    to_b = torch.arange(1, 2 * nb, 2, device=plan.keep.device).expand(plan.keep.shape[0], nb)
+    return torch.cat([2 * plan.keep, to_b], dim=1)
 
 
 def merge_plain(t: torch.Tensor, plan: MergePlan) -> torch.Tensor:
@@ -109,7 +120,7 @@ def merge_plain(t: torch.Tensor, plan: MergePlan) -> torch.Tensor:
     entry (e.g. its input position), no averaging."""
     if plan.r == 0:
         return t
-    return torch.cat([gather_tokens(t[:, 0::2], plan.keep), t[:, 1::2]], dim=1)
+    return gather_tokens(t, output_order(plan, t.shape[1]))
 
 
 def new_index(plan: MergePlan, num_tokens: int) -> torch.Tensor:

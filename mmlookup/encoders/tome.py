@@ -238,6 +238,19 @@ def r_for_gmacs(model: ToMe, target_gmacs: float, video_shape: tuple[int, int, i
     return lo
 
 
+def scale_r(r: Schedule, from_patches: int, to_patches: int) -> Schedule:
+    """``r`` for ``to_patches`` patch tokens that merges the same fraction of them per layer as ``r`` does on
+    ``from_patches``: ``⌊r·to/from + ½⌋`` per layer (the registered r = 100 on a 16×224² clip's 1568 patches is
+    r = 13 on a 224² image's 196, DeiT-S's setting in the paper)."""
+    if from_patches < 1 or to_patches < 0:
+        raise ValueError(f"patch counts must be positive, got {from_patches} -> {to_patches}")
+
+    def one(v: int) -> int:
+        return int(math.floor(v * to_patches / from_patches + 0.5))
+
+    return one(r) if isinstance(r, int) else [one(v) for v in r]
+
+
 def _make(size: str, **kwargs) -> ToMe:
     return ToMe(**size_kwargs(size, **kwargs))
 
