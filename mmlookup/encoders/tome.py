@@ -12,8 +12,8 @@ every later layer runs on fewer tokens. The CLS token is never merged; a CLS-les
     official ``tome.patch.timm`` to float tolerance.
   - ``"patches"``: CLS set aside, ``A``/``B`` alternate over the patch tokens only, unmerged ``A`` tokens in input
     order (mmlookup's partition before it followed the official one; the sets swap roles against ``"sequence"``
-    in every layer). For models fine-tuned with it before the change; their model folders do not record it, so
-    pass ``partition="patches"`` (``--set model.kwargs.partition=patches`` style overrides) to reproduce them.
+    in every layer). For models trained with it before the change, whose runs and folders do not record it:
+    ``partition="patches"`` (in a recipe, ``--set model.encoder_kwargs.partition=patches``) reproduces them.
 
 * ``r``: an int (the same for every layer) or one int per layer; each step merges at most half of its patch
   tokens. Every clip loses the same count, so batches stay dense (no padding, no mask).
