@@ -73,7 +73,7 @@ def test_bench_small_scales_tome_r_to_its_tokens():
     from mmlookup.bench.cli import _parse, build_cases, build_reducer_image_cases
     from mmlookup.encoders.tome import scale_r
 
-    cases, shape = build_cases(_parse(["--small", "--no-timm"]))
+    cases, shape = build_cases(_parse(["--small", "--no-timm", "--encoders", "vit_tiny", "tome_tiny"]))
     (tome,) = [c for c in cases if c.family == "tome"]
     assert shape == (3, 8, 112, 112) and tome.model.r == [13] * 12 and tome.label == "tome_tiny r=13"
     assert tome.model.token_schedule(197) == [197 - 13 * (i + 1) for i in range(12)]      # never capped
