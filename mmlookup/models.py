@@ -227,7 +227,7 @@ def folder_config(model: nn.Module) -> dict[str, Any]:
 
 def encoder_config(encoder: nn.Module) -> dict[str, Any]:
     """The encoder's registered name and arguments, with state set after building (imported LayerNorm eps,
-    EViT's keep rate) folded in, so the rebuilt model computes the same function."""
+    EViT's keep rate, ToMe's partition) folded in, so the rebuilt model computes the same function."""
     built = getattr(encoder, "encoder_config", None)
     if built is None:
         raise ValueError(f"this {type(encoder).__name__} was not built by create_encoder, so its name and arguments "
@@ -238,6 +238,8 @@ def encoder_config(encoder: nn.Module) -> dict[str, Any]:
         kwargs["norm_eps"] = encoder.blocks[0].norm1.eps               # an import may have set it after building
     if hasattr(encoder, "keep_rate"):
         kwargs["keep_rate"] = float(encoder.keep_rate)
+    if isinstance(getattr(encoder, "partition", None), str):   # ToMe: recorded, so a later default cannot change it
+        kwargs["partition"] = encoder.partition
     for key, value in kwargs.items():
         if isinstance(value, tuple):
             kwargs[key] = list(value)

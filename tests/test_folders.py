@@ -27,6 +27,7 @@ def _perturbed(model: torch.nn.Module) -> torch.nn.Module:
                                              ("evit_nano", dict(keep_rate=0.5), "cls"),
                                              ("ats_nano", dict(budget=0.5), "mean"),
                                              ("tome_nano", dict(r=2), "cls"),
+                                             ("tome_nano", dict(r=2, partition="patches"), "cls"),
                                              ("lookupvit_nano", dict(grid=(1, 2, 2)), "lookup"),
                                              ("lookupvit_nano", dict(grid=(1, 2, 2)), "shared")])
 def test_classifier_folder_round_trip_is_bit_identical(tmp_path, name, extra, pool):
@@ -47,6 +48,12 @@ def test_classifier_folder_round_trip_is_bit_identical(tmp_path, name, extra, po
     with torch.no_grad():
         assert torch.equal(model(clip), back(clip))
         assert torch.equal(model(clip), factory(clip))
+
+
+def test_tome_folder_records_its_partition(tmp_path):
+    """A ToMe folder names its partition even when built with the default, so a later default cannot change it."""
+    create_encoder("tome_nano", **TINY, r=2).save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["encoder_kwargs"]["partition"] == "sequence"
 
 
 def test_encoder_folder_round_trip_and_kind_check(tmp_path):

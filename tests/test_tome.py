@@ -1,4 +1,5 @@
-"""ToMe: equal to the ViT at r = 0, an explicit loop reference, purity (batch order / alone vs batched), GMACs."""
+"""ToMe: equal to the ViT at r = 0, the official matching transcribed token by token (on our ViT and on timm's),
+purity (batch order / alone vs batched), GMACs."""
 from __future__ import annotations
 
 import math
@@ -31,9 +32,40 @@ def _tome(vit, **kwargs) -> ToMe:
 
 # ---- the explicit reference: per clip, python loops over tokens ---------------------------------------------------
 
+def _official_step(key: torch.Tensor, r: int, protect_first: bool, sort_kept: bool) -> tuple[list[int], dict]:
+    """One bipartite matching as the official ToMe describes it, token by token, on ``key (N, C)``.
+
+    Set A = positions 0, 2, 4, …, set B = 1, 3, 5, …; each A token's edge goes to its most similar B token (cosine
+    of the head-mean keys, first best on ties); a protected first token (CLS) scores −∞; the r best edges merge
+    their A token into its B token; r ≤ ⌊(N − protected)/2⌋. Returns the unmerged A positions in output order
+    (input order when ``sort_kept``, else by descending best similarity) and, per B position, the positions it holds.
+    """
+    n = key.shape[0]
+    r = min(r, (n - int(protect_first)) // 2)
+    key = key / key.norm(dim=-1, keepdim=True)
+    a_set, b_set = list(range(0, n, 2)), list(range(1, n, 2))
+    edges = []
+    for a in a_set:
+        sims = [float(key[a] @ key[b]) for b in b_set]
+        best = max(range(len(b_set)), key=lambda j: (sims[j], -j))
+        score = -math.inf if (protect_first and a == 0) else sims[best]
+        edges.append((score, a, b_set[best]))
+    order = sorted(edges, key=lambda e: -e[0])                               # stable: ties by A position
+    merged, kept = order[:r], [a for _, a, _ in order[r:]]
+    groups = {b: [b] for b in b_set}
+    for _, a, b in merged:
+        groups[b].append(a)
+    return (sorted(kept) if sort_kept else kept), groups
+
+
 @torch.no_grad()
-def _reference(vit, video: torch.Tensor, r: list[int], prop_attn: bool = True):
-    """ToMe written out token by token for one clip ``(1, C, T, H, W)``: tokens, sizes, input positions."""
+def _reference(vit, video: torch.Tensor, r: list[int], prop_attn: bool = True, partition: str = "sequence"):
+    """ToMe written out token by token for one clip ``(1, C, T, H, W)``: tokens, sizes, input positions.
+
+    ``partition="sequence"`` is the official configuration: the matching runs over the whole sequence, the CLS token
+    (index 0) protected, unmerged A tokens re-sorted only when there is a CLS token. ``"patches"``: the matching
+    runs over the patch tokens only (CLS set aside), unmerged A tokens in input order.
+    """
     x, _ = vit.embed(video)
     x = x[0].double()
     n0 = x.shape[0]
@@ -45,7 +77,6 @@ def _reference(vit, video: torch.Tensor, r: list[int], prop_attn: bool = True):
         h, d = blk.attn.num_heads, blk.attn.head_dim
         qkv = blk.attn.qkv(blk.norm1(x)).view(-1, 3, h, d)
         q, k, v = qkv[:, 0], qkv[:, 1], qkv[:, 2]                         # (N, h, d)
-        n = x.shape[0]
         heads = []
         for i in range(h):
             logits = (q[:, i] @ k[:, i].T) / math.sqrt(d)
@@ -53,31 +84,21 @@ def _reference(vit, video: torch.Tensor, r: list[int], prop_attn: bool = True):
                 logits = logits + torch.tensor([math.log(s) for s in size], dtype=torch.float64)
             heads.append(logits.softmax(-1) @ v[:, i])
         x = x + blk.attn.proj(torch.cat(heads, dim=-1))
-        patches = list(range(prefix, n))
-        a_set, b_set = patches[0::2], patches[1::2]
-        r_eff = min(r_l, len(patches) // 2)
-        if r_eff:
-            key = k.mean(dim=1)
-            key = key / key.norm(dim=-1, keepdim=True)
-            edges = []
-            for ai, a in enumerate(a_set):
-                sims = [float(key[a] @ key[b]) for b in b_set]
-                best = max(range(len(b_set)), key=lambda j: (sims[j], -j))  # first best on ties
-                edges.append((sims[best], ai, best))
-            edges.sort(key=lambda e: (-e[0], e[1]))
-            merged = {ai: bj for _, ai, bj in edges[:r_eff]}
-            groups = {bj: [b_set[bj]] for bj in range(len(b_set))}
-            for ai, bj in merged.items():
-                groups[bj].append(a_set[ai])
+        key = k.mean(dim=1)
+        if partition == "sequence":
+            fixed, (kept, groups) = [], _official_step(key, r_l, bool(prefix), bool(prefix))
+        else:
+            fixed = list(range(prefix))
+            kept, groups = _official_step(key[prefix:], r_l, False, True)
+            kept = [prefix + a for a in kept]
+            groups = {prefix + b: [prefix + t for t in ts] for b, ts in groups.items()}
+        if any(len(ts) > 1 for ts in groups.values()):
             rows, sizes, new_pos = [], [], []
-            for t in range(prefix):
+            for t in fixed + kept:
                 rows.append(x[t]), sizes.append(size[t]), new_pos.append(pos[t])
-            for ai, a in enumerate(a_set):
-                if ai not in merged:
-                    rows.append(x[a]), sizes.append(size[a]), new_pos.append(pos[a])
-            for bj, b in enumerate(b_set):
-                total = sum(size[t] for t in groups[bj])
-                rows.append(sum(x[t] * size[t] for t in groups[bj]) / total)
+            for b in sorted(groups):
+                total = sum(size[t] for t in groups[b])
+                rows.append(sum(x[t] * size[t] for t in groups[b]) / total)
                 sizes.append(total), new_pos.append(pos[b])
             x, size, pos = torch.stack(rows), sizes, new_pos
         x = x + blk.mlp(blk.norm2(x))
@@ -85,20 +106,87 @@ def _reference(vit, video: torch.Tensor, r: list[int], prop_attn: bool = True):
     return vit.norm.double()(x).float(), torch.tensor(size), torch.tensor(pos)
 
 
+@pytest.mark.parametrize("partition", ["sequence", "patches"])
 @pytest.mark.parametrize("class_token", [True, False])
 @pytest.mark.parametrize("prop_attn", [True, False])
-def test_matches_the_explicit_loop_reference(class_token, prop_attn):
+def test_matches_the_explicit_loop_reference(class_token, prop_attn, partition):
     vit = _vit(class_token)
     r = [6, 0, 9, 20]                                                        # 20 hits the half-the-tokens cap
-    model = _tome(vit, r=r, prop_attn=prop_attn)
+    model = _tome(vit, r=r, prop_attn=prop_attn, partition=partition)
     x = _video(2)
     out = model(x)
     for i in range(2):
-        tokens, sizes, pos = _reference(vit, x[i : i + 1], r, prop_attn)
+        tokens, sizes, pos = _reference(vit, x[i : i + 1], r, prop_attn, partition)
         vit.float()
         torch.testing.assert_close(out.tokens[i], tokens, atol=1e-4, rtol=1e-4)
         torch.testing.assert_close(out.info["token_sizes"][i].float(), sizes.float())
         assert torch.equal(out.info["kept_indices"][i], pos)
+
+
+def test_the_two_partitions_differ_and_sequence_is_the_default():
+    """The switch is real: on the same weights the official sets and the patch-only sets merge other tokens."""
+    vit, x = _vit(), _video(2)
+    assert ToMe(**SMALL).blocks[0].partition == "sequence"
+    seq, patches = _tome(vit, r=5)(x), _tome(vit, r=5, partition="patches")(x)
+    assert not torch.equal(seq.info["source"], patches.info["source"])
+    with pytest.raises(ValueError, match="ToMe partition"):
+        ToMe(**SMALL, partition="time")
+
+
+def _timm_vit(class_token: bool, seed: int = 0):
+    """A small timm ViT (16 patches) with every parameter perturbed, so each mapping matters."""
+    from timm.models.vision_transformer import VisionTransformer
+
+    torch.manual_seed(seed)
+    src = VisionTransformer(img_size=32, patch_size=8, embed_dim=48, depth=4, num_heads=3, num_classes=0,
+                            class_token=class_token, global_pool="token" if class_token else "avg", fc_norm=False)
+    with torch.no_grad():
+        for p in src.parameters():
+            p.add_(0.05 * torch.randn(p.shape))
+    return src.eval()
+
+
+@torch.no_grad()
+def _official_on_timm(src, img: torch.Tensor, r: list[int], prop_attn: bool) -> torch.Tensor:
+    """The official ToMe forward on timm's own modules (one image), with the transcribed matching: final tokens."""
+    x = src._pos_embed(src.patch_embed(img))[0].double()
+    class_token = src.cls_token is not None
+    size = torch.ones(x.shape[0], dtype=torch.float64)
+    for blk, r_l in zip(src.blocks, r):
+        blk = blk.double()
+        h = blk.attn.num_heads
+        q, k, v = blk.attn.qkv(blk.norm1(x)).view(x.shape[0], 3, h, -1).permute(1, 2, 0, 3)   # (h, N, d) each
+        logits = q @ k.transpose(1, 2) * blk.attn.scale
+        if prop_attn:
+            logits = logits + size.log()
+        x = x + blk.attn.proj((logits.softmax(-1) @ v).transpose(0, 1).reshape(x.shape[0], -1))
+        kept, groups = _official_step(k.mean(0), r_l, class_token, class_token)
+        if any(len(ts) > 1 for ts in groups.values()):
+            merged = [(x[t] * size[t], size[t]) for t in kept]
+            for b in sorted(groups):
+                merged.append((sum(x[t] * size[t] for t in groups[b]), sum(size[t] for t in groups[b])))
+            x = torch.stack([m / s for m, s in merged])
+            size = torch.stack([s for _, s in merged])
+        x = x + blk.mlp(blk.norm2(x))
+        blk.float()
+    return src.norm.double()(x).float()
+
+
+@pytest.mark.parametrize("class_token", [True, False])
+@pytest.mark.parametrize("prop_attn", [True, False])
+@pytest.mark.parametrize("r", [2, 5, [8, 3, 0, 6]])
+def test_equals_official_tome_on_the_same_timm_weights(class_token, prop_attn, r):
+    """Image mode on a timm ViT's weights: our default equals the official matching (transcribed) on timm's modules."""
+    src = _timm_vit(class_token)
+    model = create_encoder("tome_nano", num_frames=1, img_size=32, patch_size=8, tubelet_size=1, embed_dim=48,
+                           depth=4, num_heads=3, class_token=class_token, r=r, prop_attn=prop_attn,
+                           checkpoint=src.state_dict()).eval()
+    img = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    out = model(img[:, :, None]).tokens
+    schedule = [r] * 4 if isinstance(r, int) else r
+    for i in range(2):
+        torch.testing.assert_close(out[i], _official_on_timm(src, img[i : i + 1], schedule, prop_attn),
+                                   atol=2e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("class_token", [True, False])
@@ -161,10 +249,11 @@ def test_fused_equals_explicit_attention():
     assert len(explicit.info["attn"]) == 4 and explicit.info["attn"][3].shape[-1] == 33 - 18
 
 
+@pytest.mark.parametrize("partition", ["sequence", "patches"])
 @pytest.mark.parametrize("r", [0, 3, [8, 4, 2, 0], 16])
-def test_gmacs_counted_equal_analytic_and_savings(r):
+def test_gmacs_counted_equal_analytic_and_savings(r, partition):
     vit = _vit()
-    model = _tome(vit, r=r)
+    model = _tome(vit, r=r, partition=partition)
     counted, formula = encoder_gmacs(model, SHAPE), analytic_gmacs(model, SHAPE)
     assert counted == pytest.approx(formula, rel=1e-9)
     saved = encoder_gmacs(vit, SHAPE) - counted
@@ -173,7 +262,8 @@ def test_gmacs_counted_equal_analytic_and_savings(r):
     for n_out in model.token_schedule(n):                                   # attention on n, MLP on n_out
         expected -= 2 * n * n * d + 4 * n * d * d + 8 * n_out * d * d
         if n_out < n:
-            expected -= math.ceil((n - 1) / 2) * ((n - 1) // 2) * (d // 4)  # and the matching's similarities
+            m = n if partition == "sequence" else n - 1                     # and the matching's similarities
+            expected -= math.ceil(m / 2) * (m // 2) * (d // 4)
         n = n_out
     assert saved * 1e9 == pytest.approx(expected, abs=1)
     assert (saved > 0) == (r != 0)

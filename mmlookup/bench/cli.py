@@ -6,8 +6,14 @@ once (the paper's ``3NMD``, measured on the explicit path), ``exec GMACs`` is wh
 measured in the same run.
 
     mmlookup bench                      # ViT-B, LookupViT-B at 4 grids (+ EViT/ATS/ToMe), timm ViT-B, 16x224²;
-                                        # then image rows (224², batch 8): ViT-B, LookupViT-B 3x3/5x5/7x7, timm ViT-B
+                                        # then image rows (224², batch 8): ViT-B, LookupViT-B 3x3/5x5/7x7, timm ViT-B;
+                                        # then the token reducers on images: ViT-S, EViT-S (rho 0.7), ATS-S
+                                        # (full budget), ToMe-S (r = 13), ratios against that ViT-S
     mmlookup bench --small              # tiny models at 8x112² (images 112²), < 1 min on 2 CPU cores
+
+ToMe's registered ``r`` (100 merges per layer) is meant for its registered 16x224² clip (1568 patch tokens); on any
+other input the bench scales it to merge the same fraction of the tokens per layer
+(:func:`~mmlookup.encoders.tome.scale_r`: 13 on 196 patch tokens), shown in the model column.
     mmlookup bench --compile            # the same under torch.compile (compile time in the warm-up)
     mmlookup bench --train ...          # one training step per model (see `mmlookup bench --train --help`)
     mmlookup bench --data ...           # data-loader throughput (see `mmlookup bench --data --help`)
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import sys
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -90,6 +97,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--no-timm", action="store_true", help="skip the timm ViT reference row")
     p.add_argument("--no-images", action="store_true", help="skip the image rows")
+    p.add_argument("--reducer-size", default=None,
+                   help="size of the token-reducer image rows (ViT, EViT, ATS, ToMe; default small, tiny with "
+                        "--small, or --size when given); 'none' skips them")
     p.add_argument("--image-batch", type=int, default=8, help="batch of the image rows (default 8)")
     p.add_argument("--compile", action="store_true", help="torch.compile every model (compile time in the warm-up)")
     p.add_argument("--small", action="store_true", help="tiny models on 8x112x112 clips: under a minute on 2 CPU cores")
@@ -113,7 +123,7 @@ def build_cases(args: argparse.Namespace) -> tuple[list[Case], tuple[int, int, i
         if hasattr(model, "default_grid"):
             cases += [Case(name, family, model, g) for g in grids]
         else:
-            cases.append(Case(name, family, model))
+            cases.append(Case(reducer_label(name, fit_to_input(model, name, frames, img)), family, model))
     vit = next((c for c in cases if c.family == "vit"), None)
     if vit is not None and not args.no_timm:
         cases.append(_timm_case(vit.model, frames, img))
@@ -135,6 +145,51 @@ def build_image_cases(
     if vit is not None and not args.no_timm:
         cases.append(_timm_case(vit.model, 1, img))
     return cases, (3, 1, img, img)
+
+
+def build_reducer_image_cases(args: argparse.Namespace) -> list[Case]:
+    """Image rows of the token reducers against their own ViT: ViT, EViT (rho 0.7), ATS (full budget) and ToMe (r
+    scaled to the image: 13 at ViT-S / 224²), each at its registered settings and clip (run at T = 1)."""
+    size = args.reducer_size or args.size or ("tiny" if args.small else "small")
+    if size == "none":
+        return []
+    img = args.img_size or (112 if args.small else 224)
+    cases = []
+    for family in ("vit", "evit", "ats", "tome"):
+        name = f"{family}_{size}"
+        model = create_encoder(name, img_size=img).eval()
+        cases.append(Case(reducer_label(name, fit_to_input(model, name, 1, img)), family, model))
+    return cases
+
+
+def fit_to_input(model: nn.Module, name: str, frames: int, img: int) -> nn.Module:
+    """ToMe's registered ``r`` scaled from its registered clip to this input (the same fraction of tokens merged
+    per layer, :func:`~mmlookup.encoders.tome.scale_r`); other encoders unchanged."""
+    from mmlookup.encoders.tome import ToMe, scale_r
+
+    if isinstance(model, ToMe):
+        ref = create_encoder(name, embed_dim=8, num_heads=1)       # a narrow stand-in: registered r, depth and clip
+        patches = math.prod(model.patch_embed.grid_for(frames, img, img))
+        ref_patches = math.prod(ref.patch_embed.grid_for(ref.num_frames, *ref.img_size))
+        model.set_r(scale_r(ref.r, ref_patches, patches))
+    return model
+
+
+def reducer_label(name: str, model: nn.Module) -> str:
+    """The encoder's name with its reduction setting: ``tome_small r=13``, ``evit_small rho=0.7``."""
+    from mmlookup.encoders.ats import ATS
+    from mmlookup.encoders.evit import EViT
+    from mmlookup.encoders.tome import ToMe
+
+    if isinstance(model, ToMe):
+        r = model.r
+        return f"{name} r={r[0] if len(set(r)) == 1 else ','.join(map(str, r))}"
+    if isinstance(model, EViT):
+        return f"{name} rho={model.keep_rate:g}"
+    if isinstance(model, ATS):
+        budget = model.blocks[model.sample_layers[0]].budget if model.sample_layers else None
+        return f"{name} budget={'all' if budget is None else budget}"
+    return name
 
 
 def _timm_case(vit: nn.Module, frames: int, img: int) -> Case:
@@ -304,6 +359,11 @@ def main(argv: list[str] | None = None) -> int:
         image_cases, image_shape = build_image_cases(args, cases)
         if image_cases:
             rows += run_bench(image_cases, image_shape, args.image_batch, device, dtype, args.warmup, repeats,
+                              args.compile)
+        reducer_cases = build_reducer_image_cases(args)
+        if reducer_cases:
+            img = args.img_size or (112 if args.small else 224)
+            rows += run_bench(reducer_cases, (3, 1, img, img), args.image_batch, device, dtype, args.warmup, repeats,
                               args.compile)
     table = format_rows(rows, args.format)
     header = (f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'} "

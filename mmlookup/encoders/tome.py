@@ -1,8 +1,19 @@
 """ToMe, token merging, on the video ViT (Bolya et al., ICLR 2023, "Token Merging: Your ViT but Faster").
 
-In every block, after the attention residual and before the MLP, ``r`` pairs of similar patch tokens are merged by
+In every block, after the attention residual and before the MLP, ``r`` pairs of similar tokens are merged by
 bipartite soft matching on the keys (head mean) with size-weighted averages (:mod:`mmlookup.encoders.merge`), so
 every later layer runs on fewer tokens. The CLS token is never merged; a CLS-less ViT works the same way.
+
+* ``partition`` (how the tokens are split into the two sets ``A`` and ``B``):
+
+  - ``"sequence"`` (default): the official matching. ``A``/``B`` alternate over the *whole* sequence with CLS at
+    index 0 (in ``A``, protected by a −∞ score); unmerged ``A`` tokens keep input order when there is a CLS token
+    and the official descending-similarity order without one. With the same timm weights the logits equal the
+    official ``tome.patch.timm`` to float tolerance.
+  - ``"patches"``: CLS set aside, ``A``/``B`` alternate over the patch tokens only, unmerged ``A`` tokens in input
+    order (mmlookup's partition before it followed the official one; the sets swap roles against ``"sequence"``
+    in every layer). For models trained with it before the change, whose runs and folders do not record it:
+    ``partition="patches"`` (in a recipe, ``--set model.encoder_kwargs.partition=patches``) reproduces them.
 
 * ``r``: an int (the same for every layer) or one int per layer; each step merges at most half of its patch
   tokens. Every clip loses the same count, so batches stay dense (no padding, no mask).
@@ -16,7 +27,8 @@ every later layer runs on fewer tokens. The CLS token is never merged; a CLS-les
 * Pooling: the mean of the patch tokens is size-weighted (:meth:`EncoderOutput.pooled`), i.e. the mean over the
   input tokens each stands for, as the paper pools global-average-pool models.
 
-Written from the paper; the official code (CC-BY-NC) was not read or copied.
+Written from the paper and the facts of the official matching (which sets, which order, which token is
+protected); the official code (CC-BY-NC) was not copied.
 """
 from __future__ import annotations
 
@@ -42,7 +54,14 @@ from mmlookup.encoders.reducing import ReducingBlock, ReducingViT
 from mmlookup.registry import register_encoder
 
 Schedule = int | Sequence[int]
+PARTITIONS = ("sequence", "patches")
 ToMeState = tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None, torch.Tensor | None]
+
+
+def check_partition(partition: str) -> str:
+    if partition not in PARTITIONS:
+        raise ValueError(f"ToMe partition must be one of {', '.join(PARTITIONS)}, got {partition!r}")
+    return partition
 
 
 def resolve_schedule(r: Schedule, depth: int) -> list[int]:
@@ -56,9 +75,9 @@ def resolve_schedule(r: Schedule, depth: int) -> list[int]:
 class ToMeBlock(ReducingBlock):
     """A ViT block that merges ``r`` patch-token pairs between its attention and its MLP."""
 
-    def __init__(self, *args, r: int = 0, prop_attn: bool = True, **kwargs):
+    def __init__(self, *args, r: int = 0, prop_attn: bool = True, partition: str = "sequence", **kwargs):
         super().__init__(*args, **kwargs)
-        self.r, self.prop_attn = int(r), prop_attn
+        self.r, self.prop_attn, self.partition = int(r), prop_attn, check_partition(partition)
 
     def forward(self, x: torch.Tensor, size: torch.Tensor | None, pos: torch.Tensor,
                 return_attn: bool = False) -> ToMeState:
@@ -71,24 +90,33 @@ class ToMeBlock(ReducingBlock):
         bias = size_bias(size, q.dtype) if self.prop_attn and size is not None else None
         out, weights = self.mix(q, k, v, None, return_attn, bias=bias)
         x = x + self.drop_path(out)
-        p0 = self.num_prefix
-        num_patch = x.shape[1] - p0
+        p0, n = self.num_prefix, x.shape[1]
         remap = None
-        if merge_count(num_patch, self.r) > 0:
-            with torch.no_grad():
-                plan = bipartite_soft_matching(k.mean(dim=1)[:, p0:], self.r)
+        if merge_count(n - p0, self.r) > 0:
             if size is None:
                 size = torch.ones(x.shape[:2], device=x.device)
-            xp, sp = merge_weighted(x[:, p0:], size[:, p0:], plan)
-            x = torch.cat([x[:, :p0], xp], dim=1)
-            size = torch.cat([size[:, :p0], sp], dim=1)
-            pos = torch.cat([pos[:, :p0], merge_plain(pos[:, p0:], plan)], dim=1)
-            prefix = torch.arange(p0, device=x.device).expand(x.shape[0], p0)
-            remap = torch.cat([prefix, p0 + new_index(plan, num_patch)], dim=1)
+            if self.partition == "sequence":                      # the official sets: CLS (index 0) in A, protected
+                with torch.no_grad():
+                    plan = bipartite_soft_matching(k.mean(dim=1), self.r, protect_first=p0 > 0, sort_kept=p0 > 0)
+                x, size = merge_weighted(x, size, plan)
+                pos, remap = merge_plain(pos, plan), new_index(plan, n)
+            else:                                                 # "patches": CLS set aside
+                with torch.no_grad():
+                    plan = bipartite_soft_matching(k.mean(dim=1)[:, p0:], self.r)
+                xp, sp = merge_weighted(x[:, p0:], size[:, p0:], plan)
+                x = torch.cat([x[:, :p0], xp], dim=1)
+                size = torch.cat([size[:, :p0], sp], dim=1)
+                pos = torch.cat([pos[:, :p0], merge_plain(pos[:, p0:], plan)], dim=1)
+                prefix = torch.arange(p0, device=x.device).expand(x.shape[0], p0)
+                remap = torch.cat([prefix, p0 + new_index(plan, n - p0)], dim=1)
         return self.mlp_residual(x, None), size, pos, weights, remap
 
+    def matched_tokens(self, num_tokens: int) -> int:
+        """Tokens the matching compares for ``num_tokens`` tokens in: all of them (``"sequence"``) or the patches."""
+        return num_tokens if self.partition == "sequence" else num_tokens - self.num_prefix
+
     def extra_repr(self) -> str:
-        return f"r={self.r}, prop_attn={self.prop_attn}"
+        return f"r={self.r}, prop_attn={self.prop_attn}, partition={self.partition!r}"
 
 
 class ToMe(ReducingViT):
@@ -97,17 +125,20 @@ class ToMe(ReducingViT):
     Args:
         r: merges per layer: an int for every layer, or one int per layer (0 = plain ViT).
         prop_attn: proportional attention (``log size`` added to the attention logits).
+        partition: ``"sequence"`` (official: A/B alternate over the whole sequence, CLS protected in ``A``) or
+            ``"patches"`` (CLS set aside, A/B over the patch tokens; mmlookup's earlier partition).
         **kwargs: :class:`VideoViT` arguments.
     """
 
     scores_by_cls = False
 
-    def __init__(self, *, r: Schedule = 0, prop_attn: bool = True, **kwargs):
+    def __init__(self, *, r: Schedule = 0, prop_attn: bool = True, partition: str = "sequence", **kwargs):
         depth = int(kwargs.get("depth", 12))
         schedule = resolve_schedule(r, depth)
+        check_partition(partition)
 
         def block_fn(*, layer: int, **kw) -> ToMeBlock:
-            return ToMeBlock(r=schedule[layer], prop_attn=prop_attn, **kw)
+            return ToMeBlock(r=schedule[layer], prop_attn=prop_attn, partition=partition, **kw)
 
         super().__init__(block_fn=block_fn, **kwargs)
 
@@ -115,6 +146,11 @@ class ToMe(ReducingViT):
     def r(self) -> list[int]:
         """Merges per layer (before the ``⌊P/2⌋`` cap)."""
         return [blk.r for blk in self.blocks]
+
+    @property
+    def partition(self) -> str:
+        """How the matching splits the tokens into its two sets (``"sequence"`` or ``"patches"``)."""
+        return self.blocks[0].partition if len(self.blocks) else "sequence"
 
     def set_r(self, r: Schedule) -> None:
         """Change the merges per layer (an int or one per layer)."""
@@ -136,10 +172,10 @@ class ToMe(ReducingViT):
         keeps, plus the matching's similarity matrix (:func:`~mmlookup.encoders.merge.matching_macs`).
         """
         d, n_in, total = self.embed_dim, num_tokens, 0
-        for n_out in self.token_schedule(num_tokens):
+        for blk, n_out in zip(self.blocks, self.token_schedule(num_tokens)):
             total += 2 * n_in * n_in * d + 4 * n_in * d * d + 8 * n_out * d * d
             if n_out < n_in:
-                total += matching_macs(n_in - self.num_prefix_tokens, d // self.num_heads)
+                total += matching_macs(blk.matched_tokens(n_in), d // self.num_heads)
             n_in = n_out
         return total
 
@@ -199,6 +235,19 @@ def r_for_gmacs(model: ToMe, target_gmacs: float, video_shape: tuple[int, int, i
     finally:
         model.set_r(old)
     return lo
+
+
+def scale_r(r: Schedule, from_patches: int, to_patches: int) -> Schedule:
+    """``r`` for ``to_patches`` patch tokens that merges the same fraction of them per layer as ``r`` does on
+    ``from_patches``: ``⌊r·to/from + ½⌋`` per layer (the registered r = 100 on a 16×224² clip's 1568 patches is
+    r = 13 on a 224² image's 196, DeiT-S's setting in the paper)."""
+    if from_patches < 1 or to_patches < 0:
+        raise ValueError(f"patch counts must be positive, got {from_patches} -> {to_patches}")
+
+    def one(v: int) -> int:
+        return int(math.floor(v * to_patches / from_patches + 0.5))
+
+    return one(r) if isinstance(r, int) else [one(v) for v in r]
 
 
 def _make(size: str, **kwargs) -> ToMe:

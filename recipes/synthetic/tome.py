@@ -9,7 +9,8 @@ Hardware:  2 CPU cores, fp32. Data, clip (8x32x32: 64 tubelet tokens + CLS) and 
 Expected:  81.3% top-1, 96.9% top-5 on the 96 validation clips (chance 12.5%), 0.044 GMACs/view (ViT 0.059),
            142 s train + eval with OMP_NUM_THREADS=1 on shared cores, seed 0. Clipping at 1.0 instead: 76.0%.
            `--set model.pool=mean` (size-weighted mean: each merged token counts for the tokens it holds) with
-           clipping at 1.0: 75.0% top-1, 99.0% top-5.
+           clipping at 1.0: 75.0% top-1, 99.0% top-5. These figures predate ToMe's official partition (issue 19):
+           `--set model.encoder_kwargs.partition=patches` reproduces their setting; not yet re-measured.
 """
 from mmlookup.config import Recipe, derive, sibling_recipe
 
