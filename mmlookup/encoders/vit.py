@@ -61,7 +61,8 @@ class VideoViT(Encoder):
         self.num_prefix_tokens = 1 if class_token else 0
         self.patch_embed = TubeletEmbed(in_chans, embed_dim, tubelet_size, patch_size)
         self.grid = self.patch_embed.grid_for(num_frames, *self.img_size)
-        self.pos_embed = PosEmbed3d(self.grid, embed_dim, separable=separable_pos, kind=pos_embed, init_std=pos_init_std)
+        self.pos_embed = PosEmbed3d(self.grid, embed_dim, separable=separable_pos, kind=pos_embed,
+                                    init_std=pos_init_std)
         if class_token:
             self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
             self.cls_pos = nn.Parameter(torch.zeros(1, 1, embed_dim))
