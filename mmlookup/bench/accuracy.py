@@ -123,7 +123,10 @@ def bench_recipe(row: RowSpec, seed: int, *, task: str, data: Path, run_dir: Pat
             changes["model.grids"] = ((1, 2, 2), (1, 3, 3), (1, 4, 4))
     else:
         raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
-    return apply_overrides(derive(base, changes), list(sets) + list(row.overrides)).validate()
+    try:
+        return apply_overrides(derive(base, changes), list(sets) + list(row.overrides)).validate()
+    except (KeyError, TypeError) as e:  # a bad --set / --rows key or value: one line (ValueError) from the CLI
+        raise ValueError(f"row {row.label!r}: {e.args[0] if isinstance(e, KeyError) else e}") from None
 
 
 def run_key(row: RowSpec, recipe: Recipe) -> str:
@@ -146,9 +149,9 @@ def train_one(recipe: Recipe, row: RowSpec, seed: int, datasets: tuple[Any, Any]
 
     run_dir = Path(recipe.train.output_dir)
     resumed = (run_dir / "checkpoints").is_dir()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     res = fit(recipe, resume="auto", datasets=datasets)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     report = res.report
     grids = []
     for r in report.results:
@@ -156,7 +159,8 @@ def train_one(recipe: Recipe, row: RowSpec, seed: int, datasets: tuple[Any, Any]
                       "top5": r.combined.top5, "heads": {n: a.top1 for n, a in r.heads.items()} if len(r.heads) > 1
                       else {}, "gmacs": _gmacs(recipe, list(r.grid) if r.grid else None)})
     result = {"row": row.label, "family": row.family, "overrides": list(row.overrides), "seed": seed,
-              "encoder": recipe.model.encoder, "train_eval_s": seconds, "resumed": resumed, "steps": res.state.step,
+              "encoder": recipe.model.encoder, "train_eval_s": seconds, "cpu_s": cpu, "resumed": resumed,
+              "steps": res.state.step,
               "num_val": report.num_videos, "num_unreadable": report.num_unreadable,
               "num_classes": report.num_classes, "train_size": len(datasets[0]), "grids": grids,
               "torch_threads": _threads(), "loadavg_end": os.getloadavg()[0], "recipe": recipe_to_dict(recipe)}
@@ -191,8 +195,9 @@ def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                      "top1_std": statistics.stdev(top1) if len(top1) > 1 else None,
                      "top5_mean": statistics.fmean(g["top5"] for _, g in items),
                      "heads_mean": {n: statistics.fmean(v) for n, v in heads.items()},
-                     "gmacs": items[0][1]["gmacs"], "train_eval_s_mean": statistics.fmean(r["train_eval_s"]
-                                                                                       for r, _ in items),
+                     "gmacs": items[0][1]["gmacs"],
+                     "train_eval_s_mean": statistics.fmean(r["train_eval_s"] for r, _ in items),
+                     "cpu_s_mean": statistics.fmean(r.get("cpu_s", float("nan")) for r, _ in items),
                      "num_val": res0["num_val"], "num_classes": res0["num_classes"]})
     return rows
 
@@ -202,14 +207,14 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     from mmlookup.bench.cli import num, render_table
 
     head = ["row", "encoder", "grid", "top-1 mean ± std", "top-1 per seed", "top-5 mean", "per-head top-1 (mean)",
-            "GMACs/view", "train+eval s (mean)", "seeds"]
+            "GMACs/view", "train+eval s (mean)", "CPU s (mean)", "seeds"]
     lines = []
     for r in rows:
         spread = f"{r['top1_mean']:.1f} ± {r['top1_std']:.1f}" if r["top1_std"] is not None else f"{r['top1_mean']:.1f}"
         heads = " / ".join(f"{n} {v:.1f}" for n, v in r["heads_mean"].items()) or "-"
         lines.append([r["row"], r["encoder"], r["grid"] or "-", spread, " / ".join(f"{v:.1f}" for v in r["top1"]),
                       f"{r['top5_mean']:.1f}", heads, num(r["gmacs"], 4), f"{r['train_eval_s_mean']:.0f}",
-                      ",".join(map(str, r["seeds"]))])
+                      f"{r['cpu_s_mean']:.0f}", ",".join(map(str, r["seeds"]))])
     return render_table(head, lines, "md")
 
 

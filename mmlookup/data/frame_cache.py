@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +38,10 @@ def cache_path(dataset: VideoClassificationDataset, folder: str | Path, name: st
     return Path(folder) / f"{name}_{_digest(dataset)}.npy"
 
 
-def cache_frames(dataset: VideoClassificationDataset, path: str | Path, *, progress: bool = True) -> Path:
-    """Decode every record of ``dataset`` completely (all frames, full size) into ``path`` (``.npy``).
+def cache_frames(dataset: VideoClassificationDataset, path: str | Path, *, progress: bool = True,
+                 threads: int = 2) -> Path:
+    """Decode every record of ``dataset`` completely (all frames, full size) into ``path`` (``.npy``), ``threads``
+    videos at a time.
 
     Raises:
         ValueError: when the videos differ in frame count or size (one array holds them all).
@@ -55,15 +58,17 @@ def cache_frames(dataset: VideoClassificationDataset, path: str | Path, *, progr
     tmp = path.with_name(path.name + ".partial.npy")
     out = None
     every = lambda n: np.arange(n)[None]  # noqa: E731  one view of every frame
-    for i, record in enumerate(tqdm(dataset.records, desc=f"decoding {path.stem}", unit="video",
-                                    disable=not progress)):
-        frames = read_frames(record.path, every, backend=dataset.decoder)[0].numpy()
-        if out is None:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(dataset), *frames.shape))
-        if frames.shape != out.shape[1:]:
-            raise ValueError(f"{record.path}: frames {frames.shape} differ from the first video's {out.shape[1:]}; "
-                             "the frame cache needs videos of one length and size")
-        out[i] = frames
+    decode = lambda r: read_frames(r.path, every, backend=dataset.decoder)[0].numpy()  # noqa: E731
+    with ThreadPoolExecutor(max(1, threads)) as pool:  # the decoders release the GIL
+        frames_iter = pool.map(decode, dataset.records)
+        for i, (record, frames) in enumerate(tqdm(zip(dataset.records, frames_iter), total=len(dataset),
+                                                  desc=f"decoding {path.stem}", unit="video", disable=not progress)):
+            if out is None:
+                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(dataset), *frames.shape))
+            if frames.shape != out.shape[1:]:
+                raise ValueError(f"{record.path}: frames {frames.shape} differ from the first video's "
+                                 f"{out.shape[1:]}; the frame cache needs videos of one length and size")
+            out[i] = frames
     assert out is not None  # a dataset has records
     out.flush()
     del out
