@@ -63,7 +63,8 @@ def test_run_folder_changes_with_the_configuration_not_with_the_seed():
 def _result(row, seed, top1s, grids=(None,)):
     return {"row": row, "family": row, "encoder": f"{row}_nano", "seed": seed, "train_eval_s": 10.0, "cpu_s": 8.0,
             "num_val": 1024, "num_classes": 16,
-            "grids": [{"grid": g, "top1": t, "top5": 90.0, "heads": {}, "gmacs": 0.05} for g, t in zip(grids, top1s)]}
+            "grids": [{"grid": g, "top1": t, "top5": 90.0, "heads": {}, "gmacs": 0.05,
+                       "groups": {"appearance": t + 10, "temporal": t - 6}} for g, t in zip(grids, top1s)]}
 
 
 def test_aggregate_mean_and_sample_std_per_row_and_grid():
@@ -74,7 +75,7 @@ def test_aggregate_mean_and_sample_std_per_row_and_grid():
     assert rows[0]["top1_mean"] == 60.0 and rows[0]["top1_std"] == pytest.approx(10.0)
     assert rows[2]["top1_mean"] == 45.0 and rows[2]["top1_std"] == pytest.approx(2 ** 0.5)
     table = markdown(rows)
-    assert "| vit | vit_nano | - | 60.0 ± 10.0 | 50.0 / 60.0 / 70.0 |" in table
+    assert "| vit | vit_nano | - | 60.0 ± 10.0 | 50.0 / 60.0 / 70.0 | 70.0 / 54.0 |" in table
     single = aggregate([_result("vit", 0, [50.0])])
     assert single[0]["top1_std"] is None and "| 50.0 |" in markdown(single)
 
@@ -99,6 +100,8 @@ def test_quick_variant_end_to_end_and_finished_runs_are_not_trained_again(tmp_pa
     assert [r["row"] for r in summary["runs"]] == ["vit", "lookupvit"]
     assert all(r["num_val"] == 64 and r["num_classes"] == 16 and r["steps"] == 24 for r in summary["runs"])
     assert len(summary["runs"][1]["grids"]) == 3 and all(g["gmacs"] > 0 for g in summary["runs"][1]["grids"])
+    for g in summary["runs"][0]["grids"] + summary["runs"][1]["grids"]:  # 6 x 4 appearance, 10 x 4 temporal clips
+        assert (24 * g["groups"]["appearance"] + 40 * g["groups"]["temporal"]) / 64 == pytest.approx(g["top1"])
     text = (out / "accuracy.md").read_text()
     assert "64 validation clips, 16 classes" in text and text.count("| lookupvit | lookupvit_nano |") == 3
     assert (out / "accuracy.png").stat().st_size > 0 or pytest.importorskip("matplotlib") is None
@@ -115,4 +118,6 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys):
     assert "unknown family 'deit'" in capsys.readouterr().err
     assert cli_main(["bench", "--accuracy", "--rows", "vit:train.nosuch=1", "--out", str(tmp_path)]) == 2
     assert "nosuch" in capsys.readouterr().err
+    assert cli_main(["bench", "--accuracy", "--families", "--out", str(tmp_path)]) == 2
+    assert "nothing to train" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()  # checked before any data or training

@@ -158,6 +158,9 @@ def train_one(recipe: Recipe, row: RowSpec, seed: int, datasets: tuple[Any, Any]
         grids.append({"grid": "x".join(map(str, r.grid)) if r.grid else None, "top1": r.combined.top1,
                       "top5": r.combined.top5, "heads": {n: a.top1 for n, a in r.heads.items()} if len(r.heads) > 1
                       else {}, "gmacs": _gmacs(recipe, list(r.grid) if r.grid else None)})
+    groups = group_top1(recipe, res.model, datasets[1])
+    for g in grids:
+        g["groups"] = {name: by_grid[g["grid"]] for name, by_grid in groups.items()}
     result = {"row": row.label, "family": row.family, "overrides": list(row.overrides), "seed": seed,
               "encoder": recipe.model.encoder, "train_eval_s": seconds, "cpu_s": cpu, "resumed": resumed,
               "steps": res.state.step,
@@ -168,6 +171,27 @@ def train_one(recipe: Recipe, row: RowSpec, seed: int, datasets: tuple[Any, Any]
     tmp.write_text(json.dumps(result, indent=1))
     tmp.replace(run_dir / "result.json")
     return result
+
+
+def group_top1(recipe: Recipe, model: Any, val: Any) -> dict[str, dict[str | None, float]]:
+    """Top-1 (combined heads) on the appearance and on the temporal classes of the motion16 videos, per grid:
+    ``{"appearance": {grid: top1}, "temporal": {...}}``; empty when ``val`` has neither (the image variant)."""
+    from torch.utils.data import Subset
+
+    from mmlookup.data.motion16 import APPEARANCE_CLASSES, TEMPORAL_CLASSES
+    from mmlookup.engine.evaluate import evaluate
+    from mmlookup.engine.fit import build_accelerator, build_loader
+
+    acc, out = build_accelerator(recipe), {}
+    for name, members in (("appearance", APPEARANCE_CLASSES), ("temporal", TEMPORAL_CLASSES)):
+        idx = [i for i, r in enumerate(val.records) if val.classes[r.label] in members]
+        if not idx or len(idx) == len(val.records):
+            continue
+        loader = build_loader(Subset(val, idx), recipe.eval.batch_size, train=False, num_workers=0)
+        report = evaluate(model, loader, acc, grids=recipe.model.grids, head_names=model.head_names,
+                          num_classes=val.num_classes)  # EViT: fit left the model at its evaluation keep rate
+        out[name] = {"x".join(map(str, r.grid)) if r.grid else None: r.combined.top1 for r in report.results}
+    return out
 
 
 def _threads() -> int:
@@ -189,12 +213,17 @@ def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for _, g in items:
             for name, v in g["heads"].items():
                 heads.setdefault(name, []).append(v)
+        groups: dict[str, list[float]] = {}
+        for _, g in items:
+            for name, v in g.get("groups", {}).items():
+                groups.setdefault(name, []).append(v)
         res0 = items[0][0]
         rows.append({"row": label, "family": res0["family"], "encoder": res0["encoder"], "grid": grid,
                      "seeds": [r["seed"] for r, _ in items], "top1": top1, "top1_mean": statistics.fmean(top1),
                      "top1_std": statistics.stdev(top1) if len(top1) > 1 else None,
                      "top5_mean": statistics.fmean(g["top5"] for _, g in items),
                      "heads_mean": {n: statistics.fmean(v) for n, v in heads.items()},
+                     "groups_mean": {n: statistics.fmean(v) for n, v in groups.items()},
                      "gmacs": items[0][1]["gmacs"],
                      "train_eval_s_mean": statistics.fmean(r["train_eval_s"] for r, _ in items),
                      "cpu_s_mean": statistics.fmean(r.get("cpu_s", float("nan")) for r, _ in items),
@@ -206,14 +235,16 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     """The aggregated rows as a GitHub markdown table."""
     from mmlookup.bench.cli import num, render_table
 
-    head = ["row", "encoder", "grid", "top-1 mean ± std", "top-1 per seed", "top-5 mean", "per-head top-1 (mean)",
+    head = ["row", "encoder", "grid", "top-1 mean ± std", "top-1 per seed", "appearance / temporal top-1 (mean)",
+            "top-5 mean", "per-head top-1 (mean)",
             "GMACs/view", "train+eval s (mean)", "CPU s (mean)", "seeds"]
     lines = []
     for r in rows:
         spread = f"{r['top1_mean']:.1f} ± {r['top1_std']:.1f}" if r["top1_std"] is not None else f"{r['top1_mean']:.1f}"
         heads = " / ".join(f"{n} {v:.1f}" for n, v in r["heads_mean"].items()) or "-"
+        groups = " / ".join(f"{v:.1f}" for v in r.get("groups_mean", {}).values()) or "-"
         lines.append([r["row"], r["encoder"], r["grid"] or "-", spread, " / ".join(f"{v:.1f}" for v in r["top1"]),
-                      f"{r['top5_mean']:.1f}", heads, num(r["gmacs"], 4), f"{r['train_eval_s_mean']:.0f}",
+                      groups, f"{r['top5_mean']:.1f}", heads, num(r["gmacs"], 4), f"{r['train_eval_s_mean']:.0f}",
                       f"{r['cpu_s_mean']:.0f}", ",".join(map(str, r["seeds"]))])
     return render_table(head, lines, "md")
 
@@ -245,8 +276,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--data", default=None, help="benchmark data folder, generated when absent "
                    "(default data/motion16, with --quick data/motion16_quick)")
     p.add_argument("--out", default=None, help="output folder (default runs/accuracy_<task>[_quick])")
-    p.add_argument("--families", nargs="+", default=None, metavar="FAMILY",
-                   help=f"family rows to train (default all: {' '.join(FAMILIES)}; --quick: vit lookupvit)")
+    p.add_argument("--families", nargs="*", default=None, metavar="FAMILY",
+                   help=f"family rows to train (default all: {' '.join(FAMILIES)}; --quick: vit lookupvit; "
+                   "none when given without a family: only the --rows)")
     p.add_argument("--rows", action="append", default=[], metavar="[LABEL=]FAMILY[:KEY=VALUE,...]",
                    help="an extra row (repeatable), e.g. noclip=lookupvit:train.clip_grad=0")
     p.add_argument("--seeds", nargs="+", type=int, default=None, help="training seeds (default 0 1 2; --quick: 0)")
@@ -272,11 +304,14 @@ def main(argv: list[str] | None = None) -> int:
     suffix = "_quick" if args.quick else ""
     data = Path(args.data or f"data/motion16{suffix}")
     out = Path(args.out or f"runs/accuracy_{args.task}{suffix}").resolve()
-    families = args.families or (["vit", "lookupvit"] if args.quick else list(FAMILIES))
+    families = args.families if args.families is not None else (["vit", "lookupvit"] if args.quick
+                                                                 else list(FAMILIES))
     for f in families:
         if f not in FAMILIES:
             raise ValueError(f"unknown family {f!r}; valid: {', '.join(FAMILIES)}")
     specs = [RowSpec(f, f) for f in families] + [parse_row(r) for r in args.rows]
+    if not specs:
+        raise ValueError("nothing to train: give --families or --rows")
     if len({s.label for s in specs}) < len(specs):
         raise ValueError("two rows have the same label; name them LABEL=FAMILY:...")
     if args.jobs < 1:
