@@ -122,3 +122,18 @@ def test_frame_cache_serves_the_same_samples_as_decoding(data, tmp_path):
     cache_frames(train, tmp_path / "val.npy", progress=False)  # other records: rewritten
     assert np.load(tmp_path / "val.npy", mmap_mode="r").shape[0] == 32
     assert json.dumps(cached(train, tmp_path / "val.npy", progress=False)[3].video.shape[1:]) == "[8, 64, 64]"
+
+
+def test_render_visibility_window_keyframe_path_and_stripes():
+    from dataclasses import replace
+
+    spec = draw_clip(np.random.default_rng(4), "appearing", "x.mp4")
+    frames, empty = render(spec), render(replace(spec, visible=(2.0, 2.0)))  # never shown: background only
+    shown = [not np.array_equal(f, e) for f, e in zip(frames, empty)]
+    assert shown[0] is False and shown[-1] is True and shown == sorted(shown)  # hidden, then shown to the end
+    path = replace(spec, visible=(0.0, 1.0), cx=(0.3, 0.7, 0.3), cy=(0.5,), angle=(0.0,), radius=(0.2, 0.2))  # 3 keys
+    clip = render(path)
+    assert np.array_equal(clip[0], clip[-1]) and not np.array_equal(clip[0], clip[len(clip) // 2])
+    assert not np.array_equal(render(replace(path, fill="striped")), render(replace(path, fill="solid")))
+    with pytest.raises(ValueError, match="unknown fill"):
+        render(replace(path, fill="dotted"))
