@@ -185,3 +185,19 @@ def test_new_branches_start_at_zero_and_learn():
     assert all((w != 0).any() for w in new)
     with pytest.raises(ValueError, match="branch_init"):
         create_encoder("lookupvit_nano", branch_init="ones")
+
+
+def test_synthetic_recipes_position_init_and_clipping():
+    """Issue 18's recipe defaults: LookupViT draws its position tables (time too) at std 0.2 and does not clip;
+    the ViT recipe keeps timm's init (std 0.02, time at zero), which is what its measured rows used."""
+    from mmlookup.config import load_recipe
+    from mmlookup.models import build_encoder
+
+    look, vit = load_recipe("synthetic/lookupvit.py"), load_recipe("synthetic/vit.py")
+    assert look.train.clip_grad == 0.0 and look.model.encoder_kwargs == {"pos_init_std": 0.2}
+    assert vit.model.encoder_kwargs == {}
+    torch.manual_seed(0)
+    pe = build_encoder(look).pos_embed
+    assert 0.12 < float(pe.pos_t.std()) < 0.25 and 0.12 < float(pe.pos_hw.std()) < 0.25
+    pv = build_encoder(vit).pos_embed
+    assert (pv.pos_t == 0).all() and float(pv.pos_hw.std()) < 0.03

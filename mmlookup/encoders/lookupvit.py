@@ -151,7 +151,7 @@ class LookupViT(Encoder):
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
         branch_init: str = "zero",
-        pos_init_std: float = 0.02,
+        pos_init_std: float | None = None,
     ):
         super().__init__()
         self.embed_dim, self.depth, self.num_heads = embed_dim, depth, num_heads

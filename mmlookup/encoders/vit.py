@@ -28,7 +28,7 @@ class VideoViT(Encoder):
     value biases only, as VideoMAE), ``act_layer`` (``"gelu"`` or ``"gelu_tanh"``, ViViT's ``gelu_fast``),
     ``norm_eps`` (every LayerNorm) and ``final_norm`` (``False``: no norm after the last block, as VideoMAE with
     mean pooling, whose classifier normalises the pooled token instead). ``pos_init_std`` is the learned position
-    tables' init std (timm's 0.02; the CPU recipes train from scratch with 0.2, see ``PosEmbed3d``).
+    tables' init std (``None``: timm's; see ``PosEmbed3d``).
     """
 
     def __init__(
@@ -53,7 +53,7 @@ class VideoViT(Encoder):
         act_layer: str = "gelu",
         norm_eps: float = 1e-6,
         final_norm: bool = True,
-        pos_init_std: float = 0.02,
+        pos_init_std: float | None = None,
     ):
         super().__init__()
         self.embed_dim, self.depth, self.num_heads = embed_dim, depth, num_heads

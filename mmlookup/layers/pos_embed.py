@@ -35,14 +35,14 @@ class PosEmbed3d(nn.Module):
 
     ``forward(grid)`` returns ``(1, prod(grid), D)``, resized with the anti-aliased resampler when the grid
     differs from the one it was built for (other frame counts or resolutions, images with ``t = 1``).
-    ``kind`` defaults to what ``separable`` says (the older spelling). Learned tables start as truncated normals of
-    ``init_std`` (timm's 0.02 by default; time too, so that from scratch the order of frames is visible from the
-    first step). From scratch on small data a larger ``init_std`` (0.2, about half the tubelet embedding's own
-    scale at init) lets a model use position and time hundreds of steps earlier (README, accuracy benchmark).
+    ``kind`` defaults to what ``separable`` says (the older spelling). ``init_std=None`` is timm's init (std 0.02;
+    ``pos_t`` starts at zero); a float draws every learned table, ``pos_t`` included, at that std: LookupViT-nano
+    trained from scratch on the synthetic clips needs 0.2 (about half the tubelet features' own scale at init) to
+    leave the chance plateau reliably (docs/benchmarks.md, "Why LookupViT learned worse").
     """
 
     def __init__(self, grid: Grid3, embed_dim: int, separable: bool = True, kind: str | None = None,
-                 init_std: float = 0.02):
+                 init_std: float | None = None):
         super().__init__()
         kind = kind or ("learned_separable" if separable else "learned_joint")
         if kind not in POS_EMBED_KINDS:
@@ -51,7 +51,8 @@ class PosEmbed3d(nn.Module):
         self.separable = kind == "learned_separable"
         t, h, w = self.grid
         if kind == "learned_separable":
-            self.pos_t = nn.Parameter(_trunc_normal((1, t, embed_dim), init_std))
+            self.pos_t = nn.Parameter(torch.zeros(1, t, embed_dim) if init_std is None
+                                      else _trunc_normal((1, t, embed_dim), init_std))
             self.pos_hw = nn.Parameter(_trunc_normal((1, h * w, embed_dim), init_std))
         elif kind == "learned_joint":
             self.pos_embed = nn.Parameter(_trunc_normal((1, t * h * w, embed_dim), init_std))
@@ -70,8 +71,10 @@ class PosEmbed3d(nn.Module):
         return (pos_t[:, :, None, :] + pos_hw[:, None, :, :]).reshape(1, t * h * w, -1)
 
 
-def _trunc_normal(shape: tuple[int, ...], std: float) -> torch.Tensor:
-    """Normal of ``std`` truncated at ±2 std (timm's init, with the cut scaled to the std)."""
+def _trunc_normal(shape: tuple[int, ...], std: float | None) -> torch.Tensor:
+    """``None``: timm's std 0.02 (cut at ±2); a float: normal of ``std`` cut at ±2 std."""
+    if std is None:
+        return nn.init.trunc_normal_(torch.zeros(shape), std=0.02)
     return nn.init.trunc_normal_(torch.empty(shape), std=std, a=-2 * std, b=2 * std)
 
 
