@@ -9,6 +9,7 @@ def small(name: str) -> torch.nn.Module:
     kwargs = dict(num_frames=4, img_size=32, patch_size=8, depth=4)  # lookup grid 2x4x4 = 32 tokens
     if name.startswith("lookupvit"):
         kwargs["grid"] = (1, 2, 2)
+        kwargs["branch_init"] = "trunc_normal"  # zero-initialised branches would leave their inputs without gradient
     torch.manual_seed(0)
     return create_encoder(name, **kwargs)
 

@@ -71,7 +71,7 @@ def test_post_softmax_reuse_is_a_different_model():
 @pytest.mark.parametrize("grid", [(2, 4, 4), (1, 3, 3), (4, 5, 5), (4, 8, 8)])
 def test_fused_path_equals_explicit_reference(grid):
     torch.manual_seed(0)
-    enc = create_encoder("lookupvit_nano").eval()
+    enc = create_encoder("lookupvit_nano", branch_init="trunc_normal").eval()  # every branch non-zero
     x = torch.randn(2, 3, 8, 64, 64)
     with torch.no_grad():
         fused = enc(x, grid=grid)
@@ -86,7 +86,7 @@ def test_fused_path_equals_explicit_reference(grid):
 
 def test_fused_backward_equals_explicit_backward():
     torch.manual_seed(0)
-    enc = create_encoder("lookupvit_nano", depth=2)
+    enc = create_encoder("lookupvit_nano", depth=2, branch_init="trunc_normal")
     x = torch.randn(1, 3, 8, 64, 64)
     grads = []
     for fused in (True, False):
@@ -103,7 +103,7 @@ def test_fused_backward_equals_explicit_backward():
 
 
 def test_same_weights_run_at_many_grids():
-    enc = create_encoder("lookupvit_nano").eval()
+    enc = create_encoder("lookupvit_nano", branch_init="trunc_normal").eval()
     x = torch.randn(1, 3, 8, 64, 64)
     with torch.no_grad():
         outs = {g: enc(x, grid=g) for g in [(1, 2, 2), (2, 4, 4), (4, 6, 6), (2, 3, 5), "4x8x8"]}
@@ -126,7 +126,7 @@ def test_bad_grid_is_a_clear_error():
 def test_no_n_by_n_tensor_anywhere(fused):
     """Lookup grid 3x6x8 = 144 tokens (a size no other dimension has); compressed 2x3x3 = 18."""
     n, m = 144, 18
-    enc = create_encoder("lookupvit_nano", num_frames=6, img_size=(48, 64), depth=2)
+    enc = create_encoder("lookupvit_nano", num_frames=6, img_size=(48, 64), depth=2, branch_init="trunc_normal")
     x = torch.randn(2, 3, 6, 48, 64)
     set_fused_attn(fused)
     try:
@@ -162,3 +162,42 @@ def test_training_gradients_match_the_explicit_spec(fused):
     want = torch.autograd.grad([ref_l, ref_p], params, [g_l, g_p])
     for (name, _), a, b in zip(blk.named_parameters(), got, want):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4, msg=name)
+
+
+def test_new_branches_start_at_zero_and_learn():
+    """Default init: gather, infuse and lookup-MLP output layers are zero, so the lookup stream starts as the
+    embedding and the compressed stream as a plain ViT on the resized tokens; one AdamW step moves them."""
+    torch.manual_seed(0)
+    enc = create_encoder("lookupvit_nano", depth=2)
+    x = torch.randn(2, 3, 8, 64, 64)
+    new = [blk.proj_p.weight for blk in enc.blocks] + [blk.proj_l.weight for blk in enc.blocks] + [
+        blk.mlp.fc2.weight for blk in enc.blocks]
+    assert all((w == 0).all() for w in new)
+    with torch.no_grad():
+        out = enc(x, grid=(2, 2, 2))
+        lookup0 = enc.patch_embed(x)[0] + enc.pos_embed(enc.lookup_grid)
+    torch.testing.assert_close(out.tokens, enc.norm(lookup0))
+    opt = torch.optim.AdamW(enc.parameters(), lr=1e-3)
+    out = enc(x, grid=(2, 2, 2))
+    (out.tokens.square().mean() + out.compressed.square().mean()).backward()
+    assert all(w.grad is not None and w.grad.abs().sum() > 0 for w in new)
+    opt.step()
+    assert all((w != 0).any() for w in new)
+    with pytest.raises(ValueError, match="branch_init"):
+        create_encoder("lookupvit_nano", branch_init="ones")
+
+
+def test_synthetic_recipes_position_init_and_clipping():
+    """Issue 18's recipe defaults: LookupViT draws its position tables (time too) at std 0.2 and does not clip;
+    the ViT recipe keeps timm's init (std 0.02, time at zero), which is what its measured rows used."""
+    from mmlookup.config import load_recipe
+    from mmlookup.models import build_encoder
+
+    look, vit = load_recipe("synthetic/lookupvit.py"), load_recipe("synthetic/vit.py")
+    assert look.train.clip_grad == 0.0 and look.model.encoder_kwargs == {"pos_init_std": 0.2}
+    assert vit.model.encoder_kwargs == {}
+    torch.manual_seed(0)
+    pe = build_encoder(look).pos_embed
+    assert 0.12 < float(pe.pos_t.std()) < 0.25 and 0.12 < float(pe.pos_hw.std()) < 0.25
+    pv = build_encoder(vit).pos_embed
+    assert (pv.pos_t == 0).all() and float(pv.pos_hw.std()) < 0.03

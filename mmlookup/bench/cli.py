@@ -18,6 +18,7 @@ other input the bench scales it to merge the same fraction of the tokens per lay
     mmlookup bench --train ...          # one training step per model (see `mmlookup bench --train --help`)
     mmlookup bench --data ...           # data-loader throughput (see `mmlookup bench --data --help`)
     mmlookup bench --caption ...        # caption decoding speed (see `mmlookup bench --caption --help`)
+    mmlookup bench --accuracy ...       # accuracy of every family, mean ± std over seeds, on the motion16 task
 """
 from __future__ import annotations
 
@@ -344,8 +345,9 @@ def format_rows(rows: list[BenchRow], fmt: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    for flag, module in (("--data", "mmlookup.bench.data"), ("--caption", "mmlookup.bench.caption"),
-                         ("--train", "mmlookup.bench.train")):
+    # --accuracy first: it has a --data option of its own
+    for flag, module in (("--accuracy", "mmlookup.bench.accuracy"), ("--data", "mmlookup.bench.data"),
+                         ("--caption", "mmlookup.bench.caption"), ("--train", "mmlookup.bench.train")):
         if flag in argv:
             argv.remove(flag)
             return int(importlib.import_module(module).main(argv) or 0)

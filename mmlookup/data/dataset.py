@@ -81,6 +81,15 @@ class VideoClassificationDataset(Dataset):
         return sample_indices(self.sampling, n, self.num_frames, self.frame_interval, train=self.train,
                               num_clips=self.num_clips)
 
+    def read(self, index: int):
+        """The sampled frames of record ``index``, ``(V, T, H, W, 3)`` uint8 (decoded here; a cache overrides it).
+
+        Raises:
+            VideoDecodeError: when the video (or image) cannot be decoded.
+        """
+        return read_frames(self.records[index].path, self._choose, backend=self.decoder,
+                           short_side=self.decode_short_side)
+
     def load(self, index: int) -> ClipSample | list[ClipSample]:
         """Decode and transform record ``index`` (no replacement); a list of ``num_sample`` samples when > 1.
 
@@ -88,8 +97,7 @@ class VideoClassificationDataset(Dataset):
             VideoDecodeError: when the video (or image) cannot be decoded.
         """
         record = self.records[index]
-        frames = read_frames(record.path, self._choose, backend=self.decoder,
-                             short_side=self.decode_short_side)  # (V, T, H, W, 3); an image is one frame
+        frames = self.read(index)  # (V, T, H, W, 3); an image is one frame
         if self.num_sample > 1:
             samples = []
             for clip in frames:  # each clip its own augmentation

@@ -2,6 +2,10 @@
 
 Shapes are drawn as approximate signed-distance fields over the whole ``(T, H, W)`` grid at once (no
 per-pixel Python loops), with a one-pixel soft edge. Angles increase clockwise on screen (y points down).
+
+A :class:`ClipSpec`'s position, radius and angle are key frames spread evenly over the clip and interpolated
+linearly (two keys: start and end; more: a path, e.g. a jitter); ``fill`` draws the shape solid or striped (the
+stripes turn with it); ``visible`` is the part of the clip (0..1) in which the shape is shown.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (230, 30, 30), "green": (30, 200, 50), "blue": (40, 80, 240), "yellow": (240, 220, 30),
     "purple": (160, 40, 210), "orange": (250, 140, 20), "cyan": (30, 220, 230), "white": (250, 250, 250),
 }
+FILLS: tuple[str, ...] = ("solid", "striped")
 
 @dataclass(frozen=True)
 class ClipSpec:
@@ -38,11 +43,22 @@ class ClipSpec:
     frames: int
     fps: int
     seed: int  # background texture
-    cx: tuple[float, float]  # start, end (fraction of width)
-    cy: tuple[float, float]
-    radius: tuple[float, float]  # fraction of min(height, width)
-    angle: tuple[float, float]  # radians; increasing = clockwise on screen (y points down)
+    cx: tuple[float, ...]  # key frames, evenly spread from start to end (fraction of width)
+    cy: tuple[float, ...]
+    radius: tuple[float, ...]  # fraction of min(height, width)
+    angle: tuple[float, ...]  # radians; increasing = clockwise on screen (y points down)
     codec: str = "libx264"
+    fill: str = "solid"  # solid | striped
+    visible: tuple[float, float] = (0.0, 1.0)  # the shape is drawn in frames whose time (0..1) lies in this range
+
+
+def reversed_spec(spec: ClipSpec, path: str) -> ClipSpec:
+    """The clip of ``spec`` played backwards (same frames in reverse order), written to ``path``."""
+    import dataclasses
+
+    rev = lambda keys: tuple(reversed(keys))  # noqa: E731
+    return dataclasses.replace(spec, path=path, cx=rev(spec.cx), cy=rev(spec.cy), radius=rev(spec.radius),
+                               angle=rev(spec.angle), visible=(1.0 - spec.visible[1], 1.0 - spec.visible[0]))
 
 
 def draw_spec(rng: np.random.Generator, motion: str, path: str, *, frames: int, height: int, width: int,
@@ -110,18 +126,36 @@ def _shape_sdf(shape: str, u: np.ndarray, v: np.ndarray, r: np.ndarray) -> np.nd
 def render(spec: ClipSpec) -> np.ndarray:
     """Render a clip: ``(frames, H, W, 3)`` uint8. Vectorised over frames and pixels."""
     h, w, n = spec.height, spec.width, spec.frames
-    t = np.linspace(0.0, 1.0, n, dtype=np.float32)[:, None, None]
-    lerp = lambda ab: ab[0] + (ab[1] - ab[0]) * t  # noqa: E731
+    times = np.linspace(0.0, 1.0, n, dtype=np.float32)
     scale = min(h, w)
-    cx, cy, r, ang = lerp(spec.cx) * w, lerp(spec.cy) * h, lerp(spec.radius) * scale, lerp(spec.angle)
+    cx, cy, r, ang = (_track(spec.cx, times) * w, _track(spec.cy, times) * h, _track(spec.radius, times) * scale,
+                      _track(spec.angle, times))
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     dx, dy = xx[None] + 0.5 - cx, yy[None] + 0.5 - cy
     cos, sin = np.cos(ang), np.sin(ang)
     u, v = dx * cos + dy * sin, -dx * sin + dy * cos  # rotate by -angle into the shape's frame
-    alpha = np.clip(0.5 - _shape_sdf(spec.shape, u, v, r), 0.0, 1.0)[..., None]
+    alpha = np.clip(0.5 - _shape_sdf(spec.shape, u, v, r), 0.0, 1.0)
+    lo, hi = spec.visible
+    shown = (times >= lo - 1e-6) & (times <= hi + 1e-6)
+    alpha = (alpha * shown[:, None, None].astype(np.float32))[..., None]
     colour = np.asarray(COLOURS[spec.colour], dtype=np.float32)
+    if spec.fill == "striped":  # dark bands across the shape, in its own frame (they turn with it)
+        period = np.maximum(r * 0.5, 3.0)
+        dark = (np.floor(u / period) % 2 == 1)[..., None]
+        colour = np.where(dark, colour * 0.3, colour)
+    elif spec.fill != "solid":
+        raise ValueError(f"unknown fill {spec.fill!r}; valid: {', '.join(FILLS)}")
     frames = _background(spec.seed, h, w)[None] * (1 - alpha) + colour * alpha
     return np.clip(frames + 0.5, 0, 255).astype(np.uint8)
+
+
+def _track(keys: tuple[float, ...], times: np.ndarray) -> np.ndarray:
+    """Key frames (evenly spread over 0..1) interpolated linearly at ``times``: ``(T, 1, 1)`` float32."""
+    if len(keys) == 2:  # start and end: the original float32 lerp (keeps earlier data sets' pixels)
+        values = keys[0] + (keys[1] - keys[0]) * times
+    else:
+        values = np.interp(times, np.linspace(0.0, 1.0, len(keys)), np.asarray(keys, dtype=np.float64))
+    return np.asarray(values, dtype=np.float32)[:, None, None]
 
 
 def write_spec(spec: ClipSpec) -> None:

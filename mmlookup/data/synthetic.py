@@ -49,6 +49,7 @@ import string
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -57,7 +58,7 @@ from mmlookup.data.render import COLOURS, MOTIONS, SHAPES, ClipSpec, draw_spec, 
 
 __all__ = ["COLOURS", "COMPLETE_MARKER", "IMAGENET_WNIDS", "K400_LABELS", "MOTIONS", "SHAPES", "SSV2_TEMPLATES",
            "SynthSizes", "SyntheticPaths", "captions_for", "ensure_synthetic", "generate", "generate_imagenet",
-           "is_complete"]
+           "is_complete", "write_imagenet_layout", "write_k400_layout"]
 
 #: Written last by :func:`generate`; a folder without it holds an interrupted (or pre-marker) generation.
 COMPLETE_MARKER = "SYNTHETIC_COMPLETE.json"
@@ -200,26 +201,35 @@ def captions_for(spec: ClipSpec) -> list[str]:
 
 def _k400_part(out: str, rng: np.random.Generator, sizes: SynthSizes, motions: tuple[str, ...],
                specs: list[ClipSpec]) -> None:
+    def draw(rng: np.random.Generator, c: int, path: str) -> ClipSpec:
+        return draw_spec(rng, motions[c], path, frames=sizes.frames, height=sizes.size, width=sizes.size,
+                         fps=sizes.fps)
+
+    write_k400_layout(out, rng, [K400_LABELS[m] for m in motions], (sizes.train_per_class, sizes.val_per_class),
+                      draw, specs)
+
+
+def write_k400_layout(out: str, rng: np.random.Generator, labels: list[str], per_class: tuple[int, int],
+                      draw: Callable[[np.random.Generator, int, str], ClipSpec], specs: list[ClipSpec]) -> None:
+    """Write ``train.csv``, ``validate.csv`` and ``classes.txt`` (official K400 layout) under ``out`` and append
+    the clips to render to ``specs``: ``per_class`` = (train, val) clips of each label, drawn by
+    ``draw(rng, label_index, path)``, at ``out/videos/<label_with_underscores>/<id>_<start>_<end>.mp4``."""
     used: set[str] = set()
     header = ["label", "youtube_id", "time_start", "time_end", "split", "is_cc"]
-    for csv_name, split, per_class in (("train.csv", "train", sizes.train_per_class),
-                                       ("validate.csv", "val", sizes.val_per_class)):
+    for csv_name, split, count in (("train.csv", "train", per_class[0]), ("validate.csv", "val", per_class[1])):
         rows = []
-        for motion in motions:
-            label = K400_LABELS[motion]
-            for _ in range(per_class):
+        for c, label in enumerate(labels):
+            for _ in range(count):
                 vid, start = _youtube_id(rng, used), int(rng.integers(0, 290))
                 stem = f"{vid}_{start:06d}_{start + 10:06d}"
                 path = os.path.join(out, "videos", label.replace(" ", "_"), stem + ".mp4")
-                specs.append(draw_spec(rng, motion, path, frames=sizes.frames, height=sizes.size,
-                                       width=sizes.size, fps=sizes.fps))
+                specs.append(draw(rng, c, path))
                 rows.append([label, vid, start, start + 10, split, int(rng.integers(2))])
         with open(os.path.join(out, csv_name), "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(header)
             writer.writerows(rows)
-    names = sorted(K400_LABELS[m] for m in motions)
-    Path(out, "classes.txt").write_text("".join(name + "\n" for name in names), encoding="utf-8")
+    Path(out, "classes.txt").write_text("".join(name + "\n" for name in sorted(labels)), encoding="utf-8")
 
 
 def _ssv2_part(out: str, rng: np.random.Generator, sizes: SynthSizes, motions: tuple[str, ...],
@@ -447,23 +457,42 @@ def _imagenet_part(out: str, rng: np.random.Generator, sizes: SynthSizes, specs:
     4 shape classes and 480 images a LookupViT-nano fitted its training set and stayed near chance on val)."""
     import dataclasses
 
+    colours = list(IMAGENET_WNIDS)
+
+    def draw(rng: np.random.Generator, c: int, path: str) -> ClipSpec:
+        spec = draw_spec(rng, "still", path, frames=1, height=sizes.size, width=sizes.size, fps=sizes.fps)
+        return dataclasses.replace(spec, colour=colours[c])
+
+    write_imagenet_layout(out, rng, IMAGENET_WNIDS, (sizes.imagenet_train_per_class, sizes.imagenet_val_per_class),
+                          draw, specs)
+
+
+def write_imagenet_layout(out: str, rng: np.random.Generator, wnids: dict[str, str], per_class: tuple[int, int],
+                          draw: Callable[[np.random.Generator, int, str], ClipSpec], specs: list[ClipSpec]) -> None:
+    """Write the ImageNet layouts under ``out`` and append the stills to ``specs``: ``train/<wnid>/<wnid>_<k>.JPEG``
+    and a flat ``val/ILSVRC2012_val_<k>.JPEG`` (shuffled, labels in ``LOC_val_solution.csv``), ``per_class`` =
+    (train, val) images of each class; ``wnids`` maps class name -> wnid (``LOC_synset_mapping.txt``), in class
+    order for ``draw(rng, class_index, path)``."""
+    import dataclasses
+
     os.makedirs(out, exist_ok=True)
-    val: list[ClipSpec] = []
-    for colour, wnid in IMAGENET_WNIDS.items():
-        for k in range(sizes.imagenet_train_per_class + sizes.imagenet_val_per_class):
-            path = os.path.join(out, "train", wnid, f"{wnid}_{k}.JPEG")
-            spec = draw_spec(rng, "still", path, frames=1, height=sizes.size, width=sizes.size, fps=sizes.fps)
-            spec = dataclasses.replace(spec, colour=colour)
-            (specs if k < sizes.imagenet_train_per_class else val).append(spec)
+    val: list[tuple[ClipSpec, str]] = []
+    for c, wnid in enumerate(wnids.values()):
+        for k in range(per_class[0] + per_class[1]):
+            spec = draw(rng, c, os.path.join(out, "train", wnid, f"{wnid}_{k}.JPEG"))
+            if k < per_class[0]:
+                specs.append(spec)
+            else:
+                val.append((spec, wnid))
     rows = []
     for number, i in enumerate(rng.permutation(len(val)).tolist(), start=1):  # not sorted by class, as the real one
         image_id = f"ILSVRC2012_val_{number:08d}"
-        specs.append(dataclasses.replace(val[i], path=os.path.join(out, "val", image_id + ".JPEG")))
-        rows.append(f"{image_id},{IMAGENET_WNIDS[val[i].colour]} 0 0 {val[i].width - 1} {val[i].height - 1}\n")
+        spec, wnid = val[i]
+        specs.append(dataclasses.replace(spec, path=os.path.join(out, "val", image_id + ".JPEG")))
+        rows.append(f"{image_id},{wnid} 0 0 {spec.width - 1} {spec.height - 1}\n")
     Path(out, "LOC_val_solution.csv").write_text("ImageId,PredictionString\n" + "".join(rows), encoding="utf-8")
     Path(out, "LOC_synset_mapping.txt").write_text(
-        "".join(f"{wnid} {colour}\n" for colour, wnid in sorted(IMAGENET_WNIDS.items(), key=lambda kv: kv[1])),
-        encoding="utf-8")
+        "".join(f"{wnid} {name}\n" for name, wnid in sorted(wnids.items(), key=lambda kv: kv[1])), encoding="utf-8")
 
 
 def generate_imagenet(out_dir: str, *, seed: int = 0, sizes: SynthSizes | None = None, workers: int | None = None,

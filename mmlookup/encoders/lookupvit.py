@@ -32,6 +32,7 @@ from mmlookup.layers.tubelet import TubeletEmbed
 from mmlookup.registry import register_encoder
 
 REUSE_MODES = ("logits", "post_softmax")
+BRANCH_INITS = ("zero", "trunc_normal")
 
 
 class LookupBlock(nn.Module):
@@ -70,6 +71,16 @@ class LookupBlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * lookup_mlp_ratio), drop=drop)
         self.drop = nn.Dropout(drop)
         self.drop_path = DropPath(drop_path)
+
+    def zero_new_branches(self) -> None:
+        """Zero the output layers of the branches a ViT block does not have (gather, infuse, lookup MLP).
+
+        Each block then starts as the identity on the lookup stream and as a plain ViT block on the compressed
+        stream; the branches grow from there (their inputs are not zero, so their output layers get gradients).
+        """
+        for layer in (self.proj_p, self.proj_l, self.mlp.fc2):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         b, n, _ = x.shape
@@ -139,6 +150,8 @@ class LookupViT(Encoder):
         drop_rate: float = 0.0,
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
+        branch_init: str = "zero",
+        pos_init_std: float | None = None,
     ):
         super().__init__()
         self.embed_dim, self.depth, self.num_heads = embed_dim, depth, num_heads
@@ -146,7 +159,7 @@ class LookupViT(Encoder):
         self.default_grid = parse_grid(grid)
         self.patch_embed = TubeletEmbed(in_chans, embed_dim, tubelet_size, patch_size)
         self.lookup_grid = self.patch_embed.grid_for(num_frames, *self.img_size)
-        self.pos_embed = PosEmbed3d(self.lookup_grid, embed_dim, separable=separable_pos)
+        self.pos_embed = PosEmbed3d(self.lookup_grid, embed_dim, separable=separable_pos, init_std=pos_init_std)
         self.pos_drop = nn.Dropout(drop_rate)
         dpr = drop_path_rates(drop_path_rate, depth)
         self.blocks = nn.ModuleList(
@@ -158,6 +171,11 @@ class LookupViT(Encoder):
         self.norm = LayerNorm(embed_dim)
         self.norm_compressed = LayerNorm(embed_dim)
         self.apply(init_weights)
+        if branch_init not in BRANCH_INITS:
+            raise ValueError(f"unknown branch_init {branch_init!r}; valid: {', '.join(BRANCH_INITS)}")
+        if branch_init == "zero":
+            for blk in self.blocks:
+                blk.zero_new_branches()
 
     def compressed_grid(self, grid, lookup_grid: tuple[int, int, int]) -> tuple[int, int, int]:
         """The compressed grid to use: ``grid`` (or the default); an image (lookup ``t = 1``) gets ``t_p = 1``."""

@@ -27,7 +27,8 @@ class VideoViT(Encoder):
     ``separable_pos=False`` means ``"learned_joint"``), ``qkv_bias`` (``True``, ``False`` or ``"qv"``: query and
     value biases only, as VideoMAE), ``act_layer`` (``"gelu"`` or ``"gelu_tanh"``, ViViT's ``gelu_fast``),
     ``norm_eps`` (every LayerNorm) and ``final_norm`` (``False``: no norm after the last block, as VideoMAE with
-    mean pooling, whose classifier normalises the pooled token instead).
+    mean pooling, whose classifier normalises the pooled token instead). ``pos_init_std`` is the learned position
+    tables' init std (``None``: timm's; see ``PosEmbed3d``).
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class VideoViT(Encoder):
         act_layer: str = "gelu",
         norm_eps: float = 1e-6,
         final_norm: bool = True,
+        pos_init_std: float | None = None,
     ):
         super().__init__()
         self.embed_dim, self.depth, self.num_heads = embed_dim, depth, num_heads
@@ -59,7 +61,8 @@ class VideoViT(Encoder):
         self.num_prefix_tokens = 1 if class_token else 0
         self.patch_embed = TubeletEmbed(in_chans, embed_dim, tubelet_size, patch_size)
         self.grid = self.patch_embed.grid_for(num_frames, *self.img_size)
-        self.pos_embed = PosEmbed3d(self.grid, embed_dim, separable=separable_pos, kind=pos_embed)
+        self.pos_embed = PosEmbed3d(self.grid, embed_dim, separable=separable_pos, kind=pos_embed,
+                                    init_std=pos_init_std)
         if class_token:
             self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
             self.cls_pos = nn.Parameter(torch.zeros(1, 1, embed_dim))

@@ -28,17 +28,21 @@ class PosEmbed3d(nn.Module):
     """Position embedding for a ``(t, h, w)`` token grid, of one of three kinds:
 
     * ``"learned_separable"`` (the default): ``pos_t (1, t, D)`` + ``pos_hw (1, h*w, D)``; imports a 2D ViT's
-      spatial table as is and starts time at zero;
+      spatial table as is (with ``pos_t`` set to zero by the importer);
     * ``"learned_joint"``: one ``(1, t*h*w, D)`` table (ViViT);
     * ``"sincos"``: VideoMAE's fixed sinusoid table (:func:`sinusoid_table`), a non-persistent buffer, so it is
       in no state dict and never trained.
 
     ``forward(grid)`` returns ``(1, prod(grid), D)``, resized with the anti-aliased resampler when the grid
     differs from the one it was built for (other frame counts or resolutions, images with ``t = 1``).
-    ``kind`` defaults to what ``separable`` says (the older spelling).
+    ``kind`` defaults to what ``separable`` says (the older spelling). ``init_std=None`` is timm's init (std 0.02;
+    ``pos_t`` starts at zero); a float draws every learned table, ``pos_t`` included, at that std: LookupViT-nano
+    trained from scratch on the synthetic clips needs 0.2 (about half the tubelet features' own scale at init) to
+    leave the chance plateau reliably (docs/benchmarks.md, "Why LookupViT learned worse").
     """
 
-    def __init__(self, grid: Grid3, embed_dim: int, separable: bool = True, kind: str | None = None):
+    def __init__(self, grid: Grid3, embed_dim: int, separable: bool = True, kind: str | None = None,
+                 init_std: float | None = None):
         super().__init__()
         kind = kind or ("learned_separable" if separable else "learned_joint")
         if kind not in POS_EMBED_KINDS:
@@ -47,12 +51,11 @@ class PosEmbed3d(nn.Module):
         self.separable = kind == "learned_separable"
         t, h, w = self.grid
         if kind == "learned_separable":
-            self.pos_t = nn.Parameter(torch.zeros(1, t, embed_dim))
-            self.pos_hw = nn.Parameter(torch.zeros(1, h * w, embed_dim))
-            nn.init.trunc_normal_(self.pos_hw, std=0.02)
+            self.pos_t = nn.Parameter(torch.zeros(1, t, embed_dim) if init_std is None
+                                      else _trunc_normal((1, t, embed_dim), init_std))
+            self.pos_hw = nn.Parameter(_trunc_normal((1, h * w, embed_dim), init_std))
         elif kind == "learned_joint":
-            self.pos_embed = nn.Parameter(torch.zeros(1, t * h * w, embed_dim))
-            nn.init.trunc_normal_(self.pos_embed, std=0.02)
+            self.pos_embed = nn.Parameter(_trunc_normal((1, t * h * w, embed_dim), init_std))
         else:
             self.register_buffer("table", sinusoid_table(t * h * w, embed_dim), persistent=False)
 
@@ -66,6 +69,13 @@ class PosEmbed3d(nn.Module):
         pos_t = resize_grid(self.pos_t, self.grid[:1], (t,))
         pos_hw = resize_grid(self.pos_hw, self.grid[1:], (h, w))
         return (pos_t[:, :, None, :] + pos_hw[:, None, :, :]).reshape(1, t * h * w, -1)
+
+
+def _trunc_normal(shape: tuple[int, ...], std: float | None) -> torch.Tensor:
+    """``None``: timm's std 0.02 (cut at ±2); a float: normal of ``std`` cut at ±2 std."""
+    if std is None:
+        return nn.init.trunc_normal_(torch.zeros(shape), std=0.02)
+    return nn.init.trunc_normal_(torch.empty(shape), std=std, a=-2 * std, b=2 * std)
 
 
 def resize_pos_embed_table(table: torch.Tensor, old_grid: tuple[int, ...], new_grid: tuple[int, ...]) -> torch.Tensor:

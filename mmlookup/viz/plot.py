@@ -1,7 +1,8 @@
 """Accuracy (or CIDEr) against GMACs and against throughput, and the same data as a markdown table.
 
 One colour per encoder, one marker per point (grid / keep rate / budget), points of one run joined by a line
-(a LookupViT checkpoint evaluated at several compressed grids is one curve).
+(a LookupViT checkpoint evaluated at several compressed grids is one curve). A point with a ``std`` (a mean over
+seeds) gets an error bar of that size.
 """
 from __future__ import annotations
 
@@ -55,6 +56,9 @@ def plot_points(points: list[Point], out: str | Path, *, title: str = "", throug
             x = getattr(p, key)
             if x is None:
                 continue
+            if p.std is not None:  # mean over seeds: the bar is the spread
+                ax.errorbar([x], [p.value], yerr=[p.std], fmt="none", ecolor=colours[p.encoder], elinewidth=1.2,
+                            capsize=3)
             ax.plot([x], [p.value], MARKERS[i % len(MARKERS)], color=colours[p.encoder], ms=8, label=labels[i],
                     markeredgecolor="black", markeredgewidth=0.6)
         chance = {p.chance for p in points}

@@ -37,6 +37,7 @@ class Point:
         grid: LookupViT compressed grid of this point.
         gmacs_source: ``"report"`` or ``"counted"``; ``throughput_source``: ``"report"``, ``"measured"`` or ``""``.
         chance: the metric's chance level when known (top-1 of uniform guessing: 100 / classes).
+        std: spread of ``value`` over repeated runs (seeds), drawn as an error bar; ``None`` for a single run.
     """
 
     run: str
@@ -51,6 +52,7 @@ class Point:
     gmacs_source: str = ""
     throughput_source: str = ""
     chance: float | None = None
+    std: float | None = None
 
     @property
     def label(self) -> str:
