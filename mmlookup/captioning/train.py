@@ -30,12 +30,14 @@ from mmlookup.config import Recipe
 from mmlookup.data.coco import CaptionSample
 from mmlookup.engine.checkpoint import (
     TrainState,
+    encoder_mismatch_error,
     load_checkpoint,
     read_train_state,
     resolve_checkpoint,
     save_checkpoint,
+    weights_misfit,
 )
-from mmlookup.engine.fit import build_accelerator, find_resume, release_workers, setup_run_dir
+from mmlookup.engine.fit import build_accelerator, find_resume, open_run_logger, release_workers, setup_run_dir
 from mmlookup.engine.logger import RunLogger
 from mmlookup.engine.optim import build_optimizer, set_lr
 from mmlookup.engine.preempt import (
@@ -50,6 +52,18 @@ from mmlookup.engine.schedule import LoopLengths, loop_lengths, lr_factor, step_
 TOKENIZER_DIR = "tokenizer"
 
 
+def encoder_checkpoint_file(checkpoint: str | Path) -> Path:
+    """The ``model.safetensors`` ``caption.encoder_checkpoint`` means: a run's ``checkpoints/best`` (else its
+    newest checkpoint), or a checkpoint folder."""
+    best = Path(checkpoint) / "checkpoints" / "best"
+    ckpt = best if (best / "model.safetensors").is_file() else resolve_checkpoint(checkpoint)
+    file = ckpt / "model.safetensors"
+    if not file.is_file():
+        raise FileNotFoundError(f"{file} not found; caption.encoder_checkpoint must be a classification run "
+                                "or checkpoint folder (imported weights go in model.pretrained)")
+    return file
+
+
 def load_encoder_weights(encoder: torch.nn.Module, checkpoint: str | Path) -> None:
     """Load the encoder part of a classification checkpoint of this project, strictly.
 
@@ -57,15 +71,14 @@ def load_encoder_weights(encoder: torch.nn.Module, checkpoint: str | Path) -> No
     ``model.safetensors`` keys ``encoder.*`` must match the encoder exactly: a frozen encoder with some
     layers left random would fail silently. (Imported or partial weights go through ``model.pretrained``.)
     """
-    best = Path(checkpoint) / "checkpoints" / "best"
-    ckpt = best if (best / "model.safetensors").is_file() else resolve_checkpoint(checkpoint)
-    file = ckpt / "model.safetensors"
-    if not file.is_file():
-        raise FileNotFoundError(f"{file} not found; caption.encoder_checkpoint must be a classification run "
-                                "or checkpoint folder (imported weights go in model.pretrained)")
+    file = encoder_checkpoint_file(checkpoint)
     weights = {k[len("encoder."):]: v for k, v in load_file(str(file)).items() if k.startswith("encoder.")}
     if not weights:
         raise ValueError(f"{file} has no encoder.* weights; is it a classification checkpoint?")
+    detail = weights_misfit({k: tuple(v.shape) for k, v in encoder.state_dict().items()},
+                            {k: tuple(v.shape) for k, v in weights.items()})
+    if detail:
+        raise encoder_mismatch_error(file, encoder.encoder_config.get("name"), detail)
     encoder.load_state_dict(weights, strict=True)
 
 
@@ -196,10 +209,7 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
     set_seed(recipe.train.seed)
     ckpt = find_resume(recipe, resume, allow_recipe_change=allow_recipe_change)
     run_dir = setup_run_dir(recipe, acc)
-    resumed = read_train_state(ckpt) if ckpt is not None else None
-    own = ckpt is not None and ckpt.parent.resolve() == (run_dir / "checkpoints").resolve()
-    logger = RunLogger(run_dir, acc.is_main_process, recipe.train.tensorboard,
-                       resume_step=resumed.step if resumed else None, log_bytes=resumed.log_bytes if own else -1)
+    logger = open_run_logger(recipe, acc, run_dir, ckpt)
     c, t = recipe.caption, recipe.train
     train_s, val_s = load_splits(recipe)
     tokenizer = prepare_tokenizer(recipe, train_s, run_dir, acc)

@@ -20,6 +20,7 @@ from mmlookup.config import RESUME_FREE_KEYS, Recipe, load_recipe, recipe_diff, 
 from mmlookup.engine.checkpoint import (
     TrainState,
     check_checkpoint,
+    check_resumable,
     latest_checkpoint,
     load_checkpoint,
     load_weights,
@@ -107,9 +108,10 @@ def find_resume(recipe: Recipe, resume: str | None, *, allow_recipe_change: bool
         ckpt = latest_checkpoint(recipe.train.output_dir)
         if ckpt is None:
             return None
-        ckpt = check_checkpoint(ckpt)
+        ckpt = check_checkpoint(ckpt, recipe=recipe)
     else:
-        ckpt = check_checkpoint(resume)
+        ckpt = check_checkpoint(resume, recipe=recipe)
+    check_resumable(ckpt)
     saved = ckpt.parent.parent / "recipe.yaml" if ckpt.parent.name == "checkpoints" else ckpt / "recipe.yaml"
     if saved.is_file():
         diff = recipe_diff(load_recipe(saved), recipe, RESUME_FREE_KEYS)
@@ -118,6 +120,17 @@ def find_resume(recipe: Recipe, resume: str | None, *, allow_recipe_change: bool
                              f"{'; '.join(diff)}. Resume with the same values, pass --allow-recipe-change to "
                              "continue anyway, or set train.output_dir to start a new run")
     return ckpt
+
+
+def open_run_logger(recipe: Recipe, acc: Accelerator, run_dir: Path, ckpt: Path | None) -> RunLogger:
+    """The run's logger. Resumed: ``log.txt`` cut back to the checkpoint and later TensorBoard events purged. A
+    start from step 0 in a folder without checkpoints (a first start, or ``--resume auto`` after an attempt that
+    died before its first checkpoint): ``log.txt`` and TensorBoard start afresh, so no step appears twice."""
+    resumed = read_train_state(ckpt) if ckpt is not None else None
+    own = ckpt is not None and ckpt.parent.resolve() == (run_dir / "checkpoints").resolve()
+    fresh = ckpt is None and latest_checkpoint(run_dir) is None
+    return RunLogger(run_dir, acc.is_main_process, recipe.train.tensorboard, fresh=fresh,
+                     resume_step=resumed.step if resumed else None, log_bytes=resumed.log_bytes if own else -1)
 
 
 def _path(root: str, name: str) -> str:
@@ -224,10 +237,7 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
     model = build_model(recipe, num_classes)
     keep_rate = target_keep_rate(model)  # EViT: the schedule moves ρ in training steps; evaluations use this
     run_dir = setup_run_dir(recipe, acc)
-    resumed = read_train_state(ckpt) if ckpt is not None else None
-    own = ckpt is not None and ckpt.parent.resolve() == (run_dir / "checkpoints").resolve()
-    logger = RunLogger(run_dir, acc.is_main_process, recipe.train.tensorboard,
-                       resume_step=resumed.step if resumed else None, log_bytes=resumed.log_bytes if own else -1)
+    logger = open_run_logger(recipe, acc, run_dir, ckpt)
     optimizer = build_optimizer(model, recipe.optim)
     lr = recipe.optim.lr * (lengths.global_batch / recipe.optim.lr_scale_batch if recipe.optim.lr_scale_batch else 1)
     seeded_train = SeededDataset(train_ds, t.seed)
@@ -253,6 +263,7 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
 
     def save(is_best: bool = False) -> Path:
         nonlocal saved_step
+        run.sync_counts()  # the epoch's loss and unreadable-video counts so far travel in the checkpoint
         run.state.log_bytes = logger.log_bytes()
         logger.flush()
         path = save_checkpoint(acc, ckpt_root, run.state, keep_last=t.keep_last, is_best=is_best, ema=ema)

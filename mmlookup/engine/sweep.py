@@ -286,7 +286,7 @@ def write_outputs(rows: list[SweepRow], out: Path, *, recipe: str, checkpoint: s
 
 def main(argv: list[str]) -> int:
     """``mmlookup sweep RECIPE --checkpoint PATH [--encoders evit ats tome] [--rates FAM=V,...] [--out DIR]``."""
-    from mmlookup.engine.checkpoint import resolve_checkpoint
+    from mmlookup.engine.checkpoint import check_checkpoint
     from mmlookup.engine.cli import _load, _parse, add_set_argument
 
     parser = argparse.ArgumentParser(prog="mmlookup sweep", description=__doc__.split("\n\n")[1],
@@ -307,10 +307,10 @@ def main(argv: list[str]) -> int:
     args = _parse(parser, argv)
     recipe = _load(args)
     try:
-        ckpt = resolve_checkpoint(args.checkpoint)
         variants = plan_variants(recipe, args.encoders, parse_rates(args.rates))
     except (ValueError, FileNotFoundError) as err:
         parser.error(str(err))
+    ckpt = check_checkpoint(args.checkpoint, recipe=recipe)  # missing, corrupt, another encoder's: one line
     out = Path(args.out) if args.out else (ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt) / "sweep"
     run_sweep(recipe, str(ckpt), variants, out=out, throughput=not args.no_throughput, repeats=args.repeats,
               gmacs_clips=args.gmacs_clips)
