@@ -183,9 +183,31 @@ def test_a_checkpoint_of_another_encoder_is_one_line_naming_both(data, lookupvit
                  ["sweep", "synthetic/vit", "--checkpoint", ckpt, "--no-throughput", *geometry],
                  ["train", "coco/caption_synthetic:random", "--set", f"caption.encoder_checkpoint={ckpt}",
                   "--set", "model.encoder=vit_nano", "--set", "model.grids=[]",
-                  "--set", f"train.output_dir={tmp_path / 'cap'}"]):
+                  "--set", f"train.output_dir={tmp_path / 'cap'}"],
+                 ["visualize", "--checkpoint", ckpt, "--encoder", "vit_nano", str(next(data.rglob("*.mp4"))),
+                  "--out", str(tmp_path / "cap" / "maps")]):
         capsys.readouterr()
         assert main(argv) == 2, argv
         line = _one_line(capsys)
         assert "lookupvit_nano checkpoint" in line and "the recipe builds vit_nano" in line, line
     assert not (tmp_path / "cap").exists()
+
+
+def test_inputs_are_checked_before_a_model_or_checkpoint_is_read(tmp_path, capsys):
+    """`caption` on a non-media file, `visualize` on a missing one: the input's one line comes first (here the
+    checkpoint does not even exist), and `eval-captions` on malformed JSON names the file."""
+    text = tmp_path / "notes.txt"
+    text.write_text("not a picture")
+    missing_ckpt = str(tmp_path / "no_run")
+    assert main(["caption", "--checkpoint", missing_ckpt, str(text)]) == 2
+    line = _one_line(capsys)
+    assert f"{text} is not an image or video file" in line
+    assert main(["visualize", "--checkpoint", missing_ckpt, str(tmp_path / "clip.mp4")]) == 2
+    assert f"{tmp_path / 'clip.mp4'}: no such file" in _one_line(capsys)
+    results, refs = tmp_path / "results.json", tmp_path / "refs.json"
+    results.write_text('[{"image_id": 1, "caption": "a"}')  # cut short
+    refs.write_text('{"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"image_id": 1, "id": 1, '
+                    '"caption": "a"}]}')
+    assert main(["eval-captions", str(results), str(refs), "--no-meteor"]) == 2
+    line = _one_line(capsys)
+    assert f"{results}:1:" in line and "not valid JSON" in line

@@ -225,6 +225,10 @@ def read_state_dict(checkpoint: Any) -> tuple[StateDict, SourceMeta]:
     raise TypeError(f"a checkpoint is a path, a state dict or a module, got {type(checkpoint).__name__}")
 
 
+class WeightShapeError(ValueError):
+    """A checkpoint tensor that no known conversion fits to the model (weights of another architecture or size)."""
+
+
 def torch_load(file: str | Path, **kwargs: Any) -> Any:
     """``torch.load(weights_only=True)`` whose refusals are one line naming the file: a pickle that holds
     non-tensor objects (code, classes) is never unpickled, and a corrupt file says so."""
@@ -669,7 +673,7 @@ def _reshape_known(key: str, v: torch.Tensor, want: torch.Size, report: LoadRepo
     if key.endswith("patch_embed.proj.weight") and v.ndim == 5 and v.shape[:2] + v.shape[3:] == want[:2] + want[3:]:
         report.resized.append(f"{key} tubelet {v.shape[2]} -> {want[2]}")
         return inflate_patch_weight(v.sum(dim=2), want[2], inflate)
-    raise ValueError(f"shape mismatch for {key}: checkpoint {tuple(v.shape)} vs model {tuple(want)}")
+    raise WeightShapeError(f"shape mismatch for {key}: checkpoint {tuple(v.shape)} vs model {tuple(want)}")
 
 
 def _square(key: str, n: int) -> tuple[int, int]:

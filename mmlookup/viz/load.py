@@ -158,11 +158,15 @@ def _resolve(path: Path) -> Path:
 
 def _load_weights(model: nn.Module, path: Path) -> None:
     """Load through the project's loader; tensors the checkpoint lacks are an error (nothing drawn from noise)."""
-    from mmlookup.encoders.pretrained import load_checkpoint
+    from mmlookup.encoders.pretrained import WeightShapeError, load_checkpoint
+    from mmlookup.engine.checkpoint import encoder_mismatch_error
 
-    report = load_checkpoint(model, path, verbose=False)
+    name = getattr(model, "encoder_config", {}).get("name")
+    try:
+        report = load_checkpoint(model, path, verbose=False)
+    except (RuntimeError, WeightShapeError) as err:  # shapes that cannot be mapped
+        raise encoder_mismatch_error(path, name, " ".join(str(err).split())[:200]) from None
     if report.new:
-        raise ValueError(f"{path} does not hold every weight of {type(model).__name__}: missing "
-                         f"{', '.join(report.new[:6])}{' ...' if len(report.new) > 6 else ''}")
+        raise encoder_mismatch_error(path, name, f"{len(report.new)} missing, e.g. {', '.join(report.new[:3])}")
     resized = f" ({len(report.resized)} resized)" if report.resized else ""
     print(f"loaded {len(report.mapped)} tensors from {path}{resized}")
