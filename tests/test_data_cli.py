@@ -87,6 +87,15 @@ def test_synth_command(tmp_path, capsys):
     with open(out_dir / "k400" / "train.csv") as f:
         assert len(f.read().strip().splitlines()) == 1 + 2 * 2
     assert len(os.listdir(out_dir / "coco" / "images")) == 4
+    # a complete set with the same seed and sizes is not rewritten; --force or other sizes rewrite it
+    marker = out_dir / "SYNTHETIC_COMPLETE.json"
+    stamp = marker.stat().st_mtime_ns
+    assert main(["synth", str(out_dir), "--tiny", "--num-classes", "2", "--images-train", "2", "--images-val", "2",
+                 "--workers", "1"]) == 0
+    assert "nothing written" in capsys.readouterr().out and marker.stat().st_mtime_ns == stamp
+    assert main(["synth", str(out_dir), "--tiny", "--num-classes", "2", "--images-train", "2", "--images-val", "2",
+                 "--workers", "1", "--force"]) == 0
+    assert "k400_train" in capsys.readouterr().out and marker.stat().st_mtime_ns != stamp
 
 
 def test_unknown_subcommand():

@@ -152,13 +152,14 @@ def stats_main(argv: list[str]) -> int:
 
 def synth_main(argv: list[str]) -> int:
     """``mmlookup data synth OUT``: write the synthetic dataset (see :mod:`mmlookup.data.synthetic`)."""
-    from mmlookup.data.synthetic import SynthSizes, generate
+    from mmlookup.data.synthetic import SynthSizes, complete_with, generate
 
     p = argparse.ArgumentParser(prog="mmlookup data synth", description="Write the built-in synthetic dataset.")
     p.add_argument("out", help="output folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tiny", action="store_true", help="the few-clip set the tests use")
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--force", action="store_true", help="rewrite a complete set written with the same seed and sizes")
     defaults = SynthSizes()
     for f in fields(SynthSizes):
         p.add_argument("--" + f.name.replace("_", "-"), type=int, default=None,
@@ -167,6 +168,10 @@ def synth_main(argv: list[str]) -> int:
     base = SynthSizes.tiny() if args.tiny else defaults
     overrides = {f.name: getattr(args, f.name) for f in fields(SynthSizes) if getattr(args, f.name) is not None}
     sizes = SynthSizes(**{**base.__dict__, **overrides})
+    if not args.force and complete_with(args.out, args.seed, sizes):
+        print(f"{args.out} already holds the complete synthetic dataset (seed {args.seed}, the same sizes); nothing "
+              "written (--force rewrites it)")
+        return 0
     try:
         paths = generate(args.out, seed=args.seed, sizes=sizes, workers=args.workers)
     except ValueError as err:
