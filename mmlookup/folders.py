@@ -15,6 +15,7 @@ the weights load strictly. Nothing is unpickled. Encoders and classifiers inheri
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,11 @@ class FolderMixin(PyTorchModelHubMixin, library_name="mmlookup", tags=["video-cl
         """Write ``config.json`` + ``model.safetensors`` (and the Hub mixin's default ``README.md`` if none)."""
         if kwargs.get("config") is None:
             kwargs["config"] = folder_config(self)
-        return super().save_pretrained(save_directory, **kwargs)
+        result = super().save_pretrained(save_directory, **kwargs)
+        weights = Path(save_directory) / WEIGHTS
+        if weights.is_file():  # safetensors writes through a private temporary file (mode 0600)
+            weights.chmod(_new_file_mode())
+        return result
 
     @classmethod
     def _from_pretrained(cls, *, model_id: str, revision: str | None = None, cache_dir: Any = None,
@@ -49,6 +54,13 @@ class FolderMixin(PyTorchModelHubMixin, library_name="mmlookup", tags=["video-cl
         if not isinstance(model, cls):
             raise TypeError(f"{folder} holds a {type(model).__name__}, not a {cls.__name__}")
         return model
+
+
+def _new_file_mode() -> int:
+    """The mode ``open()`` gives a new file here: 0666 less the process's umask (0644 with the usual 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def is_model_folder(path: Any) -> bool:
