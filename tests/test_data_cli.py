@@ -67,7 +67,16 @@ def test_scan_clean_set_exits_zero(k400_with_bad_files, tmp_path, capsys):
     lst = tmp_path / "ok.txt"
     lst.write_text(f"{k400_with_bad_files / 'air drumming' / 'aaaaaaaaaaa_000000_000010.mp4'} 0\n")
     assert main(["scan", str(lst), "--workers", "1"]) == 0
-    assert "1 ok, 0 bad" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "1 ok, 0 bad" in out and "oversized" not in out
+    # a video decoded far above the training size (short side 64 > 2 x 16) is listed, with the remedies; still rc 0
+    assert main(["scan", str(lst), "--workers", "1", "--short-side", "16"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0].endswith("oversized 80x64 (short side 64 > 2 x 16: ~16x the pixels to decode and convert)")
+    assert "1 ok, 0 bad; 1 oversized" in out[-1] and "data resize" in out[-1]
+    assert "--set data.decode_short_side=16" in out[-1]
+    assert main(["scan", str(lst), "--workers", "1", "--short-side", "32"]) == 0  # 64 is not above 2 x 32
+    assert "oversized" not in capsys.readouterr().out
 
 
 def test_stats(k400_with_bad_files, capsys):

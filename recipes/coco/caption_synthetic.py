@@ -15,9 +15,11 @@ an absolute path) when it exists, at its geometry (8x32x32, tubelet 2x8x8, compr
 per clip, 1x2x2 = 4 per still image); otherwise (or with ``random``) the random initialisation, which the run's
 log says in its first line. Point ``caption.encoder_checkpoint`` at any other synthetic classification run.
 
-Expected (seed 0, beam 3, pycocoevalcap, OMP_NUM_THREADS=1; README captioning tables, tools/caption_memory_table.py):
-    clips:        CIDEr 1.72 with the trained LookupViT (67.7% top-1), 1.15 with random weights (baseline 0.14);
-    still images: CIDEr 2.83 trained, 2.10 random (baseline 0.43). Measured on a shared, loaded 2-core machine.
+Expected (seed 0, beam 3, pycocoevalcap, OMP_NUM_THREADS=1; the README's captioning table (a), measured with
+tools/caption_memory_table.py, is the source of these figures):
+    clips:        CIDEr 1.795 with the demo's trained LookupViT (66.7% top-1 at 2x2x2), 1.145 with random weights
+                  (baseline 0.138);
+    still images: CIDEr 2.906 trained, 2.081 random (baseline 0.434).
     (Baseline: the most frequent training caption for every item. Earlier, at 64x64 with random weights: CIDEr
     3.08 on still images and 1.57 on clips.)
 """
