@@ -137,21 +137,22 @@ def caption_loader(dataset: Dataset, tokenizer: PreTrainedTokenizerFast | None, 
 def train_epoch(acc: Accelerator, model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader,
                 lengths: LoopLengths, state: TrainState, recipe: Recipe, base_lr: float, max_steps: int,
                 epoch: int, logger: RunLogger, after_step: Callable[[], bool] | None = None) -> float:
-    """Run the optimizer steps of ``epoch`` (continuing mid-epoch after a resume); mean loss over them.
+    """Run the optimizer steps of ``epoch`` (continuing mid-epoch after a resume); mean loss over the epoch's steps
+    (those before a resume too: their sum travels in the train state).
 
     ``after_step`` runs after every optimizer step (checkpoints, stop signals); ``True`` ends the epoch early.
     """
     t = recipe.train
     spe, accum = lengths.steps_per_epoch, t.accum_steps
     first, last = state.step - epoch * spe, min(spe, max_steps - epoch * spe)
+    if first == 0:
+        state.epoch_loss_sum, state.epoch_steps = 0.0, 0
     if first >= last:
         return float("nan")
     batches = iter(acc.skip_first_batches(loader, first * accum) if first > 0 else loader)
     net = acc.unwrap_model(model)
     params = net.trainable_parameters()
     model.train()
-    total = torch.zeros((), device=acc.device)
-    ran = 0
     bar = tqdm(range(first, last), desc=f"epoch {epoch}", disable=not acc.is_local_main_process, leave=False)
     for _ in bar:
         lr = base_lr * lr_factor(state.step, lengths.total_steps, lengths.warmup_steps,
@@ -178,15 +179,15 @@ def train_epoch(acc: Accelerator, model: torch.nn.Module, optimizer: torch.optim
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         state.step += 1
-        ran += 1
-        total += step_loss
+        state.epoch_loss_sum += acc.reduce(step_loss, "mean").item()  # in the state: a checkpoint carries it
+        state.epoch_steps += 1
         if state.step % t.log_every == 0:
             bar.set_postfix(loss=f"{step_loss.item():.3f}", lr=f"{lr:.2e}")
             logger.scalars({"train/loss": step_loss.item(), "train/lr": lr}, state.step)
         if after_step is not None and after_step():
             break
     bar.close()
-    return acc.reduce(total, "mean").item() / ran
+    return state.epoch_loss_sum / max(1, state.epoch_steps)
 
 
 def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator | None = None,
