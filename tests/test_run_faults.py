@@ -62,15 +62,15 @@ def test_a_failed_requeued_start_ends_the_log_so_the_job_script_stops(data, look
     assert "optim.lr" in _one_line(capsys)
     last = (run / "log.txt").read_text().splitlines()[-1]
     assert last.startswith("failed: ValueError: the recipe differs") and "optim.lr" in last
-    # the README's job script then does not requeue; after a stop it does
+    # the manual's job script then does not requeue; after a stop it does
     assert _slurm_requeues(tmp_path, last) is False
     assert _slurm_requeues(tmp_path, "stopped at step 2 by SIGUSR1; checkpoint x") is True
 
 
 def _readme_slurm_script() -> str:
-    text = (REPO / "README.md").read_text()
+    text = (REPO / "docs" / "cluster.md").read_text()
     blocks = re.findall(r"```bash\n(#!/bin/bash\n#SBATCH.*?)```", text, re.S)
-    assert len(blocks) == 1, "the README's SLURM job script"
+    assert len(blocks) == 1, "the manual's SLURM job script (docs/cluster.md)"
     return blocks[0]
 
 

@@ -191,6 +191,23 @@ def _num_classes(recipe: Recipe, dataset: Dataset) -> int:
     return recipe.num_classes or int(dataset.num_classes)
 
 
+def record_classes(run_dir: Path, dataset: Dataset, num_classes: int, main_process: bool) -> list[str] | None:
+    """Write the training set's class names (label order) to ``RUN/classes.json`` so predictions can name classes
+    without the dataset at hand (``mmlookup predict``, ``mmlookup export``); return them (``None``: the dataset
+    has no names, or not one per class)."""
+    import json
+
+    from mmlookup.folders import CLASSES_FILE
+
+    names = getattr(dataset, "classes", None)
+    if not names or len(names) != num_classes:
+        return None
+    names = [str(n) for n in names]
+    if main_process:
+        (run_dir / CLASSES_FILE).write_text(json.dumps(names, indent=1))
+    return names
+
+
 @dataclass
 class FitResult:
     """What :func:`fit` leaves behind: the final report, the trained (unwrapped) model and where it was saved."""
@@ -237,6 +254,7 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
     model = build_model(recipe, num_classes)
     keep_rate = target_keep_rate(model)  # EViT: the schedule moves ρ in training steps; evaluations use this
     run_dir = setup_run_dir(recipe, acc)
+    model.class_names = record_classes(run_dir, train_ds, num_classes, acc.is_main_process)
     logger = open_run_logger(recipe, acc, run_dir, ckpt)
     optimizer = build_optimizer(model, recipe.optim)
     lr = recipe.optim.lr * (lengths.global_batch / recipe.optim.lr_scale_batch if recipe.optim.lr_scale_batch else 1)
