@@ -240,11 +240,21 @@ def _error_line(error: BaseException, file: Path) -> str:
     return f"{file}:{frames[-1].lineno}" if frames else str(file)
 
 
+def _is_path(name: str) -> bool:
+    """A recipe argument that names a file (``./x.py``, ``dir/x.py``, ``/abs/x.py``, ``run/recipe.yaml``), as
+    opposed to a recipe name (``synthetic/lookupvit``), which the packaged recipes answer first."""
+    return (name.startswith(("./", "../", "/")) or name.endswith((".yaml", ".yml"))
+            or ("/" in name and name.endswith(".py")))
+
+
 def _resolve_recipe_path(name: str) -> Path:
+    """The recipe file for ``name``: a path (:func:`_is_path`) is a file (relative to the current folder, or
+    ``recipes/...`` inside the package); a name is a packaged recipe first, so a local file of the same name never
+    replaces it silently, and a local file only when no packaged recipe has that name."""
     inside = name.removeprefix("recipes/")  # `recipes/k400/x.py` also works outside a checkout (installed package)
-    candidates = [Path(name), RECIPES_DIR / inside]
-    if not name.endswith((".py", ".yaml", ".yml")):
-        candidates += [Path(name + ".py"), RECIPES_DIR / (inside + ".py")]
+    local = [Path(name)] + ([] if name.endswith((".py", ".yaml", ".yml")) else [Path(name + ".py")])
+    packaged = [RECIPES_DIR / inside] + ([] if inside.endswith(".py") else [RECIPES_DIR / (inside + ".py")])
+    candidates = local + packaged if _is_path(name) else packaged + local
     for c in candidates:
         if c.is_file():
             return c
@@ -252,11 +262,39 @@ def _resolve_recipe_path(name: str) -> Path:
                             f"see `mmlookup list` for the available recipes")
 
 
-#: Keys a resumed run may change without ``--allow-recipe-change``: where and how often it writes, loader
-#: workers, and ``train.max_steps`` (an early stop; the schedule spans ``train.epochs``). Everything else changes
-#: what is computed, so a resume with a different value would not continue the same run.
-RESUME_FREE_KEYS = frozenset({
-    "train.output_dir", "train.num_workers", "train.max_steps", "train.log_every", "train.tensorboard",
+#: Recipe keys that hold paths relative to the current folder (``data.*_annotations`` and ``data.labels_file``
+#: are relative to ``data.root`` and follow it). :func:`resolve_paths` makes them absolute against one base.
+CWD_PATH_KEYS = ("data.root", "model.pretrained", "train.output_dir", "eval.in_distribution",
+                 "caption.train_annotations", "caption.val_annotations", "caption.media_root", "caption.cache_dir",
+                 "caption.encoder_checkpoint", "caption.tokenizer")
+
+#: Keys that only say where a run's data, annotations, output and caches are: a resumed run may move them.
+#: (Where weights or a tokenizer come from, ``model.pretrained``, ``caption.encoder_checkpoint`` and
+#: ``caption.tokenizer``, says which model is trained, so a resume compares them.)
+PATH_KEYS = frozenset({"data.root", "data.train_annotations", "data.val_annotations", "data.labels_file",
+                       "train.output_dir", "eval.in_distribution", "caption.train_annotations",
+                       "caption.val_annotations", "caption.media_root", "caption.cache_dir"})
+
+
+def resolve_paths(recipe: Recipe, base: str | Path) -> Recipe:
+    """A copy of ``recipe`` whose relative :data:`CWD_PATH_KEYS` are absolute against ``base``: what a caller
+    does before it changes folder (``tools/gpu_check.sh``), so the recipe reads the same files from anywhere."""
+    recipe = _deepcopy(recipe)
+    for key in CWD_PATH_KEYS:
+        section, name = key.split(".")
+        value = getattr(getattr(recipe, section), name)
+        if value and not Path(value).is_absolute():
+            setattr(getattr(recipe, section), name, str(Path(base).resolve() / value))
+    return recipe
+
+
+#: Keys a resumed run may change without ``--allow-recipe-change``: every path of :data:`PATH_KEYS` (data root,
+#: annotation and label files, output and cache folders), loader workers, logging,
+#: checkpoint frequency, evaluation batch and ``train.max_steps`` (an early stop; the schedule spans
+#: ``train.epochs``). Everything else changes what is computed, so a resume with a different value would not
+#: continue the same run.
+RESUME_FREE_KEYS = PATH_KEYS | frozenset({
+    "train.num_workers", "train.max_steps", "train.log_every", "train.tensorboard",
     "train.checkpoint_every", "train.checkpoint_every_steps", "train.checkpoint_every_minutes", "train.keep_last",
     "train.eval_every", "eval.num_workers", "eval.batch_size",
 })

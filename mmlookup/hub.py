@@ -17,11 +17,13 @@ code: describing a model (``folder_config``) and rebuilding one (``load_folder``
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Callable
 
 import torch.nn as nn
 from huggingface_hub import PyTorchModelHubMixin, snapshot_download
+from huggingface_hub.constants import SAFETENSORS_SINGLE_FILE  # "model.safetensors", the folders' WEIGHTS
 
 _FOLDER_IO: dict[str, Callable[..., Any]] = {}
 
@@ -44,7 +46,11 @@ class FolderMixin(PyTorchModelHubMixin, library_name="mmlookup", tags=["video-cl
         """Write ``config.json`` + ``model.safetensors`` (and the Hub mixin's default ``README.md`` if none)."""
         if kwargs.get("config") is None:
             kwargs["config"] = _folder_io("config")(self)
-        return super().save_pretrained(save_directory, **kwargs)
+        result = super().save_pretrained(save_directory, **kwargs)
+        weights = Path(save_directory) / SAFETENSORS_SINGLE_FILE
+        if weights.is_file():  # safetensors writes through a private temporary file (mode 0600)
+            weights.chmod(_new_file_mode())
+        return result
 
     @classmethod
     def _from_pretrained(cls, *, model_id: str, revision: str | None = None, cache_dir: Any = None,
@@ -58,3 +64,10 @@ class FolderMixin(PyTorchModelHubMixin, library_name="mmlookup", tags=["video-cl
         if not isinstance(model, cls):
             raise TypeError(f"{folder} holds a {type(model).__name__}, not a {cls.__name__}")
         return model
+
+
+def _new_file_mode() -> int:
+    """The mode ``open()`` gives a new file here: 0666 less the process's umask (0644 with the usual 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask

@@ -188,3 +188,21 @@ def test_video_clips_train_and_caption_through_the_same_code(tmp_path: Path) -> 
     # the frozen encoder came from the classification run and is bit-identical after training steps with decay
     saved = load_file(str(Path(recipe.train.output_dir) / "checkpoints" / "best" / "model.safetensors"))
     assert all(torch.equal(saved[f"encoder.{k}"], v) for k, v in source.items())
+
+
+def test_an_epoch_resumed_mid_way_reports_the_loss_of_all_its_steps(tmp_path: Path) -> None:
+    """The epoch's loss sum travels in the checkpoint: 3 steps, resume, 3 more = the loss of 6 straight steps."""
+    import re
+
+    train, val = _make_images(tmp_path / "data", n_train=48, n_val=4)
+    over = {"train.epochs": 1, "caption.max_eval_samples": 2, "caption.max_length": 3}
+    straight = _recipe(tmp_path / "a", train, val, **over)
+    fit(straight)
+    fit(_recipe(tmp_path / "b", train, val, **over, **{"train.max_steps": 3}))
+    fit(_recipe(tmp_path / "b", train, val, **over), resume="auto")
+
+    def losses(run: Path) -> list[float]:
+        return [float(x) for x in re.findall(r"^epoch 0: caption loss (\S+)$", (run / "log.txt").read_text(), re.M)]
+
+    (full,) = losses(tmp_path / "a" / "run")
+    assert losses(tmp_path / "b" / "run")[-1] == pytest.approx(full, rel=1e-4)

@@ -67,7 +67,16 @@ def test_scan_clean_set_exits_zero(k400_with_bad_files, tmp_path, capsys):
     lst = tmp_path / "ok.txt"
     lst.write_text(f"{k400_with_bad_files / 'air drumming' / 'aaaaaaaaaaa_000000_000010.mp4'} 0\n")
     assert main(["scan", str(lst), "--workers", "1"]) == 0
-    assert "1 ok, 0 bad" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "1 ok, 0 bad" in out and "oversized" not in out
+    # a video decoded far above the training size (short side 64 > 2 x 16) is listed, with the remedies; still rc 0
+    assert main(["scan", str(lst), "--workers", "1", "--short-side", "16"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0].endswith("oversized 80x64 (short side 64 > 2 x 16: ~16x the pixels to decode and convert)")
+    assert "1 ok, 0 bad; 1 oversized" in out[-1] and "data resize" in out[-1]
+    assert "--set data.decode_short_side=16" in out[-1]
+    assert main(["scan", str(lst), "--workers", "1", "--short-side", "32"]) == 0  # 64 is not above 2 x 32
+    assert "oversized" not in capsys.readouterr().out
 
 
 def test_stats(k400_with_bad_files, capsys):
@@ -87,6 +96,15 @@ def test_synth_command(tmp_path, capsys):
     with open(out_dir / "k400" / "train.csv") as f:
         assert len(f.read().strip().splitlines()) == 1 + 2 * 2
     assert len(os.listdir(out_dir / "coco" / "images")) == 4
+    # a complete set with the same seed and sizes is not rewritten; --force or other sizes rewrite it
+    marker = out_dir / "SYNTHETIC_COMPLETE.json"
+    stamp = marker.stat().st_mtime_ns
+    assert main(["synth", str(out_dir), "--tiny", "--num-classes", "2", "--images-train", "2", "--images-val", "2",
+                 "--workers", "1"]) == 0
+    assert "nothing written" in capsys.readouterr().out and marker.stat().st_mtime_ns == stamp
+    assert main(["synth", str(out_dir), "--tiny", "--num-classes", "2", "--images-train", "2", "--images-val", "2",
+                 "--workers", "1", "--force"]) == 0
+    assert "k400_train" in capsys.readouterr().out and marker.stat().st_mtime_ns != stamp
 
 
 def test_unknown_subcommand():

@@ -137,3 +137,22 @@ def test_narrow_video_falls_back_to_pyav(tmp_path):
     frames = read_clip(str(tmp_path / "narrow.mp4"), lambda n: idx)
     assert frames.shape == (1, 4, 40, 48, 3)
     assert np.abs(frames.float().mean(dim=(2, 3, 4)).numpy() - _levels(12)[idx]).max() < 4
+
+
+def test_audio_only_mp4_says_no_video_stream(tmp_path):
+    import av
+
+    path = tmp_path / "audio.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=16000)
+        samples = np.zeros((1, 1024), dtype=np.float32)
+        for i in range(10):
+            frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, i * 1024
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    with pytest.raises(VideoDecodeError, match=r"audio\.mp4: no video stream") as err:
+        read_clip(str(path), lambda n: np.arange(min(n, 2)))
+    assert "st_nb" not in str(err.value)

@@ -144,3 +144,18 @@ def test_trained_run_exports_and_evaluates_without_its_checkpoint(tmp_path):
     assert (tmp_path / "run" / "eval_pretrained.json").is_file()
     with pytest.raises(ValueError, match="nothing to evaluate"):
         run_eval(recipe, None, dataset=val, accelerator=build_accelerator(recipe))
+
+
+def test_model_folder_files_get_the_usual_mode(tmp_path):
+    """model.safetensors gets the mode of every other new file (0644 under umask 022), not safetensors' 0600."""
+    import os
+
+    from mmlookup import create_encoder
+
+    old = os.umask(0o022)
+    try:
+        create_encoder("vit_nano", num_frames=2, img_size=16).save_pretrained(tmp_path)
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes["model.safetensors"] == modes["config.json"] == 0o644, modes

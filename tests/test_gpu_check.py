@@ -6,15 +6,45 @@ from mmlookup import create_encoder
 from mmlookup.bench.throughput import device_peak_tflops
 
 
-def test_gpu_check_dry_run(tmp_path):
+def _demo_like_folder(root):
+    """A folder as `mmlookup demo` leaves it: runs/demo/lookupvit/checkpoints (here: no complete checkpoint) and
+    data/. Tests run from it so nothing depends on what the repository's own runs/ and data/ hold."""
+    (root / "runs/demo/lookupvit/checkpoints").mkdir(parents=True)
+    (root / "data").mkdir()
+    return root
+
+
+def test_gpu_check_dry_run(tmp_path, monkeypatch):
+    """From a folder with a demo run (the README's two commands in order: demo, then the tests), the check still
+    passes: it trains the caption recipe on a random encoder with every path resolved against its work folder."""
     from mmlookup.bench.gpu_check import main
 
+    monkeypatch.chdir(_demo_like_folder(tmp_path / "cwd"))
     out = tmp_path / "gpu_check.md"
     assert main(["--dry-run", "--out", str(out)]) == 0
     text = out.read_text()
-    for needle in ("### Inference", "### One training step", "| vit_nano |", "| lookupvit_nano |", "| evit_nano |",
-                   "| ats_nano |", "k400_lookupvit_b16_16x4 on synthetic K400", "caption_synthetic |", "MFU"):
+    for needle in ("### Inference", "### One training step", "| vit_nano |", "| lookupvit_nano |", "| evit_nano rho=",
+                   "| ats_nano budget=", "k400_lookupvit_b16_16x4 on synthetic K400", "caption_synthetic |", "MFU"):
         assert needle in text, needle
+
+
+def test_caption_recipe_resolves_the_demo_run_once_against_the_current_folder(tmp_path, monkeypatch):
+    from mmlookup.config import load_recipe, resolve_paths
+
+    monkeypatch.chdir(tmp_path)
+    assert load_recipe("coco/caption_synthetic").caption.encoder_checkpoint is None  # no demo run here
+    cwd = _demo_like_folder(tmp_path / "cwd")
+    monkeypatch.chdir(cwd)
+    recipe = load_recipe("coco/caption_synthetic")
+    assert recipe.caption.encoder_checkpoint == str(cwd.resolve() / "runs/demo/lookupvit")
+    assert load_recipe("coco/caption_synthetic:random").caption.encoder_checkpoint is None
+    monkeypatch.chdir(tmp_path)  # a later change of folder changes nothing
+    moved = resolve_paths(recipe, "/elsewhere")
+    assert moved.caption.encoder_checkpoint == recipe.caption.encoder_checkpoint
+    assert moved.caption.train_annotations == "/elsewhere/data/synthetic/coco/captions_train.json"
+    assert moved.caption.cache_dir == "/elsewhere/data/synthetic/coco/cache"
+    assert moved.train.output_dir == "/elsewhere/runs/caption_synthetic"
+    assert recipe.caption.cache_dir == "data/synthetic/coco/cache"  # a copy: the recipe itself is unchanged
 
 
 def test_peak_table_knows_the_usual_gpus(monkeypatch):

@@ -27,6 +27,7 @@ def test_wheel_carries_the_recipes_and_runs_from_another_folder(tmp_path):
     built = _run(["-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index", "-w",
                   str(tmp_path / "dist"), str(src)], tmp_path, env)
     assert built.returncode == 0, built.stderr[-3000:]
+    assert not (src / "build").exists(), "pip wheel left build/ in the source tree"
     (wheel,) = (tmp_path / "dist").glob("mmlookup-*.whl")
     target = tmp_path / "site"
     installed = _run(["-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(target), str(wheel)],

@@ -92,3 +92,21 @@ def test_default_rates_and_bad_input(runs, capsys):
     except SystemExit as exit_:
         code = exit_.code
     assert code == 2 and "unknown reducer" in capsys.readouterr().err
+
+
+def test_rates_for_families_not_swept_are_reported_and_sweeps_never_overwrite(runs, tmp_path):
+    from mmlookup.engine.sweep import output_folder, unswept_rates
+
+    rates = parse_rates(["tome=4", "evit=0.7", "ats=0.5"])
+    assert unswept_rates(["tome"], rates) == ["evit", "ats"]       # the README's example would drop these
+    assert unswept_rates(None, rates) == [] and unswept_rates(["evit", "ats", "tome"], rates) == []
+    recipe = read_run_recipe(runs["vit"] / "recipe.yaml")
+    tome = plan_variants(recipe, ["tome"], {"tome": [4]})
+    first = output_folder(tmp_path, tome)
+    assert first == tmp_path / "sweep_tome"
+    first.mkdir()
+    (first / "sweep.md").write_text("earlier")
+    assert output_folder(tmp_path, tome) == tmp_path / "sweep_tome_2"
+    assert output_folder(tmp_path, plan_variants(recipe, ["evit", "tome"], rates)) == tmp_path / "sweep_evit_tome"
+    lvit = read_run_recipe(runs["lookupvit"] / "recipe.yaml")
+    assert output_folder(tmp_path, plan_variants(lvit, None, {})) == tmp_path / "sweep_grids"

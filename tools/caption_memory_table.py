@@ -225,4 +225,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from _venv import use_project_venv
+
+    use_project_venv()  # the project's .venv when it exists
     raise SystemExit(main())

@@ -6,5 +6,6 @@
 #   tools/gpu_check.sh --dry-run        the same code at tiny sizes on CPU (CI runs this)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY="${PYTHON:-python}"
+# the project's .venv when it exists (a fresh shell has none activated), else python from PATH; PYTHON=... wins
+if [ -z "${PYTHON:-}" ] && [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY="${PYTHON:-python}"; fi
 exec env PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m mmlookup.bench.gpu_check "$@"

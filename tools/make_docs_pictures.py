@@ -17,7 +17,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mmlookup.cli import main as mmlookup
+if __name__ == "__main__":
+    from _venv import use_project_venv
+
+    use_project_venv()  # the project's .venv when it exists (before mmlookup and torch are imported)
+
+from mmlookup.cli import main as mmlookup  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,7 +4,10 @@ Identical to ``mmlookup train`` / ``python -m mmlookup.train``; the logic lives 
 """
 import sys
 
-from mmlookup.engine.cli import train_main
-
 if __name__ == "__main__":
+    from _venv import use_project_venv
+
+    use_project_venv()  # the project's .venv when it exists
+    from mmlookup.engine.cli import train_main
+
     sys.exit(train_main(sys.argv[1:]))

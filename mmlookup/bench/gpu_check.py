@@ -95,7 +95,7 @@ def _synthetic(root: Path, dry: bool) -> Path:
 
 def recipe_section(s: CheckSizes, work: Path, dry: bool) -> list[str]:
     """Training steps of the K400 LookupViT recipe on synthetic full-size videos, and of the caption recipe."""
-    from mmlookup.config import apply_overrides, load_recipe
+    from mmlookup.config import apply_overrides, load_recipe, resolve_paths
     from mmlookup.engine.fit import fit
 
     data = _synthetic(work / "synthetic", dry)
@@ -114,21 +114,19 @@ def recipe_section(s: CheckSizes, work: Path, dry: bool) -> list[str]:
     secs = time.perf_counter() - t0
     lines.append(f"| {k400.name} on synthetic K400 ({s.recipe_batch} clips/step) | {s.recipe_steps} | {secs:.0f} | "
                  f"{secs / s.recipe_steps:.2f} (incl. start, eval, checkpoint) | {_short(result)} |")
-    cap = load_recipe(REPO / "recipes/coco/caption_synthetic.py")
-    cwd = os.getcwd()
-    os.chdir(work)  # the caption recipe's paths are relative to data/synthetic
-    try:
-        os.makedirs("data", exist_ok=True)
-        if not os.path.exists("data/synthetic"):
-            os.symlink(data, "data/synthetic")
-        prec = "bf16" if s.dtype == "bf16" else "no"
-        over = [f"train.max_steps={s.caption_steps}", "train.tensorboard=False", f"train.precision={prec}",
-                "train.output_dir=runs/caption", "caption.max_eval_samples=8"] + (["train.batch_size=2"] if dry else [])
-        t0 = time.perf_counter()
-        result = fit(apply_overrides(cap, over))
-        secs = time.perf_counter() - t0
-    finally:
-        os.chdir(cwd)
+    # the speed check trains on a random frozen encoder (``:random``), whatever runs/ holds; the recipe's relative
+    # paths (data/synthetic/coco/...) are resolved against the work folder, so nothing depends on the current one
+    work.joinpath("data").mkdir(parents=True, exist_ok=True)
+    if not (work / "data/synthetic").exists():
+        os.symlink(data, work / "data/synthetic")
+    cap = resolve_paths(load_recipe(f"{REPO / 'recipes/coco/caption_synthetic.py'}:random"), work)
+    prec = "bf16" if s.dtype == "bf16" else "no"
+    over = [f"train.max_steps={s.caption_steps}", "train.tensorboard=False", f"train.precision={prec}",
+            f"train.output_dir={work / 'runs/caption'}", "caption.max_eval_samples=8"]
+    over += ["train.batch_size=2"] if dry else []
+    t0 = time.perf_counter()
+    result = fit(apply_overrides(cap, over))
+    secs = time.perf_counter() - t0
     lines.append(f"| {cap.name} | {s.caption_steps} | {secs:.0f} | {secs / s.caption_steps:.2f} (incl. cache, "
                  f"eval) | {_short(result)} |")
     return lines + [""]

@@ -42,11 +42,15 @@ def load_captioner(checkpoint: str | Path, device: str | torch.device = "cpu"
 
 
 def expand_inputs(inputs: Sequence[str | Path]) -> list[Path]:
-    """Files as given; folders expand to their images and videos (sorted)."""
+    """Files as given; folders expand to their images and videos (sorted). A missing input or a file that is not
+    an image or video (by its suffix) is a one-line error."""
     out: list[Path] = []
     for p in map(Path, inputs):
         if p.is_dir():
             out += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+        elif p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+            raise ValueError(f"{p} is not an image or video file; images: {' '.join(sorted(IMAGE_SUFFIXES))}; "
+                             f"videos: {' '.join(sorted(VIDEO_SUFFIXES))}")
         elif p.exists():
             out.append(p)
         else:
@@ -64,12 +68,12 @@ def caption_files(checkpoint: str | Path, inputs: Sequence[str | Path], *, num_b
 
     Images and videos may be mixed; they are batched by their clip length.
     """
+    files = expand_inputs(inputs)  # missing or non-media inputs are one line before the model is built
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model, tokenizer, recipe = load_captioner(checkpoint, dev)
     c, m = recipe.caption, recipe.model  # type: ignore[attr-defined]
     beams, length = num_beams or c.num_beams, max_length or c.max_length
     transform = make_transform(m.img_size)
-    files = expand_inputs(inputs)
     captions: dict[Path, str | None] = {}
     loaded: list[tuple[Path, torch.Tensor]] = []
 

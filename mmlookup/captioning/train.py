@@ -30,9 +30,11 @@ from mmlookup.config import Recipe
 from mmlookup.data.coco import CaptionSample
 from mmlookup.engine.checkpoint import (
     TrainState,
+    encoder_mismatch_error,
     load_checkpoint,
     read_train_state,
     save_checkpoint,
+    weights_misfit,
 )
 from mmlookup.engine.logger import RunLogger
 from mmlookup.engine.optim import build_optimizer, set_lr
@@ -44,10 +46,22 @@ from mmlookup.engine.preempt import (
     signal_name,
 )
 from mmlookup.engine.schedule import LoopLengths, loop_lengths, lr_factor, step_seed
-from mmlookup.engine.setup import build_accelerator, find_resume, release_workers, setup_run_dir
+from mmlookup.engine.setup import build_accelerator, find_resume, open_run_logger, release_workers, setup_run_dir
 from mmlookup.models import build_encoder
 
 TOKENIZER_DIR = "tokenizer"
+
+
+def encoder_checkpoint_file(checkpoint: str | Path) -> Path:
+    """The ``model.safetensors`` ``caption.encoder_checkpoint`` means: a run's ``checkpoints/best`` (else its
+    newest checkpoint), or a checkpoint folder."""
+    best = Path(checkpoint) / "checkpoints" / "best"
+    ckpt = best if (best / "model.safetensors").is_file() else resolve_checkpoint(checkpoint)
+    file = ckpt / "model.safetensors"
+    if not file.is_file():
+        raise FileNotFoundError(f"{file} not found; caption.encoder_checkpoint must be a classification run "
+                                "or checkpoint folder (imported weights go in model.pretrained)")
+    return file
 
 
 def load_encoder_weights(encoder: torch.nn.Module, checkpoint: str | Path) -> None:
@@ -57,15 +71,14 @@ def load_encoder_weights(encoder: torch.nn.Module, checkpoint: str | Path) -> No
     ``model.safetensors`` keys ``encoder.*`` must match the encoder exactly: a frozen encoder with some
     layers left random would fail silently. (Imported or partial weights go through ``model.pretrained``.)
     """
-    best = Path(checkpoint) / "checkpoints" / "best"
-    ckpt = best if (best / "model.safetensors").is_file() else resolve_checkpoint(checkpoint)
-    file = ckpt / "model.safetensors"
-    if not file.is_file():
-        raise FileNotFoundError(f"{file} not found; caption.encoder_checkpoint must be a classification run "
-                                "or checkpoint folder (imported weights go in model.pretrained)")
+    file = encoder_checkpoint_file(checkpoint)
     weights = {k[len("encoder."):]: v for k, v in read_state_dict(file)[0].items() if k.startswith("encoder.")}
     if not weights:
         raise ValueError(f"{file} has no encoder.* weights; is it a classification checkpoint?")
+    detail = weights_misfit({k: tuple(v.shape) for k, v in encoder.state_dict().items()},
+                            {k: tuple(v.shape) for k, v in weights.items()})
+    if detail:
+        raise encoder_mismatch_error(file, encoder.encoder_config.get("name"), detail)
     encoder.load_state_dict(weights, strict=True)
 
 
@@ -122,21 +135,22 @@ def caption_loader(dataset: Dataset, tokenizer: PreTrainedTokenizerFast | None, 
 def train_epoch(acc: Accelerator, model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader,
                 lengths: LoopLengths, state: TrainState, recipe: Recipe, base_lr: float, max_steps: int,
                 epoch: int, logger: RunLogger, after_step: Callable[[], bool] | None = None) -> float:
-    """Run the optimizer steps of ``epoch`` (continuing mid-epoch after a resume); mean loss over them.
+    """Run the optimizer steps of ``epoch`` (continuing mid-epoch after a resume); mean loss over the epoch's steps
+    (those before a resume too: their sum travels in the train state).
 
     ``after_step`` runs after every optimizer step (checkpoints, stop signals); ``True`` ends the epoch early.
     """
     t = recipe.train
     spe, accum = lengths.steps_per_epoch, t.accum_steps
     first, last = state.step - epoch * spe, min(spe, max_steps - epoch * spe)
+    if first == 0:
+        state.epoch_loss_sum, state.epoch_steps = 0.0, 0
     if first >= last:
         return float("nan")
     batches = iter(acc.skip_first_batches(loader, first * accum) if first > 0 else loader)
     net = acc.unwrap_model(model)
     params = net.trainable_parameters()
     model.train()
-    total = torch.zeros((), device=acc.device)
-    ran = 0
     bar = tqdm(range(first, last), desc=f"epoch {epoch}", disable=not acc.is_local_main_process, leave=False)
     for _ in bar:
         lr = base_lr * lr_factor(state.step, lengths.total_steps, lengths.warmup_steps,
@@ -163,15 +177,15 @@ def train_epoch(acc: Accelerator, model: torch.nn.Module, optimizer: torch.optim
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         state.step += 1
-        ran += 1
-        total += step_loss
+        state.epoch_loss_sum += acc.reduce(step_loss, "mean").item()  # in the state: a checkpoint carries it
+        state.epoch_steps += 1
         if state.step % t.log_every == 0:
             bar.set_postfix(loss=f"{step_loss.item():.3f}", lr=f"{lr:.2e}")
             logger.scalars({"train/loss": step_loss.item(), "train/lr": lr}, state.step)
         if after_step is not None and after_step():
             break
     bar.close()
-    return acc.reduce(total, "mean").item() / ran
+    return state.epoch_loss_sum / max(1, state.epoch_steps)
 
 
 def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator | None = None,
@@ -194,10 +208,7 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
     set_seed(recipe.train.seed)
     ckpt = find_resume(recipe, resume, allow_recipe_change=allow_recipe_change)
     run_dir = setup_run_dir(recipe, acc)
-    resumed = read_train_state(ckpt) if ckpt is not None else None
-    own = ckpt is not None and ckpt.parent.resolve() == (run_dir / "checkpoints").resolve()
-    logger = RunLogger(run_dir, acc.is_main_process, recipe.train.tensorboard,
-                       resume_step=resumed.step if resumed else None, log_bytes=resumed.log_bytes if own else -1)
+    logger = open_run_logger(recipe, acc, run_dir, ckpt)
     c, t = recipe.caption, recipe.train
     train_s, val_s = load_splits(recipe)
     tokenizer = prepare_tokenizer(recipe, train_s, run_dir, acc)

@@ -37,7 +37,7 @@ was trained with in :attr:`LoadReport.head_pool`; :func:`mmlookup.create_classif
 A new format adds a reader module, an entry of :data:`READERS` and a key test in :func:`detect_format`.
 """
 from mmlookup.checkpoints.arch import ARCH_KEYS, apply_checkpoint_config, resolve_encoder_args
-from mmlookup.checkpoints.fit import fit_to_model, image_to_native, vit_to_lookupvit
+from mmlookup.checkpoints.fit import WeightShapeError, fit_to_model, image_to_native, vit_to_lookupvit
 from mmlookup.checkpoints.hf_video import (
     HF_ACTIVATIONS,
     HF_VIDEO_MODELS,
@@ -61,7 +61,14 @@ from mmlookup.checkpoints.ours import (
     resolve_checkpoint,
     run_dir_of,
 )
-from mmlookup.checkpoints.read import checkpoint_config, detect_format, read_state_dict, tensor_shapes
+from mmlookup.checkpoints.read import (
+    checkpoint_config,
+    detect_format,
+    read_state_dict,
+    tensor_shapes,
+    torch_load,
+    weight_shapes,
+)
 from mmlookup.checkpoints.report import Checkpoint, LoadReport, SourceMeta, SourceParts, StateDict, head_num_classes
 from mmlookup.checkpoints.timm import read_timm
 from mmlookup.checkpoints.torchvision import read_torchvision
@@ -73,6 +80,6 @@ __all__ = [
     "head_num_classes", "hf_video_encoder_kwargs", "hf_video_to_native", "id2label_names", "image_to_native",
     "is_model_folder", "label_maps", "latest_checkpoint", "load_checkpoint", "load_folder_weights", "read_checkpoint",
     "read_class_names", "read_hf", "read_mmlookup", "read_model_folder_config", "read_state_dict", "read_timm",
-    "read_torchvision", "resolve_checkpoint", "resolve_encoder_args", "run_dir_of", "tensor_shapes",
-    "vit_to_lookupvit",
+    "read_torchvision", "resolve_checkpoint", "resolve_encoder_args", "run_dir_of", "tensor_shapes", "torch_load",
+    "vit_to_lookupvit", "weight_shapes", "WeightShapeError",
 ]

@@ -14,6 +14,10 @@ from mmlookup.layers.pos_embed import resize_pos_embed_table
 from mmlookup.layers.tubelet import inflate_patch_weight
 
 
+class WeightShapeError(ValueError):
+    """A checkpoint tensor that no known conversion fits to the model (weights of another architecture or size)."""
+
+
 def image_to_native(src: StateDict, model: nn.Module, report: LoadReport, inflate: str) -> StateDict:
     """2-D ViT keys → our video ViT's: tubelet-inflated patch kernel, split and resized position table."""
     out = {k: v for k, v in src.items() if k.startswith(("blocks.", "norm."))}
@@ -109,7 +113,7 @@ def _reshape_known(key: str, v: torch.Tensor, want: torch.Size, report: LoadRepo
     if key.endswith("patch_embed.proj.weight") and v.ndim == 5 and v.shape[:2] + v.shape[3:] == want[:2] + want[3:]:
         report.resized.append(f"{key} tubelet {v.shape[2]} -> {want[2]}")
         return inflate_patch_weight(v.sum(dim=2), want[2], inflate)
-    raise ValueError(f"shape mismatch for {key}: checkpoint {tuple(v.shape)} vs model {tuple(want)}")
+    raise WeightShapeError(f"shape mismatch for {key}: checkpoint {tuple(v.shape)} vs model {tuple(want)}")
 
 
 def _square(key: str, n: int) -> tuple[int, int]:

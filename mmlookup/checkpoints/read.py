@@ -43,11 +43,27 @@ def read_state_dict(checkpoint: Any) -> tuple[StateDict, SourceMeta]:
 
             obj: Any = load_file(str(path))
         else:
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+            obj = torch_load(path)
         return _unwrap(obj), meta
     if isinstance(checkpoint, Mapping):
         return _unwrap(checkpoint), meta
     raise TypeError(f"a checkpoint is a path, a state dict or a module, got {type(checkpoint).__name__}")
+
+
+def torch_load(file: str | Path, **kwargs: Any) -> Any:
+    """``torch.load(weights_only=True)`` whose refusals are one line naming the file: a pickle that holds
+    non-tensor objects (code, classes) is never unpickled, and a corrupt file says so."""
+    import pickle
+
+    try:
+        return torch.load(str(file), map_location="cpu", weights_only=True, **kwargs)
+    except pickle.UnpicklingError as e:
+        what = " ".join(str(e).split("\n")[0].split())[:160]
+        raise ValueError(f"{file} holds non-tensor objects (pickled code or classes), which are never unpickled "
+                         f"here ({what}); save it as tensors only, e.g. safetensors") from None
+    except (RuntimeError, EOFError, OSError) as e:
+        raise ValueError(f"{file} is not a readable torch file ({' '.join(str(e).split())[:160]}); it is corrupt "
+                         "or cut short") from None
 
 
 def _unwrap(obj: Any) -> StateDict:
@@ -94,4 +110,18 @@ def tensor_shapes(file: str | Path) -> dict[str, tuple[int, ...]]:
     """
     with safe_open(str(file), framework="pt") as f:
         return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+
+
+def weight_shapes(file: str | Path) -> dict[str, tuple[int, ...]]:
+    """Name → shape of every tensor in a weights file without reading its data: a safetensors header, or a torch
+    file memory-mapped. A missing, cut-short or corrupt file is one line naming it (``ValueError``)."""
+    if Path(file).suffix != ".safetensors":
+        obj = torch_load(file, mmap=True)
+        return {str(k): tuple(v.shape) for k, v in obj.items() if isinstance(v, torch.Tensor)} \
+            if isinstance(obj, Mapping) else {}
+    try:
+        return tensor_shapes(file)
+    except Exception as e:  # safetensors raises its own error types for bad headers and short files
+        raise ValueError(f"{file} is not a readable safetensors file ({e}); the checkpoint is corrupt or "
+                         "was cut short") from None
 

@@ -4,7 +4,7 @@
 Examples::
 
     mmlookup data synth data/synthetic --seed 0
-    mmlookup data scan data/kinetics400/train.csv data/kinetics400/videos
+    mmlookup data scan data/kinetics400/train.csv data/kinetics400/videos      # also lists oversized videos
     mmlookup data scan ssv2/validation.json ssv2/videos --labels ssv2/labels.json
     mmlookup data stats data/synthetic/k400/train.csv data/synthetic/k400
 """
@@ -103,16 +103,44 @@ def scan_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="mmlookup data scan", description="List missing or undecodable videos.")
     _add_common(p)
     p.add_argument("--full", action="store_true", help="decode every frame (slow) instead of first/middle/last")
+    p.add_argument("--short-side", type=int, default=256, metavar="N",
+                   help="the recipe's data.short_side (default 256): videos whose short side is more than "
+                   f"{OVERSIZED}x this are listed as oversized (0 = do not check)")
     args = p.parse_args(argv)
     records = _records(args)
     results = _run(_check, records, args.workers, "scan", args.timeout, args.full)
     bad = [r for r in results if r.info is None]
     for r in bad:
         print(f"{r.record.name}\t{r.record.path}\t{r.reason}")
+    big = oversized(results, args.short_side)
+    for r in big:
+        i = r.info
+        print(f"{r.record.name}\t{r.record.path}\toversized {i.width}x{i.height} (short side {min(i.height, i.width)}"
+              f" > {OVERSIZED} x {args.short_side}: ~{_pixels(i, args.short_side):.0f}x the pixels to decode and "
+              "convert)")
     reasons = Counter(r.reason.split(" (")[0] for r in bad)
     print(f"scanned {len(results)} videos: {len(results) - len(bad)} ok, {len(bad)} bad"
-          + "".join(f"; {n} {why}" for why, n in reasons.most_common()))
+          + "".join(f"; {n} {why}" for why, n in reasons.most_common())
+          + (f"; {len(big)} oversized (decoded far above the training size: re-encode them with `mmlookup data "
+             f"resize SRC DST --short-side {args.short_side}`, or scale while decoding with "
+             f"--set data.decode_short_side={args.short_side})" if big else ""))
     return 1 if bad else 0
+
+
+#: ``data scan`` lists videos whose short side is more than this many times the training short side.
+OVERSIZED = 2
+
+
+def oversized(results: list[ScanResult], short_side: int) -> list[ScanResult]:
+    """Usable videos (not images) whose short side exceeds :data:`OVERSIZED` x ``short_side``."""
+    if short_side <= 0:
+        return []
+    return [r for r in results if r.info is not None and not is_image_path(r.record.path)
+            and min(r.info.height, r.info.width) > OVERSIZED * short_side]
+
+
+def _pixels(info: VideoInfo, short_side: int) -> float:
+    return (min(info.height, info.width) / short_side) ** 2
 
 
 def _distribution(name: str, values: list[float]) -> str:
@@ -152,13 +180,14 @@ def stats_main(argv: list[str]) -> int:
 
 def synth_main(argv: list[str]) -> int:
     """``mmlookup data synth OUT``: write the synthetic dataset (see :mod:`mmlookup.data.synthetic`)."""
-    from mmlookup.data.synthetic import SynthSizes, generate
+    from mmlookup.data.synthetic import SynthSizes, complete_with, generate
 
     p = argparse.ArgumentParser(prog="mmlookup data synth", description="Write the built-in synthetic dataset.")
     p.add_argument("out", help="output folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tiny", action="store_true", help="the few-clip set the tests use")
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--force", action="store_true", help="rewrite a complete set written with the same seed and sizes")
     defaults = SynthSizes()
     for f in fields(SynthSizes):
         p.add_argument("--" + f.name.replace("_", "-"), type=int, default=None,
@@ -167,6 +196,10 @@ def synth_main(argv: list[str]) -> int:
     base = SynthSizes.tiny() if args.tiny else defaults
     overrides = {f.name: getattr(args, f.name) for f in fields(SynthSizes) if getattr(args, f.name) is not None}
     sizes = SynthSizes(**{**base.__dict__, **overrides})
+    if not args.force and complete_with(args.out, args.seed, sizes):
+        print(f"{args.out} already holds the complete synthetic dataset (seed {args.seed}, the same sizes); nothing "
+              "written (--force rewrites it)")
+        return 0
     try:
         paths = generate(args.out, seed=args.seed, sizes=sizes, workers=args.workers)
     except ValueError as err:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -50,11 +51,21 @@ class CaptionItem:
 
 
 def _load_json(path: str | Path) -> dict:
+    return read_json(path, "annotation file")
+
+
+def read_json(path: str | Path, what: str = "file") -> Any:
+    """A JSON file's content; missing or malformed files are one line naming the file (and the line)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"annotation file not found: {path}")
-    with open(path) as f:
-        return json.load(f)
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a JSON text file (binary content)") from None
 
 
 def read_coco_references(path: str | Path) -> tuple[dict[int, list[str]], list[int]]:

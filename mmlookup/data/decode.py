@@ -105,6 +105,17 @@ def _probe_size(path: str) -> tuple[int, int] | None:
         return None
 
 
+def _video_streams(path: str) -> int | None:
+    """How many video streams PyAV finds in the container (``None`` when it cannot open it either)."""
+    import av
+
+    try:
+        with av.open(path) as container:
+            return len(container.streams.video)
+    except Exception:
+        return None
+
+
 def open_video(path: str, short_side: int = 0):  # -> decord.VideoReader (decord has no type stubs)
     """Open ``path`` with decord, one thread, after cheap file checks; frames scaled to ``short_side`` if > 0.
 
@@ -124,6 +135,8 @@ def open_video(path: str, short_side: int = 0):  # -> decord.VideoReader (decord
         else:
             reader = decord.VideoReader(path, num_threads=1, height=size[0], width=size[1])
     except Exception as err:  # decord raises RuntimeError / DECORDError with ffmpeg's message
+        if _video_streams(path) == 0:  # decord's own words would be `st_nb >= 0 (-1381258232 vs. 0)`
+            raise VideoDecodeError(path, "no video stream (an audio-only or data-only file)") from None
         raise VideoDecodeError(path, f"cannot open ({_short_reason(err)})") from None
     if usable_frames(reader) < 1:
         raise VideoDecodeError(path, "no frames")

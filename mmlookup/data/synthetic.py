@@ -413,6 +413,16 @@ def is_complete(out_dir: str | Path) -> bool:
     return (Path(out_dir) / COMPLETE_MARKER).is_file()
 
 
+def complete_with(out_dir: str | Path, seed: int, sizes: SynthSizes) -> bool:
+    """Whether ``out_dir`` holds a complete synthetic set written with this ``seed`` and these ``sizes``."""
+    marker = Path(out_dir) / COMPLETE_MARKER
+    try:
+        info = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    return info.get("seed") == seed and info.get("sizes") == json.loads(json.dumps(sizes.__dict__, default=str))
+
+
 def ensure_synthetic(out_dir: str | Path, seed: int = 0, sizes: SynthSizes | None = None) -> None:
     """Generate the synthetic dataset into ``out_dir`` unless a complete one is already there."""
     if not is_complete(out_dir):

@@ -21,7 +21,6 @@ undecodable one) and the reader logs how many are missing, since YouTube-sourced
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Sequence
@@ -39,11 +38,9 @@ _VATEX_ID = re.compile(r"^(?P<yt>.+)_(?P<start>\d+)_(?P<end>\d+)$")
 
 
 def _load(path: str | Path) -> object:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"annotation file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    from mmlookup.data.coco import read_json
+
+    return read_json(path, "annotation file")
 
 
 def msrvtt_id(video_id: str) -> int:

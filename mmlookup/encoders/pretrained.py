@@ -12,6 +12,7 @@ _MOVED = (
     "ARCH_KEYS", "FORMATS", "HF_ACTIVATIONS", "HF_VIDEO_TYPES", "READERS", "LoadReport", "SourceMeta", "SourceParts",
     "StateDict", "apply_checkpoint_config", "checkpoint_config", "detect_format", "fit_to_model",
     "hf_video_encoder_kwargs", "hf_video_to_native", "image_to_native", "load_checkpoint", "read_hf", "read_mmlookup",
-    "read_state_dict", "read_timm", "read_torchvision", "resolve_encoder_args", "vit_to_lookupvit",
+    "read_state_dict", "read_timm", "read_torchvision", "resolve_encoder_args", "torch_load", "vit_to_lookupvit",
+    "WeightShapeError",
 )
 __getattr__, __dir__ = forward_moved(__name__, dict.fromkeys(_MOVED, _checkpoints))

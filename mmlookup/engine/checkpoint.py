@@ -12,29 +12,37 @@ import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, Mapping
 
+import torch
 import torch.nn as nn
 from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 
-from mmlookup.checkpoints import STATE_FILE, latest_checkpoint, read_state_dict, resolve_checkpoint, tensor_shapes
+from mmlookup.checkpoints import STATE_FILE, latest_checkpoint, read_state_dict, resolve_checkpoint, weight_shapes
 from mmlookup.engine.ema import ModelEma
 
-__all__ = ["EMA_FILE", "STATE_FILE", "TrainState", "check_checkpoint", "latest_checkpoint", "load_checkpoint",
-           "load_weights", "read_train_state", "remove_stale", "resolve_checkpoint", "save_checkpoint"]
+__all__ = ["EMA_FILE", "STATE_FILE", "TrainState", "check_checkpoint", "check_encoder_fits", "check_resumable",
+           "checkpoint_encoder", "encoder_mismatch_error", "latest_checkpoint", "load_checkpoint", "load_weights",
+           "read_train_state", "remove_stale", "resolve_checkpoint", "save_checkpoint", "weights_misfit"]
 
 EMA_FILE = "ema.safetensors"
 
 
 @dataclass
 class TrainState:
-    """What the loop needs besides weights and optimizer to continue: the optimizer step and the best score."""
+    """What the loop needs besides weights and optimizer to continue: the optimizer step, the best score and the
+    current epoch's counts."""
 
     step: int = 0
     epoch: int = 0
     best_metric: float = float("-inf")
     best_step: int = -1
     log_bytes: int = -1  # size of the run's log.txt when saved; a resume cuts the log back to it (-1: unknown)
+    # the current epoch's running totals (over all processes), so an epoch resumed mid-way reports all its steps
+    epoch_loss_sum: float = 0.0  # sum over its optimizer steps of the process-mean training loss
+    epoch_steps: int = 0
+    epoch_replaced: int = 0  # training samples whose video was unreadable and replaced
 
 
 def save_checkpoint(accelerator: Accelerator, ckpt_root: Path, state: TrainState, *, keep_last: int,
@@ -87,14 +95,15 @@ def remove_stale(ckpt_root: Path) -> list[Path]:
 
 def read_train_state(path: str | Path) -> TrainState:
     """The :class:`TrainState` of a checkpoint folder, without loading any weights."""
-    return TrainState(**json.loads((Path(path) / STATE_FILE).read_text()))
+    return TrainState(**json.loads((Path(path) / STATE_FILE).read_text()))  # older files: the new fields default
 
 
-def check_checkpoint(path: str | Path, *, use_ema: bool = False) -> Path:
+def check_checkpoint(path: str | Path, *, use_ema: bool = False, recipe: Any = None) -> Path:
     """Resolve ``path`` (checkpoint or run folder) and check that it is complete and readable; return the folder.
 
     Cheap (file headers only), so commands call it before building data or models: a missing, cut-short or
-    corrupt checkpoint is a one-line error naming the file, not a traceback after minutes of set-up.
+    corrupt checkpoint is a one-line error naming the file, not a traceback after minutes of set-up. With
+    ``recipe``, the weights must also fit the recipe's encoder (:func:`check_encoder_fits`).
     """
     ckpt = resolve_checkpoint(path)
     try:
@@ -103,15 +112,109 @@ def check_checkpoint(path: str | Path, *, use_ema: bool = False) -> Path:
         raise ValueError(f"{ckpt / STATE_FILE} is unreadable ({e}); the checkpoint is corrupt") from None
     weights = ckpt / (EMA_FILE if use_ema else "model.safetensors")
     if weights.is_file():
-        try:
-            tensor_shapes(weights)
-        except Exception as e:  # safetensors raises its own error types for bad headers and short files
-            raise ValueError(f"{weights} is not a readable safetensors file ({e}); the checkpoint is corrupt or "
-                             "was cut short") from None
+        weight_shapes(weights)
     elif use_ema or not (ckpt / "pytorch_model.bin").is_file():
         raise FileNotFoundError(f"{weights} not found" + (" (was the run trained with train.ema_decay > 0?)"
                                                           if use_ema else ""))
+    else:
+        weights = ckpt / "pytorch_model.bin"
+        weight_shapes(weights)
+    if recipe is not None:
+        check_encoder_fits(recipe, weights)
     return ckpt
+
+
+def check_resumable(ckpt: Path) -> None:
+    """Every file a resume reads is complete: the weights, Accelerate's ``optimizer*.bin`` / ``scheduler*.bin`` /
+    ``random_states_*.pkl`` and the EMA. Called before the run folder is touched, so a cut-short file is one line
+    naming it (and the run's ``log.txt`` is still whole), never a traceback after the log was cut back."""
+    import zipfile
+
+    for f in sorted(ckpt.iterdir()):
+        if f.suffix == ".safetensors":
+            weight_shapes(f)
+        elif f.suffix in (".bin", ".pt", ".pth", ".pkl"):
+            if not zipfile.is_zipfile(f):  # torch.save writes a zip archive; a cut-short one loses its directory
+                raise ValueError(f"{f} is cut short or corrupt (not a complete torch file); resume from an earlier "
+                                 f"checkpoint in {ckpt.parent} or start the run again")
+            try:
+                with zipfile.ZipFile(f) as z:
+                    bad = z.testzip()
+            except (zipfile.BadZipFile, OSError, EOFError) as e:
+                bad = f"({e})"
+            if bad is not None:
+                raise ValueError(f"{f} is corrupt (damaged member {bad}); resume from an earlier checkpoint in "
+                                 f"{ckpt.parent} or start the run again")
+
+
+def checkpoint_encoder(path: str | Path) -> tuple[str | None, Path | None]:
+    """The encoder a checkpoint holds and where that is written: its run's ``recipe.yaml`` (``model.encoder``,
+    found in the folder or up to three folders up) or a model folder's ``config.json`` (``encoder``)."""
+    import yaml
+
+    p = Path(path)
+    start = p if p.is_dir() else p.parent
+    for folder in [start, *list(start.parents)[:3]]:
+        for name in ("recipe.yaml", "config.json"):
+            f = folder / name
+            if not f.is_file():
+                continue
+            try:
+                data = yaml.safe_load(f.read_text())  # JSON is YAML
+            except (yaml.YAMLError, OSError, UnicodeDecodeError):
+                continue
+            if isinstance(data, dict):
+                model = data.get("model")
+                enc = model.get("encoder") if isinstance(model, dict) else data.get("encoder")
+                if isinstance(enc, dict):
+                    enc = enc.get("name")
+                if isinstance(enc, str):
+                    return enc, f
+    return None, None
+
+
+def weights_misfit(expected: Mapping[str, tuple[int, ...]], found: Mapping[str, tuple[int, ...]]) -> str:
+    """What keeps ``found`` tensor shapes from loading where ``expected`` ones are needed ("" when they fit)."""
+    wrong = [k for k in expected if k in found and tuple(found[k]) != tuple(expected[k])]
+    missing = [k for k in expected if k not in found]
+    parts = []
+    if wrong:
+        k = wrong[0]
+        parts.append(f"{len(wrong)} tensors of another shape, e.g. {k} {tuple(found[k])} where "
+                     f"{tuple(expected[k])} is needed")
+    if missing:
+        parts.append(f"{len(missing)} missing, e.g. {missing[0]}")
+    return "; ".join(parts)
+
+
+def encoder_mismatch_error(source: Path, encoder: str | None, detail: str) -> ValueError:
+    """The one line every command gives for weights of another encoder: both encoders named."""
+    held, where = checkpoint_encoder(source)
+    held_txt = f"a {held} checkpoint (from {where})" if held else "weights of another encoder"
+    return ValueError(f"{source} holds {held_txt}; the recipe builds {encoder or 'another encoder'}, which cannot "
+                      f"load it ({detail}). Use the recipe the checkpoint was trained with (its run's recipe.yaml) "
+                      "or a checkpoint of this encoder")
+
+
+def check_encoder_fits(recipe: Any, weights: str | Path) -> None:
+    """A classifier checkpoint's ``encoder.*`` tensors fit the encoder ``recipe`` builds (built on the meta
+    device: no memory, no time), else :func:`encoder_mismatch_error`. The one check every command that loads a
+    run's weights into a recipe's model makes before it builds data or models."""
+    import copy
+
+    from mmlookup.models import build_encoder
+
+    weights = Path(weights)
+    found = {k[len("encoder."):]: v for k, v in weight_shapes(weights).items() if k.startswith("encoder.")}
+    if not found:
+        return  # not a classifier checkpoint: the loader that reads it explains
+    r = copy.deepcopy(recipe)
+    r.model.pretrained = ""
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in build_encoder(r).state_dict().items()}
+    detail = weights_misfit(expected, found)
+    if detail:
+        raise encoder_mismatch_error(weights, recipe.model.encoder, detail)
 
 
 def load_checkpoint(accelerator: Accelerator, path: str | Path, ema: ModelEma | None = None) -> TrainState:
@@ -124,15 +227,24 @@ def load_checkpoint(accelerator: Accelerator, path: str | Path, ema: ModelEma | 
 
 
 def load_weights(model: nn.Module, path: str | Path, *, use_ema: bool = False) -> TrainState:
-    """Load only the (EMA) model weights of a checkpoint into an unprepared ``model``, for evaluation."""
+    """Load only the (EMA) model weights of a checkpoint into an unprepared ``model``, for evaluation.
+
+    Weights of another encoder are one line naming both encoders (:func:`encoder_mismatch_error`)."""
     path = resolve_checkpoint(path)
     file = path / EMA_FILE if use_ema else path / "model.safetensors"
     if file.is_file():
         weights = read_state_dict(file)[0]
     elif (path / "pytorch_model.bin").is_file() and not use_ema:
-        weights = read_state_dict(path / "pytorch_model.bin")[0]
+        file = path / "pytorch_model.bin"
+        weights = read_state_dict(file)[0]
     else:
         raise FileNotFoundError(f"{file} not found" + (" (was the run trained with train.ema_decay > 0?)"
                                                        if use_ema else ""))
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    detail = weights_misfit({k: v for k, v in expected.items() if k.startswith("encoder.")},
+                            {k: tuple(v.shape) for k, v in weights.items()})
+    if detail:
+        encoder = getattr(getattr(model, "encoder", model), "encoder_config", {}).get("name")
+        raise encoder_mismatch_error(file, encoder, detail)
     model.load_state_dict(weights)
     return read_train_state(path)

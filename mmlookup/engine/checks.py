@@ -37,6 +37,11 @@ def check_recipe(recipe: Recipe, *, train: bool = True) -> None:
         c = recipe.caption
         if c.encoder_checkpoint and not Path(c.encoder_checkpoint).exists():
             raise FileNotFoundError(f"caption.encoder_checkpoint={c.encoder_checkpoint!r}: no such file or folder")
+        if c.encoder_checkpoint:
+            from mmlookup.captioning.train import encoder_checkpoint_file
+            from mmlookup.engine.checkpoint import check_encoder_fits
+
+            check_encoder_fits(recipe, encoder_checkpoint_file(c.encoder_checkpoint))
         if not recipe.data.synthetic:
             files = [("caption.train_annotations", c.train_annotations)]
             if c.format == "coco":

@@ -37,15 +37,27 @@ def train_main(argv: list[str]) -> int:
     from mmlookup.engine.fit import fit
     from mmlookup.engine.preempt import TrainingStopped, signal_name
 
-    check_recipe(recipe, train=True)
     try:
+        check_recipe(recipe, train=True)
         fit(recipe, resume=args.resume, allow_recipe_change=args.allow_recipe_change)
     except TrainingStopped as stop:
         if _is_main_process():
             print(f"stopped at step {stop.step} by {signal_name(stop.signum)}; checkpoint {stop.checkpoint}; "
                   f"resume with: {resume_command(args)}", file=sys.stderr, flush=True)
         return stop.exit_code
+    except Exception as err:
+        note_failure(recipe.train.output_dir, err)
+        raise
     return 0
+
+
+def note_failure(run_dir: str, err: BaseException) -> None:
+    """End an existing ``RUN/log.txt`` with ``failed: ...``, so its last line is never an old ``stopped at step``
+    line after a requeued job failed (a job script that requeues on that line would requeue forever)."""
+    log = os.path.join(run_dir, "log.txt")
+    if os.path.isfile(log) and _is_main_process():
+        with open(log, "a") as f:
+            f.write(f"failed: {type(err).__name__}: {' '.join(str(err).split())}\n")
 
 
 def resume_command(args: argparse.Namespace) -> str:
@@ -86,7 +98,8 @@ def eval_main(argv: list[str]) -> int:
                          "--set model.pretrained=PATH")
     use_ema = True if args.ema else None
     if recipe.task == "classify" and args.checkpoint is not None:
-        check_checkpoint(args.checkpoint, use_ema=bool(use_ema if use_ema is not None else recipe.eval.use_ema))
+        check_checkpoint(args.checkpoint, use_ema=bool(use_ema if use_ema is not None else recipe.eval.use_ema),
+                         recipe=recipe)
     run_eval(recipe, args.checkpoint, use_ema=use_ema, out=args.out)
     return 0
 

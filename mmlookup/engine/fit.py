@@ -20,7 +20,6 @@ from mmlookup.engine.checkpoint import (
     TrainState,
     load_checkpoint,
     load_weights,
-    read_train_state,
     resolve_checkpoint,
     save_checkpoint,
 )
@@ -44,6 +43,7 @@ from mmlookup.engine.setup import (  # noqa: F401  (build_accelerator, build_loa
     build_dataset,
     build_loader,
     find_resume,
+    open_run_logger,
     record_classes,
     release_workers,
     setup_run_dir,
@@ -103,10 +103,7 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
     keep_rate = target_keep_rate(model)  # EViT: the schedule moves ρ in training steps; evaluations use this
     run_dir = setup_run_dir(recipe, acc)
     model.class_names = record_classes(run_dir, train_ds, num_classes, acc.is_main_process)
-    resumed = read_train_state(ckpt) if ckpt is not None else None
-    own = ckpt is not None and ckpt.parent.resolve() == (run_dir / "checkpoints").resolve()
-    logger = RunLogger(run_dir, acc.is_main_process, recipe.train.tensorboard,
-                       resume_step=resumed.step if resumed else None, log_bytes=resumed.log_bytes if own else -1)
+    logger = open_run_logger(recipe, acc, run_dir, ckpt)
     optimizer = build_optimizer(model, recipe.optim)
     lr = recipe.optim.lr * (lengths.global_batch / recipe.optim.lr_scale_batch if recipe.optim.lr_scale_batch else 1)
     seeded_train = SeededDataset(train_ds, t.seed)
@@ -132,6 +129,7 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
 
     def save(is_best: bool = False) -> Path:
         nonlocal saved_step
+        run.sync_counts()  # the epoch's loss and unreadable-video counts so far travel in the checkpoint
         run.state.log_bytes = logger.log_bytes()
         logger.flush()
         path = save_checkpoint(acc, ckpt_root, run.state, keep_last=t.keep_last, is_best=is_best, ema=ema)

@@ -13,16 +13,19 @@ class RunLogger:
     ``resume_step`` / ``log_bytes`` (from the checkpoint a run resumes) keep a resumed run's records free of
     repeats: ``log.txt`` is cut back to its size when the checkpoint was written, and TensorBoard hides every
     event after the checkpoint's step (``purge_step``), so the steps the interrupted run did after its last
-    checkpoint appear once, from the resumed run.
+    checkpoint appear once, from the resumed run. ``fresh`` (a run starting at step 0 in a folder without
+    checkpoints) cuts both to nothing: an attempt that died before its first checkpoint is started over.
     """
 
     def __init__(self, run_dir: Path | None, enabled: bool, tensorboard: bool = True, *,
-                 resume_step: int | None = None, log_bytes: int = -1) -> None:
+                 resume_step: int | None = None, log_bytes: int = -1, fresh: bool = False) -> None:
         self.enabled = enabled
         self.file = None
         self.writer = None
         if enabled and run_dir is not None:
             log = run_dir / "log.txt"
+            if fresh:  # step 0 again: an earlier attempt's lines and events would repeat its steps
+                resume_step, log_bytes = -1, 0
             if resume_step is not None and log_bytes >= 0 and log.is_file() and log.stat().st_size > log_bytes:
                 os.truncate(log, log_bytes)
             self.file = open(log, "a", buffering=1)

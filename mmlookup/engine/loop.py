@@ -54,6 +54,22 @@ class TrainLoop:
     #: called after every optimizer step on every process (checkpoints, stop signals); ``True`` ends the epoch
     after_step: Callable[[], bool] | None = None
     stopped: bool = False  # set when ``after_step`` asked to stop
+    # this process's epoch totals since they were last added to ``state`` (:meth:`sync_counts`)
+    pending: tuple[torch.Tensor, torch.Tensor] | None = None
+    pending_steps: int = 0
+
+    def sync_counts(self) -> None:
+        """Add the epoch's pending loss sum and unreadable-video count, reduced over processes, to ``state`` (so a
+        checkpoint carries them). Collective: every process calls it (before each save and at the epoch's end)."""
+        if self.pending is None:
+            return
+        loss, replaced = self.pending
+        self.state.epoch_loss_sum += self.accelerator.reduce(loss, "mean").item()
+        self.state.epoch_replaced += int(self.accelerator.reduce(replaced, "sum").item())
+        self.state.epoch_steps += self.pending_steps
+        loss.zero_()
+        replaced.zero_()
+        self.pending_steps = 0
 
     @property
     def max_steps(self) -> int:
@@ -94,14 +110,17 @@ def train_one_epoch(run: TrainLoop, epoch: int) -> tuple[float, int]:
     """Train until the end of ``epoch`` (or ``max_steps``), continuing mid-epoch after a resume.
 
     Returns:
-        Mean training loss over the steps run in this call (averaged over processes), NaN if none ran, and the
-        number of training samples (over all processes) whose video was unreadable and replaced by another.
+        Mean training loss over the epoch's steps so far (averaged over processes; a resumed epoch counts the
+        steps before the resume too, carried in the train state), NaN if none ran, and the number of training
+        samples (over all processes) whose video was unreadable and replaced by another, in the same steps.
         When ``run.after_step`` asks to stop, the epoch ends early with ``run.stopped`` set.
     """
     acc, model, opt, cfg, st = run.accelerator, run.model, run.optimizer, run.recipe.train, run.state
     spe, accum = run.lengths.steps_per_epoch, cfg.accum_steps
     first = st.step - epoch * spe  # optimizer steps of this epoch already done (resume)
     last = min(spe, run.max_steps - epoch * spe)
+    if first == 0:  # a new epoch: its counts start at zero (a resume mid-epoch keeps those of its checkpoint)
+        st.epoch_loss_sum, st.epoch_steps, st.epoch_replaced = 0.0, 0, 0
     if first >= last:
         return float("nan"), 0
     loader = acc.skip_first_batches(run.loader, first * accum) if first > 0 else run.loader
@@ -111,8 +130,9 @@ def train_one_epoch(run: TrainLoop, epoch: int) -> tuple[float, int]:
     hold, ramp = (round(e * spe) for e in (cfg.keep_rate_warmup_epochs, cfg.keep_rate_ramp_epochs))
     model.train()
     total, window = torch.zeros((), device=acc.device), torch.zeros((), device=acc.device)
-    in_window = ran = 0
+    in_window = 0
     replaced = torch.zeros((), dtype=torch.long, device=acc.device)
+    run.pending, run.pending_steps = (total, replaced), 0
     bar = tqdm(range(first, last), desc=f"epoch {epoch}", disable=not acc.is_local_main_process, leave=False)
     for _ in bar:
         step = st.step
@@ -143,7 +163,7 @@ def train_one_epoch(run: TrainLoop, epoch: int) -> tuple[float, int]:
         if run.ema is not None:
             run.ema.update(unwrapped)
         st.step += 1
-        ran += 1
+        run.pending_steps += 1
         total += step_loss
         window += step_loss
         in_window += 1
@@ -160,7 +180,9 @@ def train_one_epoch(run: TrainLoop, epoch: int) -> tuple[float, int]:
             run.stopped = True
             break
     bar.close()
-    return acc.reduce(total, "mean").item() / ran, int(acc.reduce(replaced, "sum").item())
+    run.sync_counts()
+    run.pending = None
+    return st.epoch_loss_sum / max(1, st.epoch_steps), st.epoch_replaced
 
 
 def _check_finite(acc: Accelerator, loss: torch.Tensor, step: int) -> None:

@@ -17,7 +17,14 @@ from torch.utils.data import DataLoader, Dataset
 
 from mmlookup.checkpoints import CLASSES_FILE
 from mmlookup.config import RESUME_FREE_KEYS, Recipe, load_recipe, recipe_diff, recipe_to_dict, save_recipe
-from mmlookup.engine.checkpoint import check_checkpoint, latest_checkpoint, remove_stale
+from mmlookup.engine.checkpoint import (
+    check_checkpoint,
+    check_resumable,
+    latest_checkpoint,
+    read_train_state,
+    remove_stale,
+)
+from mmlookup.engine.logger import RunLogger
 from mmlookup.engine.preempt import ignore_stop_signals
 
 
@@ -79,9 +86,10 @@ def find_resume(recipe: Recipe, resume: str | None, *, allow_recipe_change: bool
         ckpt = latest_checkpoint(recipe.train.output_dir)
         if ckpt is None:
             return None
-        ckpt = check_checkpoint(ckpt)
+        ckpt = check_checkpoint(ckpt, recipe=recipe)
     else:
-        ckpt = check_checkpoint(resume)
+        ckpt = check_checkpoint(resume, recipe=recipe)
+    check_resumable(ckpt)
     saved = ckpt.parent.parent / "recipe.yaml" if ckpt.parent.name == "checkpoints" else ckpt / "recipe.yaml"
     if saved.is_file():
         diff = recipe_diff(load_recipe(saved), recipe, RESUME_FREE_KEYS)
@@ -90,6 +98,17 @@ def find_resume(recipe: Recipe, resume: str | None, *, allow_recipe_change: bool
                              f"{'; '.join(diff)}. Resume with the same values, pass --allow-recipe-change to "
                              "continue anyway, or set train.output_dir to start a new run")
     return ckpt
+
+
+def open_run_logger(recipe: Recipe, acc: Accelerator, run_dir: Path, ckpt: Path | None) -> RunLogger:
+    """The run's logger. Resumed: ``log.txt`` cut back to the checkpoint and later TensorBoard events purged. A
+    start from step 0 in a folder without checkpoints (a first start, or ``--resume auto`` after an attempt that
+    died before its first checkpoint): ``log.txt`` and TensorBoard start afresh, so no step appears twice."""
+    resumed = read_train_state(ckpt) if ckpt is not None else None
+    own = ckpt is not None and ckpt.parent.resolve() == (run_dir / "checkpoints").resolve()
+    fresh = ckpt is None and latest_checkpoint(run_dir) is None
+    return RunLogger(run_dir, acc.is_main_process, recipe.train.tensorboard, fresh=fresh,
+                     resume_step=resumed.step if resumed else None, log_bytes=resumed.log_bytes if own else -1)
 
 
 def _path(root: str, name: str) -> str:

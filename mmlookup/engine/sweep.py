@@ -5,7 +5,9 @@ ViT and as each reducer at each rate: EViT at keep rates ρ, ATS at budgets (fra
 int), ToMe at merges per layer ``r``. A LookupViT checkpoint is evaluated at each compressed grid instead. Every
 variant sees the same validation set with the recipe's test protocol (views, pooling). The table (top-1, top-5,
 GMACs per view, clips/s, tokens per layer) is written as ``sweep.md`` and ``sweep.json``, with the
-accuracy-vs-GMACs plot of ``mmlookup plot`` as ``sweep.png``.
+accuracy-vs-GMACs plot of ``mmlookup plot`` as ``sweep.png``, into ``--out`` or ``RUN/sweep_<reducers>``
+(``sweep_evit_ats_tome``, ``sweep_tome``, ``sweep_grids``; numbered ``_2``, ``_3`` rather than overwriting an
+earlier sweep). ``--rates`` for a family that ``--encoders`` leaves out are reported, not silently dropped.
 
     mmlookup sweep runs/demo/vit/recipe.yaml --checkpoint runs/demo/vit --encoders evit ats tome
     mmlookup sweep RECIPE --checkpoint RUN --encoders tome --rates tome=4,8,16
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,8 +29,8 @@ from typing import Any
 
 import torch
 
-from mmlookup.checkpoints import resolve_checkpoint
 from mmlookup.engine.args import _load, _parse, add_set_argument
+from mmlookup.engine.checkpoint import check_checkpoint
 
 REDUCERS = ("evit", "ats", "tome")
 BACKBONES = ("vit", "evit", "ats", "tome")
@@ -132,6 +135,25 @@ def plan_variants(recipe, encoders: list[str] | None, rates: dict[str, list[floa
             if fam == "evit" and not 0.0 < float(v) <= 1.0:
                 raise ValueError(f"EViT rates are keep rates in (0, 1], got {v}")
             out.append(Variant(f"{fam}_{size}", fam, f"{SETTING[fam]} {v:g}", {RATE_KWARG[fam]: v}))
+    return out
+
+
+def unswept_rates(encoders: list[str] | None, rates: dict[str, list[float | int]]) -> list[str]:
+    """Families given ``--rates`` that ``--encoders`` leaves out (their rates would be dropped silently)."""
+    swept = encoders or list(REDUCERS)
+    return [fam for fam in rates if fam not in swept]
+
+
+def output_folder(run_dir: Path, variants: list[Variant]) -> Path:
+    """The default output folder: ``RUN/sweep_<reducers>`` (``RUN/sweep_grids`` for LookupViT), numbered
+    ``_2``, ``_3``, ... when that one already holds a sweep, so a sweep never overwrites an earlier one."""
+    families = list(dict.fromkeys(v.family for v in variants if v.family not in ("vit", "lookupvit")))
+    base = run_dir / ("sweep_" + ("_".join(families) if families else
+                                  "grids" if any(v.grid for v in variants) else "vit"))
+    out, n = base, 1
+    while (out / "sweep.md").exists() or (out / "sweep.json").exists():
+        n += 1
+        out = base.with_name(f"{base.name}_{n}")
     return out
 
 
@@ -300,7 +322,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rates", nargs="+", default=[], metavar="FAMILY=V1,V2",
                         help="rates per reducer: evit=0.9,0.7 (keep rate), ats=0.5,0.25 or ats=32 (budget), "
                         "tome=4,8 (merges per layer)")
-    parser.add_argument("--out", default=None, help="output folder (default: RUN/sweep)")
+    parser.add_argument("--out", default=None,
+                        help="output folder (default: RUN/sweep_<reducers>, numbered rather than overwritten)")
     parser.add_argument("--no-throughput", action="store_true", help="skip the clips/s timing")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per variant (default 5)")
     parser.add_argument("--gmacs-clips", type=int, default=4, help="validation clips GMACs are averaged over")
@@ -308,11 +331,16 @@ def main(argv: list[str]) -> int:
     args = _parse(parser, argv)
     recipe = _load(args)
     try:
-        ckpt = resolve_checkpoint(args.checkpoint)
         variants = plan_variants(recipe, args.encoders, parse_rates(args.rates))
     except (ValueError, FileNotFoundError) as err:
         parser.error(str(err))
-    out = Path(args.out) if args.out else (ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt) / "sweep"
+    ckpt = check_checkpoint(args.checkpoint, recipe=recipe)  # missing, corrupt, another encoder's: one line
+    dropped = unswept_rates(args.encoders, parse_rates(args.rates))
+    if dropped:
+        print(f"mmlookup sweep: warning: --rates for {', '.join(dropped)} ignored: not among the swept encoders "
+              f"({', '.join(args.encoders or REDUCERS)}); add them to --encoders to sweep them", file=sys.stderr)
+    run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt
+    out = Path(args.out) if args.out else output_folder(run_dir, variants)
     run_sweep(recipe, str(ckpt), variants, out=out, throughput=not args.no_throughput, repeats=args.repeats,
               gmacs_clips=args.gmacs_clips)
     return 0

@@ -252,8 +252,9 @@ def score_captions(
 
 def load_results(path: str | Path) -> list[tuple[int, str]]:
     """Read a COCO results file ``[{"image_id", "caption"}, ...]``; one entry per image is required."""
-    with open(path) as f:
-        data = json.load(f)
+    from mmlookup.data.coco import read_json
+
+    data = read_json(path, "results file")
     if not isinstance(data, list):
         raise ValueError(f"{path}: a COCO results file is a JSON list of {{'image_id', 'caption'}} objects")
     out: list[tuple[int, str]] = []

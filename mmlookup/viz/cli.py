@@ -78,9 +78,10 @@ def visualize_main(argv: list[str]) -> int:
     try:
         from mmlookup.viz.draw import Layout, animation, contact_sheet
         from mmlookup.viz.load import load_encoder
-        from mmlookup.viz.media import load_media
+        from mmlookup.viz.media import check_media, load_media
         from mmlookup.viz.tokenmaps import token_maps
 
+        check_media(args.media)  # before the checkpoint is read
         budget = getattr(args, "budget", "unset")
         loaded = load_encoder(args.checkpoint, args.encoder, keep_rate=args.keep_rate, budget=budget,
                               num_frames=args.num_frames, img_size=args.img_size, seed=args.seed)

@@ -12,8 +12,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from mmlookup.checkpoints import WeightShapeError, load_checkpoint, resolve_checkpoint
 from mmlookup.checkpoints import find_recipe as find_recipe  # re-exported: it lived here
-from mmlookup.checkpoints import load_checkpoint, resolve_checkpoint
 from mmlookup.data.coco import IMAGENET_MEAN, IMAGENET_STD
 
 Grid = tuple[int, int, int]
@@ -149,9 +149,14 @@ def _resolve(path: Path) -> Path:
 
 def _load_weights(model: nn.Module, path: Path) -> None:
     """Load through the project's loader; tensors the checkpoint lacks are an error (nothing drawn from noise)."""
-    report = load_checkpoint(model, path, verbose=False)
+    from mmlookup.engine.checkpoint import encoder_mismatch_error
+
+    name = getattr(model, "encoder_config", {}).get("name")
+    try:
+        report = load_checkpoint(model, path, verbose=False)
+    except (RuntimeError, WeightShapeError) as err:  # shapes that cannot be mapped
+        raise encoder_mismatch_error(path, name, " ".join(str(err).split())[:200]) from None
     if report.new:
-        raise ValueError(f"{path} does not hold every weight of {type(model).__name__}: missing "
-                         f"{', '.join(report.new[:6])}{' ...' if len(report.new) > 6 else ''}")
+        raise encoder_mismatch_error(path, name, f"{len(report.new)} missing, e.g. {', '.join(report.new[:3])}")
     resized = f" ({len(report.resized)} resized)" if report.resized else ""
     print(f"loaded {len(report.mapped)} tensors from {path}{resized}")

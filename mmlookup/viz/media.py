@@ -37,6 +37,19 @@ class Media:
         return self.frames.shape[0] == 1
 
 
+def check_media(path: str | Path) -> Path:
+    """``path`` as a :class:`Path` when it is an existing video or image file (by suffix), else a one-line error;
+    cheap, so commands call it before they load a model."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if not is_video(path) and suffix not in IMAGE_SUFFIXES:
+        raise ValueError(f"{path}: unknown media type {suffix!r}; videos: .mp4 .webm .avi .mkv .mov .m4v .gif, "
+                         f"images: {' '.join(sorted(IMAGE_SUFFIXES))}")
+    return path
+
+
 def load_media(path: str | Path, *, num_frames: int, img_size: tuple[int, int], sampling: str = "segment",
                frame_interval: int = 4, mean: tuple[float, ...] = IMAGENET_MEAN,
                std: tuple[float, ...] = IMAGENET_STD) -> Media:
@@ -58,17 +71,11 @@ def load_media(path: str | Path, *, num_frames: int, img_size: tuple[int, int], 
     """
     from torchvision.transforms import v2
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    suffix = path.suffix.lower()
+    path = check_media(path)
     if is_video(path):
         frames, indices = _read_video(path, num_frames, sampling, frame_interval)       # (T, C, H, W)
-    elif suffix in IMAGE_SUFFIXES:
-        frames, indices = _read_image(path), [0]
     else:
-        raise ValueError(f"{path}: unknown media type {suffix!r}; videos: .mp4 .webm .avi .mkv .mov .m4v .gif, "
-                         f"images: {' '.join(sorted(IMAGE_SUFFIXES))}")
+        frames, indices = _read_image(path), [0]
     shown = v2.Compose([v2.Resize(min(img_size), antialias=True), v2.CenterCrop(list(img_size))])(frames)
     video = v2.Normalize(list(mean), list(std))(v2.ToDtype(torch.float32, scale=True)(shown))
     return Media(str(path), shown.permute(0, 2, 3, 1).contiguous(), video.permute(1, 0, 2, 3).unsqueeze(0),
