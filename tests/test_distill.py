@@ -185,7 +185,7 @@ def test_teacher_with_other_classes_is_one_line_rc2(tmp_path, teacher_run, capsy
             (tmp_path / "data" / split / c / "a.mp4").write_bytes(b"x")
     sets = [f"data.root={tmp_path / 'data'}", "data.synthetic=False", "data.format=folder",
             "data.train_annotations=train", "data.val_annotations=val", f"distill.teacher={teacher_run}",
-            "train.batch_size=2",            f"train.output_dir={tmp_path / 'run'}"]
+            "train.batch_size=2", f"train.output_dir={tmp_path / 'run'}"]
     capsys.readouterr()
     assert main(["train", "synthetic/lookupvit_distill", *[x for kv in sets for x in ("--set", kv)]]) == 2
     err = capsys.readouterr().err.strip()
@@ -295,3 +295,28 @@ def test_imagenet_distillation_recipe_runs_from_a_timm_state_dict(tmp_path, caps
                         "distill.teacher_encoder=vit_tiny", "model.encoder=lookupvit_tiny", "num_classes=1000")
     assert result.state.step == 2 and result.distiller.cfg.kind == "hard"
     assert "classifier head: imported (1000 classes" in capsys.readouterr().out  # the teacher's own head
+
+
+def test_cache_on_skips_the_teacher_in_later_epochs_and_logs_it(tmp_path, teacher_run):
+    recipe = _student(tmp_path, teacher_run, "distill.cache=true", "distill.cache_views=1", "distill.cache_topk=3",
+                      "train.epochs=2", "train.clip_grad=0.0", "model.drop_path_rate=0.0")
+    result = fit(recipe, accelerator=build_accelerator(recipe), datasets=DATA)
+    c = result.distiller.cache
+    assert c.misses == 16 and c.hits == 16 and len(c.store) == 16  # epoch 1 fills it, epoch 2 only reads it
+    assert "16 clips from the cache, 16 through the teacher" in (tmp_path / "run" / "log.txt").read_text()
+
+
+def test_bench_train_times_each_model_with_and_without_the_teacher():
+    from mmlookup.bench.cli import Case
+    from mmlookup.bench.train import _teacher, run_train_bench
+    from mmlookup.registry import create_encoder
+
+    shape = (3, 4, 32, 32)
+    student = create_encoder("lookupvit_nano", num_frames=4, img_size=32)
+    cases = [Case("lookupvit_nano", "lookupvit", student, (1, 2, 2))]
+    teacher = _teacher("vit_nano", shape)
+    rows = run_train_bench(cases, shape, 1, torch.device("cpu"), "fp32", warmup=0, repeats=1, teacher=teacher)
+    assert [r.model for r in rows] == ["lookupvit_nano", "lookupvit_nano + teacher"]
+    assert rows[0].teacher_overhead is None and rows[1].teacher_overhead is not None
+    assert rows[1].gmacs == rows[0].gmacs  # the teacher's work is not counted in the student's GMACs
+    assert all(p.grad is None for p in teacher.parameters())

@@ -304,6 +304,10 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
         report = _train_epochs(recipe, acc, run, model, val_loader, train_loader, seeded_train, num_classes, ema,
                                logger, save, lambda: saved_step)
         release_workers(train_loader)
+        if distiller is not None and distiller.cache is not None:
+            c = distiller.cache
+            logger.info(f"distill cache (this process): {c.hits} clips from the cache, {c.misses} through the teacher, "
+                        f"{len(c.store)} stored")
         if run.stopped:
             path = save() if saved_step != run.state.step else ckpt_root / f"step_{run.state.step:08d}"
             logger.info(f"stopped at step {run.state.step} by {signal_name(policy.stop_signal)}; checkpoint {path}")
