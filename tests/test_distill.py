@@ -30,7 +30,11 @@ from mmlookup.engine.fit import build_accelerator, fit
 from mmlookup.engine.loop import head_loss
 from mmlookup.models import build_model
 
-DATA = (ToyClips(16), ToyClips(6, seed=1))  # 4 classes, 4 x 32 x 32 clips; batch 4: 4 steps per epoch
+
+def _data() -> tuple[ToyClips, ToyClips]:
+    """4 classes, 4 x 32 x 32 clips; batch 4: 4 steps per epoch. Made on call, never at import: a parent that has
+    used torch's thread pool before ``debug_launcher`` forks deadlocks its children."""
+    return ToyClips(16), ToyClips(6, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +42,7 @@ def teacher_run(tmp_path_factory) -> Path:
     """A vit_nano run on the toy clips (4 classes): the teacher of every test here."""
     tmp = tmp_path_factory.mktemp("teacher")
     recipe = toy_recipe(tmp, "vit_nano", "train.epochs=1", "train.max_steps=2")
-    fit(recipe, accelerator=build_accelerator(recipe), datasets=DATA)
+    fit(recipe, accelerator=build_accelerator(recipe), datasets=_data())
     return tmp / "run"
 
 
@@ -106,8 +110,9 @@ def test_teacher_is_frozen_in_eval_mode_and_unchanged_by_training(tmp_path, teac
     student = build_model(recipe, 4).train()
     d = make_distiller(recipe, teacher, student, torch.device("cpu"))
     opt = torch.optim.SGD(student.parameters(), lr=0.1)
+    train, _ = _data()
     for _ in range(2):
-        batch = torch.stack([DATA[0][j].video for j in range(4)])
+        batch = torch.stack([train[j].video for j in range(4)])
         loss = d.step_loss(student, batch, None, lambda lg, tg: head_loss(lg, tg), torch.tensor([0, 1, 2, 3]))
         loss.backward()
         opt.step()
@@ -119,7 +124,7 @@ def test_teacher_is_frozen_in_eval_mode_and_unchanged_by_training(tmp_path, teac
 
 def test_distilled_checkpoints_hold_only_the_student(tmp_path, teacher_run):
     recipe = _student(tmp_path, teacher_run, "distill.kind=hard", "train.max_steps=2", "train.epochs=1")
-    result = fit(recipe, accelerator=build_accelerator(recipe), datasets=DATA)
+    result = fit(recipe, accelerator=build_accelerator(recipe), datasets=_data())
     ckpt = latest_checkpoint(tmp_path / "run")
     saved = load_file(str(ckpt / "model.safetensors"))
     assert set(saved) == set(result.model.state_dict())  # the student's keys, nothing of the teacher
@@ -130,7 +135,7 @@ def test_distilled_checkpoints_hold_only_the_student(tmp_path, teacher_run):
 
 def test_feature_projector_is_trained_and_saved_beside_the_student(tmp_path, teacher_run):
     recipe = _student(tmp_path, teacher_run, "distill.kind=feature", "train.max_steps=2", "train.epochs=1")
-    fit(recipe, accelerator=build_accelerator(recipe), datasets=DATA)
+    fit(recipe, accelerator=build_accelerator(recipe), datasets=_data())
     ckpt = latest_checkpoint(tmp_path / "run")
     proj = load_file(str(ckpt / "model_1.safetensors"))
     assert set(proj) == {"proj.0.weight", "proj.0.bias", "proj.1.weight", "proj.1.bias"}  # two LookupViT heads
@@ -140,11 +145,11 @@ def test_feature_projector_is_trained_and_saved_beside_the_student(tmp_path, tea
 def test_exact_resume_mid_distillation(tmp_path, teacher_run):
     extra = ["distill.kind=feature", "train.epochs=3", "train.batch_size=4"]
     straight = _student(tmp_path / "a", teacher_run, *extra, "train.max_steps=6")
-    ra = fit(straight, accelerator=build_accelerator(straight), datasets=DATA).report
+    ra = fit(straight, accelerator=build_accelerator(straight), datasets=_data()).report
     first = _student(tmp_path / "b", teacher_run, *extra, "train.max_steps=2")  # stop mid-epoch
-    fit(first, accelerator=build_accelerator(first), datasets=DATA)
+    fit(first, accelerator=build_accelerator(first), datasets=_data())
     second = _student(tmp_path / "b", teacher_run, *extra, "train.max_steps=6")
-    rb = fit(second, resume="auto", accelerator=build_accelerator(second), datasets=DATA).report
+    rb = fit(second, resume="auto", accelerator=build_accelerator(second), datasets=_data()).report
     ca, cb = latest_checkpoint(tmp_path / "a" / "run"), latest_checkpoint(tmp_path / "b" / "run")
     for name in ("model.safetensors", "model_1.safetensors"):
         wa, wb = load_file(str(ca / name)), load_file(str(cb / name))
@@ -171,7 +176,8 @@ def test_init_from_teacher_copies_vit_blocks_into_lookupvit_and_reports_the_rest
 def test_init_from_teacher_gives_evit_the_teacher_itself(tmp_path, teacher_run):
     recipe = _student(tmp_path, teacher_run, "model.init_from=teacher", "model.keep_rate=1.0", encoder="evit_nano")
     student, teacher = build_model(recipe, 4).eval(), build_teacher(recipe.distill, recipe)
-    video = torch.stack([DATA[1][i].video for i in range(3)])
+    val = _data()[1]
+    video = torch.stack([val[i].video for i in range(3)])
     with torch.no_grad():
         assert torch.allclose(student(video), teacher(video), atol=1e-5)  # encoder and head: keep rate 1 = the ViT
 
@@ -218,7 +224,7 @@ def _distill_two_ranks(tmp: str, teacher: str) -> None:
     recipe = _student(Path(tmp), Path(teacher), "distill.kind=feature", "train.epochs=1", "train.batch_size=2")
     acc = build_accelerator(recipe, cpu=True)
     assert acc.num_processes == 2
-    result = fit(recipe, accelerator=acc, datasets=DATA)
+    result = fit(recipe, accelerator=acc, datasets=_data())
     flat = torch.cat([p.detach().flatten() for p in result.model.parameters()])
     both = acc.gather(flat[None])
     assert torch.equal(both[0], both[1]), "student weights diverged across ranks"
@@ -300,7 +306,7 @@ def test_imagenet_distillation_recipe_runs_from_a_timm_state_dict(tmp_path, caps
 def test_cache_on_skips_the_teacher_in_later_epochs_and_logs_it(tmp_path, teacher_run):
     recipe = _student(tmp_path, teacher_run, "distill.cache=true", "distill.cache_views=1", "distill.cache_topk=3",
                       "train.epochs=2", "train.clip_grad=0.0", "model.drop_path_rate=0.0")
-    result = fit(recipe, accelerator=build_accelerator(recipe), datasets=DATA)
+    result = fit(recipe, accelerator=build_accelerator(recipe), datasets=_data())
     c = result.distiller.cache
     assert c.misses == 16 and c.hits == 16 and len(c.store) == 16  # epoch 1 fills it, epoch 2 only reads it
     assert "16 clips from the cache, 16 through the teacher" in (tmp_path / "run" / "log.txt").read_text()
