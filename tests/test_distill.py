@@ -240,7 +240,7 @@ def test_two_process_distillation(tmp_path, teacher_run):
             "num_processes=2)")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), str(Path(__file__).parents[1]),
                                                         os.environ.get("PYTHONPATH", "")])}
-    # 1200 s: on 2 cores shared with other jobs (load ~20) this run took ~15 minutes; ~1 minute on idle cores
+    # 1200 s: on 2 cores shared with other jobs (load average ~20) this run took ~15 minutes
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "2 process(es)" in (tmp_path / "run" / "log.txt").read_text()
