@@ -327,3 +327,29 @@ def test_bench_train_times_each_model_with_and_without_the_teacher():
     assert rows[0].teacher_overhead is None and rows[1].teacher_overhead is not None
     assert rows[1].gmacs == rows[0].gmacs  # the teacher's work is not counted in the student's GMACs
     assert all(p.grad is None for p in teacher.parameters())
+
+
+def test_table_tool_plans_valid_commands_and_renders_mean_std(tmp_path):
+    import json
+
+    from mmlookup.config import load_recipe
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
+    import distill_table
+
+    for row in distill_table.ROWS:
+        for cmd in distill_table.commands(row, 1, tmp_path, 5):
+            i = cmd.index("-m") + 2
+            sets = [cmd[j + 1] for j in range(len(cmd)) if cmd[j] == "--set"]
+            recipe = load_recipe(cmd[i + 1], sets)  # every planned run is a recipe the CLI accepts
+            assert recipe.train.seed == 1 or cmd[i] == "eval"
+    for seed, (t, s) in enumerate(((80.0, 60.0), (70.0, 70.0))):
+        for row, v in (("teacher", t), ("soft", s)):
+            run = tmp_path / f"{row}_s{seed}"
+            run.mkdir()
+            (run / "eval.json").write_text(json.dumps({"results": [{"grid": None, "combined": {"top1": v}}]}))
+        (tmp_path / f"soft_s{seed}" / "log.txt").write_text(f"step 20/100  loss 1\neval: top-1 {s - 5}\n"
+                                                             f"step 40/100  loss 1\neval: top-1 {s}\n")
+    table = distill_table.render(tmp_path, [0, 1], ["teacher", "soft"], 5)
+    assert "| 75.0 ± 7.1 | s0 80.0, s1 70.0 |" in table and "| 65.0 ± 7.1 |" in table
+    assert "seed 0: not within 100" in table and "seed 1: 40 steps" in table

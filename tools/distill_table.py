@@ -106,21 +106,24 @@ def main(argv: list[str] | None = None) -> int:
 
 def render(out: Path, seeds: list[int], rows: list[str], epochs: int) -> str:
     """The markdown table (mean ± std over the seeds whose run finished) and the steps-to-teacher line."""
-    lines = [f"| model ({epochs * 20} student steps) | grid | top-1 % (mean ± std) | seeds |", "|---|---|---|---|"]
+    lines = [f"| model ({epochs * 20} student steps) | grid | top-1 % (mean ± std) | per seed |", "|---|---|---|---|"]
     for row in rows:
-        per_grid: dict[str, list[float]] = {}
+        per_grid: dict[str, dict[int, float]] = {}
         for s in seeds:
             run = out / f"{row}_s{s}"
             if (run / "eval.json").is_file():
                 for g, v in top1(run).items():
-                    per_grid.setdefault(g, []).append(v)
-        for g, vals in per_grid.items():
-            sd = statistics.stdev(vals) if len(vals) > 1 else float("nan")
-            lines.append(f"| {LABELS[row]} | {g} | {statistics.mean(vals):.1f} ± {sd:.1f} | {len(vals)} |")
+                    per_grid.setdefault(g, {})[s] = v
+        for g, by_seed in per_grid.items():
+            vals = list(by_seed.values())
+            mean = statistics.mean(vals)
+            spread = f"{mean:.1f} ± {statistics.stdev(vals):.1f}" if len(vals) > 1 else f"{mean:.1f}"
+            each = ", ".join(f"s{s} {v:.1f}" for s, v in by_seed.items())
+            lines.append(f"| {LABELS[row]} | {g} | {spread} | {each} |")
     reached = []
     for s in seeds:
         soft, teacher = out / f"soft_s{s}", out / f"teacher_s{s}"
-        if (soft / "log.txt").is_file() and (teacher / "eval.json").is_file():
+        if (soft / "eval.json").is_file() and (teacher / "eval.json").is_file():
             target = next(iter(top1(teacher).values())) - 1.0
             step = next((st for st, v in curve(soft) if v >= target), None)
             reached.append(f"seed {s}: " + (f"{step} steps" if step is not None else f"not within {epochs * 20}"))
