@@ -353,3 +353,17 @@ def test_table_tool_plans_valid_commands_and_renders_mean_std(tmp_path):
     table = distill_table.render(tmp_path, [0, 1], ["teacher", "soft"], 5)
     assert "| 75.0 ± 7.1 | s0 80.0, s1 70.0 |" in table and "| 65.0 ± 7.1 |" in table
     assert "seed 0: not within 100" in table and "seed 1: 40 steps" in table
+
+
+def test_a_distilled_run_evaluates_without_its_teacher(tmp_path, teacher_run):
+    import shutil
+
+    from mmlookup.engine.fit import run_eval
+
+    teacher = tmp_path / "teacher_copy"
+    shutil.copytree(teacher_run, teacher)
+    recipe = _student(tmp_path, teacher, "model.init_from=teacher", "train.max_steps=1", "train.epochs=1")
+    result = fit(recipe, accelerator=build_accelerator(recipe), datasets=_data())
+    shutil.rmtree(teacher)
+    report = run_eval(recipe, str(result.checkpoint), accelerator=build_accelerator(recipe), dataset=_data()[1])
+    assert report.results == result.report.results

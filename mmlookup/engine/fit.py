@@ -16,7 +16,15 @@ from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, set_seed
 from torch.utils.data import DataLoader, Dataset
 
-from mmlookup.config import RESUME_FREE_KEYS, Recipe, load_recipe, recipe_diff, recipe_to_dict, save_recipe
+from mmlookup.config import (
+    RESUME_FREE_KEYS,
+    Recipe,
+    derive,
+    load_recipe,
+    recipe_diff,
+    recipe_to_dict,
+    save_recipe,
+)
 from mmlookup.engine.checkpoint import (
     TrainState,
     check_checkpoint,
@@ -406,6 +414,8 @@ def run_eval(recipe: Recipe, checkpoint: str | None, *, use_ema: bool | None = N
     acc = accelerator or build_accelerator(recipe)
     val_ds = dataset or build_dataset(recipe, False)
     num_classes = _num_classes(recipe, val_ds)
+    if checkpoint is not None and recipe.model.init_from:  # the checkpoint has every weight: no teacher needed
+        recipe = derive(recipe, {"model.init_from": ""})
     model: VideoClassifier = build_model(recipe, num_classes)
     ema = recipe.eval.use_ema if use_ema is None else use_ema
     if checkpoint is None and not recipe.model.pretrained:
