@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("mmlookup.data.cli:main", "data tools: synth, scan, stats"),
     "caption": ("mmlookup.captioning.cli:caption_main", "caption images or videos with a trained captioner"),
     "eval-captions": ("mmlookup.captioning.cli:eval_captions_main", "score a COCO results file against references"),
+    "predict": ("mmlookup.inference.cli:predict_main", "top-k class names of videos and images: MODEL INPUT..."),
+    "app": ("mmlookup.inference.cli:app_main", "demo web page for a classifier (Gradio; pip install mmlookup[app])"),
     "visualize": ("mmlookup.viz.cli:visualize_main", "token maps of an encoder on a video or image (GIF + PNG)"),
     "plot": ("mmlookup.viz.cli:plot_main", "accuracy vs GFLOPs / throughput plots from run directories"),
 }

@@ -6,7 +6,9 @@
     classifier.push_to_hub("me/vit-nano-synth")                  # huggingface_hub's PyTorchModelHubMixin
 
 ``config.json`` holds ``{"mmlookup": 1, "kind": "encoder"|"classifier", "encoder": registered name,
-"encoder_kwargs": {...}, "head": {"pool", "num_classes", "dropout", "fc_norm", "fc_norm_eps"}}``: the registry
+"encoder_kwargs": {...}, "head": {"pool", "num_classes", "dropout", "fc_norm", "fc_norm_eps"}}`` and, when the
+classifier knows its classes (``model.class_names``), ``id2label`` / ``label2id`` (the Hugging Face convention,
+which :func:`read_class_names` also reads from VideoMAE / ViViT folders and a run's ``classes.json``): the registry
 rebuilds the encoder from its name and arguments (which
 :func:`mmlookup.registry.create_encoder` records on every model it builds), the head from its type and size, and
 the weights load strictly. Nothing is unpickled. Encoders and classifiers inherit these methods from
@@ -24,6 +26,7 @@ from safetensors.torch import load_model
 
 FOLDER_VERSION = 1
 WEIGHTS = "model.safetensors"
+CLASSES_FILE = "classes.json"  # a run's class names in label order, written by the trainer
 
 
 class FolderMixin(PyTorchModelHubMixin, library_name="mmlookup", tags=["video-classification", "mmlookup"]):
@@ -69,7 +72,50 @@ def folder_config(model: nn.Module) -> dict[str, Any]:
     cfg: dict[str, Any] = {"mmlookup": FOLDER_VERSION, "kind": "encoder", **encoder_config(encoder)}
     if isinstance(model, VideoClassifier):
         cfg.update(kind="classifier", head=head_config(model.head))
+        names = getattr(model, "class_names", None)
+        if names:
+            if len(names) != cfg["head"]["num_classes"]:
+                raise ValueError(f"{len(names)} class names for a head of {cfg['head']['num_classes']} classes")
+            cfg.update(label_maps(names))
     return cfg
+
+
+def label_maps(names: list[str]) -> dict[str, dict]:
+    """``{"id2label": {"0": name, ...}, "label2id": {name: 0, ...}}`` (JSON keys are strings, as in HF configs)."""
+    return {"id2label": {str(i): n for i, n in enumerate(names)}, "label2id": {n: i for i, n in enumerate(names)}}
+
+
+def read_class_names(path: str | Path) -> list[str] | None:
+    """Class names in label order from a folder: ``config.json``'s ``id2label`` (our model folders, Hugging Face
+    VideoMAE / ViViT), else a run's ``classes.json``; ``None`` when neither is there.
+
+    Hugging Face's default ``LABEL_0``, ``LABEL_1``... names count as names (they are what the model was given).
+
+    Raises:
+        ValueError: a file that is there but malformed (indices not ``0..N-1``, not a list of strings).
+    """
+    folder = Path(path)
+    config = folder / "config.json"
+    if config.is_file():
+        try:
+            id2label = json.loads(config.read_text()).get("id2label")
+        except (json.JSONDecodeError, AttributeError):
+            id2label = None
+        if id2label:
+            try:
+                by_index = {int(k): str(v) for k, v in id2label.items()}
+            except (TypeError, ValueError):
+                raise ValueError(f"{config}: id2label keys must be class indices, got {list(id2label)[:3]}") from None
+            if sorted(by_index) != list(range(len(by_index))):
+                raise ValueError(f"{config}: id2label indices are not 0..{len(by_index) - 1}")
+            return [by_index[i] for i in range(len(by_index))]
+    classes = folder / CLASSES_FILE
+    if classes.is_file():
+        names = json.loads(classes.read_text())
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"{classes}: expected a JSON list of class names")
+        return names
+    return None
 
 
 def encoder_config(encoder: nn.Module) -> dict[str, Any]:
@@ -132,5 +178,6 @@ def load_folder(folder: str | Path, *, map_location: str = "cpu", strict: bool =
         head = build_head(model, h["pool"], h["num_classes"], h["dropout"], fc_norm=h.get("fc_norm", False),
                           fc_norm_eps=h.get("fc_norm_eps", 1e-6))
         model = VideoClassifier(model, head)
+        model.class_names = read_class_names(folder)
     load_model(model, str(folder / WEIGHTS), strict=strict, device=map_location)
     return model.eval()

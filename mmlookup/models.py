@@ -27,12 +27,14 @@ class VideoClassifier(nn.Module, FolderMixin):
     Args:
         encoder: any registered encoder (the contract of ``mmlookup.encoders.base``).
         head: a head from :mod:`mmlookup.heads`; its ``head_names`` name the rows of the logits.
+        class_names: the classes in label order, when known (model folders store them as ``id2label``).
     """
 
-    def __init__(self, encoder: Encoder, head: nn.Module) -> None:
+    def __init__(self, encoder: Encoder, head: nn.Module, class_names: list[str] | None = None) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = head
+        self.class_names = list(class_names) if class_names else None  # label order; saved as id2label
 
     @property
     def head_names(self) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from mmlookup.config import Recipe, derive, load_recipe
+from mmlookup.folders import read_class_names
 
 CARD = """---
 library_name: mmlookup
@@ -62,8 +63,11 @@ def export_run(run: str | Path, out: str | Path, checkpoint: str = "best") -> Pa
     model = build_model(recipe, num_classes)
     use_ema = recipe.eval.use_ema and (ckpt / "ema.safetensors").is_file()
     state = load_weights(model, ckpt, use_ema=use_ema)
+    model.class_names = _run_classes(run, recipe, num_classes)
     model.save_pretrained(out)
     shutil.copyfile(recipe_file, out / "recipe.yaml")
+    if (run / "sweep" / "sweep.json").is_file():              # measured settings: predict --gmacs-budget uses them
+        shutil.copyfile(run / "sweep" / "sweep.json", out / "sweep.json")
     card = CARD.format(
         name=recipe.name, encoder=recipe.model.encoder, num_classes=num_classes, run=run, checkpoint=checkpoint,
         step=state.step, out=out, num_frames=recipe.model.num_frames, img_size=recipe.model.img_size,
@@ -72,6 +76,20 @@ def export_run(run: str | Path, out: str | Path, checkpoint: str = "best") -> Pa
     (out / "README.md").write_text(card)
     print(f"exported {ckpt} ({'EMA ' if use_ema else ''}step {state.step}) -> {out}")
     return out
+
+
+def _run_classes(run: Path, recipe: Recipe, num_classes: int) -> list[str] | None:
+    """The run's class names: its ``classes.json``, or (runs trained before it was written) the recipe's
+    annotations when they are still at hand; ``None`` (with a note) otherwise."""
+    from mmlookup.inference.source import classes_from_recipe
+
+    names = read_class_names(run) or classes_from_recipe(recipe)
+    if names is not None and len(names) != num_classes:
+        names = None
+    if names is None:
+        print(f"note: no class names for {run} (no classes.json, annotations not found): the folder's config.json "
+              "gets no id2label, so predictions will name classes by index")
+    return names
 
 
 def _num_classes(weights: Path) -> int:

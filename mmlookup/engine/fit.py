@@ -203,6 +203,23 @@ def _num_classes(recipe: Recipe, dataset: Dataset) -> int:
     return recipe.num_classes or int(dataset.num_classes)
 
 
+def record_classes(run_dir: Path, dataset: Dataset, num_classes: int, main_process: bool) -> list[str] | None:
+    """Write the training set's class names (label order) to ``RUN/classes.json`` so predictions can name classes
+    without the dataset at hand (``mmlookup predict``, ``mmlookup export``); return them (``None``: the dataset
+    has no names, or not one per class)."""
+    import json
+
+    from mmlookup.folders import CLASSES_FILE
+
+    names = getattr(dataset, "classes", None)
+    if not names or len(names) != num_classes:
+        return None
+    names = [str(n) for n in names]
+    if main_process:
+        (run_dir / CLASSES_FILE).write_text(json.dumps(names, indent=1))
+    return names
+
+
 @dataclass
 class FitResult:
     """What :func:`fit` leaves behind: the final report, the trained (unwrapped) model and where it was saved."""
@@ -251,6 +268,7 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
     distiller = _build_distiller(recipe, model, num_classes, acc)  # before the run folder: a wrong teacher is rc 2
     keep_rate = target_keep_rate(model)  # EViT: the schedule moves ρ in training steps; evaluations use this
     run_dir = setup_run_dir(recipe, acc)
+    model.class_names = record_classes(run_dir, train_ds, num_classes, acc.is_main_process)
     resumed = read_train_state(ckpt) if ckpt is not None else None
     own = ckpt is not None and ckpt.parent.resolve() == (run_dir / "checkpoints").resolve()
     logger = RunLogger(run_dir, acc.is_main_process, recipe.train.tensorboard,

@@ -1,0 +1,254 @@
+"""``mmlookup app MODEL [--captioner RUN]``: a demo web page (Gradio) over :class:`~mmlookup.inference.Predictor`.
+
+Upload (or pick an example) video or image; the page shows the top-5 classes as a bar chart, the token map of
+``mmlookup visualize`` (:mod:`mmlookup.viz`), the GMACs per view and the measured latency of the setting in use,
+and a caption when a captioning run is given. A control (compressed grid / keep rate / r / ATS budget, or a GMACs
+budget) re-runs the current file at once. Unreadable inputs are shown with their reason and counted.
+
+Offline: Gradio's analytics are off, no share link is made, no web font is requested (system fonts), and
+server-side rendering (a Node process) is off. Needs the optional extra ``pip install mmlookup[app]``.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mmlookup.inference.predictor import Predictor
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+BUDGET_CHOICE = "GMACs budget (below)"
+
+
+def missing_app_dependency() -> str | None:
+    """``None`` when Gradio imports; else a one-line install hint."""
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        return "the demo page needs Gradio: pip install 'mmlookup[app]'"
+    return None
+
+
+@dataclass
+class AppResult:
+    """What the page shows for one request."""
+
+    labels: dict[str, float] = field(default_factory=dict)    # top-5 name -> probability (gr.Label)
+    token_map: str | None = None                              # PNG path
+    info: str = ""                                            # setting, GMACs, latency (markdown)
+    caption: str = ""
+    status: str = ""                                          # errors, notes and the running counts
+
+
+class DemoApp:
+    """The page's logic, independent of Gradio (tests call :meth:`analyse` directly)."""
+
+    def __init__(self, predictor: Predictor, captioner: str | None = None, out_dir: str | None = None) -> None:
+        self.predictor = predictor
+        self.out_dir = Path(out_dir or tempfile.mkdtemp(prefix="mmlookup_app_"))
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.counts = {"predicted": 0, "unreadable": 0, "with notes": 0}
+        self.captioner = _Captioner(captioner) if captioner else None
+        from mmlookup.inference.budget import candidates
+
+        self.settings = {self._choice(s): s for s in candidates(predictor.loaded)}
+        self.default_choice = self._choice(predictor.setting) if self._choice(predictor.setting) in self.settings \
+            else next(iter(self.settings))
+
+    @staticmethod
+    def _choice(setting) -> str:
+        name = setting.label if setting.label != "-" else "no reduction"
+        if setting.encoder.split("_")[0] != setting.family or setting.top1 is not None:
+            name = f"{setting.encoder} {name}"
+        return f"{name} ({setting.gmacs:.3g} GMACs)"
+
+    def choices(self) -> list[str]:
+        return [*self.settings, BUDGET_CHOICE]
+
+    def set_setting(self, choice: str | None, gmacs_budget: float | None) -> str:
+        """Apply a choice of the control; return a line saying what runs (or why the budget cannot be met)."""
+        from mmlookup.inference.budget import apply
+
+        p = self.predictor
+        if choice == BUDGET_CHOICE:
+            if not gmacs_budget or gmacs_budget <= 0:
+                return "set a GMACs budget > 0"
+            try:
+                p.configure(gmacs_budget=float(gmacs_budget))
+            except ValueError as err:
+                return f"**budget not met:** {err}"
+            return f"GMACs budget {gmacs_budget:g}: chose {p.setting.describe()}"
+        setting = self.settings.get(choice or self.default_choice, self.settings[self.default_choice])
+        p.model = apply(p.loaded, setting)
+        p.grid, p.setting = setting.grid, setting
+        return f"setting: {setting.describe()}"
+
+    def analyse(self, path: str | None, choice: str | None = None, gmacs_budget: float | None = None) -> AppResult:
+        """Predict one file with the chosen setting; never raises for a bad file (it is reported and counted)."""
+        import torch
+
+        from mmlookup.inference.inputs import InputError
+
+        res = AppResult()
+        chosen = self.set_setting(choice, gmacs_budget)
+        if not path:
+            res.status = self._counts("upload a video or image, or pick an example")
+            res.info = chosen
+            return res
+        p = self.predictor
+        name = Path(path).name
+        try:
+            views = p.read(path)
+        except InputError as err:
+            self.counts["unreadable"] += 1
+            res.status = self._counts(f"**unreadable: {name}**: {err.reason}")
+            res.info = chosen
+            return res
+        start = time.perf_counter()
+        probs = p.probabilities(views.video[None])
+        seconds = time.perf_counter() - start
+        res.labels = {x["label"]: x["score"] for x in p.top(probs, 5)[0]}
+        self.counts["predicted"] += 1
+        self.counts["with notes"] += bool(views.notes)
+        v = views.video.shape[0]
+        res.info = (f"{chosen}  \n**{p.setting.gmacs:.4g} GMACs per view** ({v} view{'s' if v > 1 else ''}); "
+                    f"latency **{seconds * 1e3:.0f} ms** for this input ({seconds * 1e3 / v:.0f} ms per view) on "
+                    f"{p.device}, {str(p.dtype).replace('torch.', '')}")
+        res.token_map = self._token_map(path, views)
+        if self.captioner is not None:
+            with torch.inference_mode():
+                res.caption = self.captioner(path)
+        notes = "".join(f"  \nnote: {n}" for n in views.notes)
+        res.status = self._counts(f"predicted {name}{notes}")
+        return res
+
+    def _counts(self, head: str) -> str:
+        c = self.counts
+        return f"{head}  \ninputs so far: {c['predicted']} predicted ({c['with notes']} with notes), " \
+               f"{c['unreadable']} unreadable"
+
+    def _token_map(self, path: str, views) -> str | None:
+        """The ``mmlookup visualize`` contact sheet of the encoder in use on this file (first view)."""
+        try:
+            from mmlookup.viz.draw import Layout, contact_sheet
+            from mmlookup.viz.media import load_media
+            from mmlookup.viz.tokenmaps import token_maps
+
+            p = self.predictor
+            pre = p.loaded.preprocess
+            enc = p.model.encoder
+            media = load_media(path, num_frames=pre.num_frames, img_size=(pre.img_size, pre.img_size),
+                               sampling=pre.sampling, frame_interval=pre.frame_interval, mean=pre.mean, std=pre.std)
+            video = media.video.to(next(enc.parameters()).device, next(enc.parameters()).dtype)
+            if media.is_image and video.shape[2] != pre.num_frames:
+                video = video.expand(-1, -1, pre.num_frames, -1, -1)
+            frames = media.frames if media.frames.shape[0] == pre.num_frames else \
+                media.frames.expand(pre.num_frames, -1, -1, -1)
+            maps = token_maps(enc, video.float() if video.dtype != p.dtype else video, grid=p.grid)
+            out = self.out_dir / f"{Path(path).stem}_{int(time.time() * 1e3)}.png"
+            contact_sheet(frames, maps, out, title=f"{p.setting.encoder} {p.setting.label}", layout=Layout(cell=96))
+            return str(out)
+        except Exception as err:  # noqa: BLE001 - a picture that cannot be drawn must not hide the prediction
+            (self.out_dir / "token_map_error.txt").write_text(f"{type(err).__name__}: {err}\n")
+            return None
+
+
+class _Captioner:
+    """A captioning run loaded once; ``captioner(path)`` → caption text."""
+
+    def __init__(self, run: str) -> None:
+        from mmlookup.captioning.generate import load_captioner
+
+        self.model, self.tokenizer, self.recipe = load_captioner(run, "cpu")
+
+    def __call__(self, path: str) -> str:
+        from mmlookup.captioning.tokenizer import decode
+        from mmlookup.data.coco import load_media, make_transform
+
+        c, m = self.recipe.caption, self.recipe.model
+        try:
+            video = load_media(Path(path), m.num_frames, make_transform(m.img_size))[None]
+        except Exception as err:  # noqa: BLE001
+            return f"(no caption: {err})"
+        ids = self.model.generate(self.model.encode(video), num_beams=c.num_beams, max_length=c.max_length)
+        return decode(self.tokenizer, ids.tolist())[0]
+
+
+def default_examples(predictor: Predictor, limit: int = 4) -> list[str]:
+    """A few videos of the run's data (one per class folder) when they are at hand, for the examples row."""
+    root = predictor.loaded.extra.get("data_root")
+    if not root or not Path(root).is_dir():
+        return []
+    from mmlookup.inference.inputs import is_media
+
+    seen, out = set(), []
+    for f in sorted(Path(root).rglob("*")):
+        if f.is_file() and is_media(f) and f.parent not in seen:
+            seen.add(f.parent)
+            out.append(str(f))
+            if len(out) == limit:
+                break
+    return out
+
+
+def build_blocks(app: DemoApp, examples: list[str] | None = None):
+    """The Gradio page for ``app``."""
+    import gradio as gr
+
+    from mmlookup.data.coco import VIDEO_SUFFIXES
+    from mmlookup.inference.inputs import IMAGE_SUFFIXES
+
+    p = app.predictor
+    title = f"mmlookup: {p.loaded.encoder}"
+    with gr.Blocks(title=title, analytics_enabled=False) as blocks:
+        gr.Markdown(f"## {title}\n{p.describe()}")
+        with gr.Row():
+            with gr.Column():
+                media = gr.File(label="video or image", file_types=sorted(VIDEO_SUFFIXES | IMAGE_SUFFIXES),
+                                type="filepath", elem_id="media")
+                setting = gr.Dropdown(app.choices(), value=app.default_choice, label="compute setting",
+                                      elem_id="setting")
+                budget = gr.Number(value=None, label="GMACs budget per view (with 'GMACs budget')",
+                                   elem_id="budget")
+                if examples:
+                    gr.Examples(examples=[[e] for e in examples], inputs=[media], label="examples")
+            with gr.Column():
+                labels = gr.Label(num_top_classes=5, label="top-5", elem_id="labels")
+                info = gr.Markdown(elem_id="info")
+                caption = gr.Textbox(label="caption", visible=app.captioner is not None, elem_id="caption")
+                status = gr.Markdown(elem_id="status")
+        token_map = gr.Image(label="token map", type="filepath", elem_id="token_map")
+
+        def run(path, choice, gmacs_budget):
+            r = app.analyse(path, choice, gmacs_budget)
+            return r.labels or None, r.info, r.caption, r.status, r.token_map
+
+        outputs = [labels, info, caption, status, token_map]
+        for event in (media.change, setting.change, budget.submit):
+            event(run, inputs=[media, setting, budget], outputs=outputs)
+    return blocks
+
+
+def serve(predictor: Predictor, *, captioner: str | None = None, examples: list[str] | None = None,
+          host: str = "127.0.0.1", port: int = 7860, block: bool = True):
+    """Build and launch the page; with ``block=False`` return the Gradio app (tests close it)."""
+    import gradio as gr
+
+    app = DemoApp(predictor, captioner)
+    files = examples if examples is not None else default_examples(predictor)
+    from mmlookup.inference.inputs import expand_inputs
+
+    files = [it.path for it in expand_inputs(files) if it.problem is None] if files else []
+    blocks = build_blocks(app, files)
+    theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["monospace"])  # no web fonts: offline
+    allowed = sorted({str(Path(f).parent.resolve()) for f in files} | {str(app.out_dir)})
+    blocks.queue(default_concurrency_limit=1)
+    blocks.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block, quiet=not block,
+                  show_error=True, ssr_mode=False, theme=theme, allowed_paths=allowed, footer_links=[],
+                  max_file_size="500mb")
+    if block:
+        return None
+    return blocks

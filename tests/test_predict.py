@@ -1,0 +1,293 @@
+"""``mmlookup predict`` / ``Predictor``: class names that travel, real files in, bad inputs counted, budgets.
+
+Runs are trained for a few steps on a tiny synthetic set of real mp4 files written here (nothing from ``runs/``
+or ``data/``); the VideoMAE folder is a random-weight ``transformers`` model saved with ``save_pretrained``.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mmlookup import Predictor
+from mmlookup.cli import main
+from mmlookup.config import load_recipe
+from mmlookup.data.synthetic import SynthSizes, generate
+from mmlookup.engine.export import export_run
+from mmlookup.engine.fit import fit
+from mmlookup.inference.budget import ats_max_gmacs, choose_by_gmacs
+from mmlookup.inference.inputs import InputError
+from mmlookup.models import create_classifier
+
+GEOMETRY = dict(num_frames=4, img_size=32, patch_size=8)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("synth")
+    generate(str(root), sizes=SynthSizes.tiny(), workers=1, progress=False)
+    return root / "k400"
+
+
+def train_run(data: Path, out: Path, family: str) -> Path:
+    sets = [f"data.root={data}", f"train.output_dir={out}", "data.synthetic=False", "model.num_frames=4",
+            "data.frame_interval=2", "train.batch_size=4", "train.epochs=1", "train.max_steps=2",
+            "train.num_workers=0", "eval.num_workers=0", "train.tensorboard=false"]
+    fit(load_recipe(f"synthetic/{family}", sets))
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(data, tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("runs")
+    return {f: train_run(data, root / f, f) for f in ("lookupvit", "vit")}
+
+
+def a_clip(data: Path) -> Path:
+    return sorted((data / "videos").rglob("*.mp4"))[0]
+
+
+def test_run_records_classes_and_predict_prints_names_and_writes_json(data, runs, tmp_path, capsys):
+    classes = json.loads((runs["lookupvit"] / "classes.json").read_text())
+    assert classes == sorted(p.name.replace("_", " ") for p in (data / "videos").iterdir())
+    clip = a_clip(data)
+    out = tmp_path / "out.json"
+    assert main(["predict", str(runs["lookupvit"]), str(clip), "--top-k", "3", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    saved = json.loads(out.read_text())
+    labels = saved["results"][0]["labels"]
+    assert len(labels) == 3 and all(lab["label"] in classes for lab in labels)
+    assert [lab["score"] for lab in labels] == sorted((lab["score"] for lab in labels), reverse=True)
+    for lab in labels:
+        assert f"{lab['label']:<32} {lab['score']:.4f}" in printed
+    assert "1 inputs: 1 predicted (0 with notes), 0 unreadable" in printed
+    # the same through the Python API
+    api = Predictor.from_pretrained(runs["lookupvit"], top_k=3, verbose=False).predict(clip)
+    assert [x["label"] for x in api[0]] == [x["label"] for x in labels]
+    assert [x["score"] for x in api[0]] == pytest.approx([x["score"] for x in labels], abs=1e-6)
+
+
+def test_exported_folder_carries_id2label_and_predicts_the_same(data, runs, tmp_path):
+    folder = export_run(runs["lookupvit"], tmp_path / "exported")
+    cfg = json.loads((folder / "config.json").read_text())
+    classes = json.loads((runs["lookupvit"] / "classes.json").read_text())
+    assert cfg["id2label"] == {str(i): c for i, c in enumerate(classes)}
+    assert cfg["label2id"] == {c: i for i, c in enumerate(classes)}
+    clip = a_clip(data)
+    from_run = Predictor.from_pretrained(runs["lookupvit"], verbose=False).predict([clip])
+    from_folder = Predictor.from_pretrained(folder, verbose=False)
+    assert from_folder.loaded.names_from == "config.json id2label"
+    got = from_folder.predict([clip])
+    assert [x["label"] for x in got[0]] == [x["label"] for x in from_run[0]]
+    assert [x["score"] for x in got[0]] == pytest.approx([x["score"] for x in from_run[0]], abs=1e-5)
+
+
+def test_checkpoint_folder_and_runs_without_classes_json(data, runs, tmp_path):
+    import shutil
+
+    classes = json.loads((runs["vit"] / "classes.json").read_text())
+    clip = a_clip(data)
+    ckpt = sorted((runs["vit"] / "checkpoints").glob("step_*"))[-1]
+    by_ckpt = Predictor.from_pretrained(ckpt, verbose=False)
+    assert by_ckpt.classes == classes and by_ckpt.loaded.source == ckpt
+    old = tmp_path / "old_run"                              # a run from before runs recorded their classes
+    shutil.copytree(runs["vit"], old)
+    (old / "classes.json").unlink()
+    again = Predictor.from_pretrained(old, verbose=False)
+    assert again.classes == classes and again.loaded.names_from == "the recipe's annotations"
+    recipe = (old / "recipe.yaml").read_text().replace(str(data), str(tmp_path / "gone"))
+    (old / "recipe.yaml").write_text(recipe)                # ... and its data no longer at hand
+    nameless = Predictor.from_pretrained(old, verbose=False)
+    assert nameless.classes == [f"class {i}" for i in range(len(classes))]
+    assert nameless.predict(clip)[0][0]["label"].startswith("class ")
+    with pytest.raises(InputError, match="a folder"):
+        nameless.predict(data)
+
+
+def test_bfloat16_is_close_to_float32(runs):
+    clips = torch.randn(2, 3, 4, 32, 32, generator=torch.Generator().manual_seed(3))
+    fp32 = Predictor.from_pretrained(runs["vit"], verbose=False).probabilities(clips)
+    bf16 = Predictor.from_pretrained(runs["vit"], dtype="bfloat16", verbose=False)
+    assert next(bf16.model.parameters()).dtype == torch.bfloat16
+    assert torch.allclose(bf16.probabilities(clips), fp32, atol=0.02)
+    with pytest.raises(ValueError, match="unknown dtype"):
+        Predictor.from_pretrained(runs["vit"], dtype="int8", verbose=False)
+
+
+@pytest.mark.parametrize("kind", ["videomae", "vivit"])
+def test_random_weight_hf_folder_names_its_classes(data, tmp_path, kind):
+    transformers = pytest.importorskip("transformers")
+    names = ["archery", "bowling", "cartwheel", "dancing", "eating"]
+    common = dict(image_size=32, num_frames=4, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                  intermediate_size=64, num_labels=5, id2label=dict(enumerate(names)),
+                  label2id={n: i for i, n in enumerate(names)})
+    torch.manual_seed(0)
+    if kind == "videomae":
+        cfg = transformers.VideoMAEConfig(patch_size=8, tubelet_size=2, **common)
+        hf = transformers.VideoMAEForVideoClassification(cfg).eval()
+    else:
+        cfg = transformers.VivitConfig(tubelet_size=[2, 8, 8], **common)
+        hf = transformers.VivitForVideoClassification(cfg).eval()
+    with torch.no_grad():
+        hf.classifier.weight.normal_(0, 1.0)
+    hf.save_pretrained(tmp_path / kind)
+    predictor = Predictor.from_pretrained(tmp_path / kind, verbose=False, top_k=5)
+    assert predictor.classes == names
+    clips = torch.randn(2, 3, 4, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref = hf(pixel_values=clips.transpose(1, 2)).logits.softmax(-1)
+    assert torch.allclose(predictor.probabilities(clips), ref, atol=1e-5)          # the batched tensor path
+    top = predictor.predict(clips)
+    assert [row[0]["label"] for row in top] == [names[i] for i in ref.argmax(-1).tolist()]
+    assert predictor.predict([a_clip(data)])[0][0]["label"] in names                # and a real file
+
+
+def _write_one_frame_video(path: Path) -> None:
+    from mmlookup.data.encode import write_video
+
+    frame = np.zeros((1, 32, 32, 3), dtype=np.uint8)
+    frame[:, 8:24, 8:24] = 200
+    write_video(str(path), frame, fps=8)
+
+
+def test_bad_inputs_are_reported_and_counted_never_skipped(data, runs, tmp_path, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    good = a_clip(data)
+    (folder / "good.mp4").write_bytes(good.read_bytes())
+    (folder / "notes.txt").write_text("not media\n")
+    (folder / "text.mp4").write_text("this is a text file named .mp4\n")
+    _write_one_frame_video(folder / "still.mp4")
+    rgba = np.zeros((40, 40, 4), dtype=np.uint8)
+    rgba[..., 0], rgba[10:30, 10:30, 3] = 255, 255
+    Image.fromarray(rgba, "RGBA").save(folder / "alpha.png")
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# inputs\n{folder / 'good.mp4'}\nmissing.mp4\n")
+    out = tmp_path / "out.json"
+    csv_out = tmp_path / "out.csv"
+    rc = main(["predict", str(runs["vit"]), str(folder), str(listing), str(tmp_path / "gone.webm"),
+               "--json", str(out), "--csv", str(csv_out)])
+    assert rc == 1                                                     # some inputs failed
+    printed = capsys.readouterr().out
+    results = {Path(r["file"]).name: r for r in json.loads(out.read_text())["results"]}
+    assert set(results) == {"alpha.png", "good.mp4", "notes.txt", "still.mp4", "text.mp4", "missing.mp4",
+                            "gone.webm"}
+    assert results["good.mp4"]["error"] is None and len(results["good.mp4"]["labels"]) == 5
+    assert "alpha channel" in results["alpha.png"]["notes"][0] and results["alpha.png"]["labels"]
+    assert "1 frame" in results["still.mp4"]["notes"][0] and results["still.mp4"]["labels"]
+    assert "not an image or video" in results["notes.txt"]["error"]
+    assert "cannot open" in results["text.mp4"]["error"]
+    assert results["missing.mp4"]["error"] == results["gone.webm"]["error"] == "missing file"
+    assert "8 inputs: 4 predicted (2 with notes), 4 unreadable or unsupported" in printed  # good.mp4 twice
+    rows = csv_out.read_text().splitlines()
+    assert rows[0] == "file,rank,label,score,error,notes" and len(rows) == 1 + 4 * 5 + 4
+    with pytest.raises(InputError, match="cannot open"):
+        Predictor.from_pretrained(runs["vit"], verbose=False).predict(folder / "text.mp4")
+
+
+def test_wrong_model_is_one_line_rc_2(tmp_path):
+    for model in (str(tmp_path / "nope"), str(tmp_path)):
+        proc = subprocess.run([sys.executable, "-m", "mmlookup", "predict", model, "x.mp4"], capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("mmlookup predict: error: ")
+
+
+def _folder(tmp_path: Path, name: str, **kwargs) -> Path:
+    torch.manual_seed(0)
+    model = create_classifier(name, num_classes=3, **GEOMETRY, **kwargs)
+    model.class_names = ["a", "b", "c"]
+    model.save_pretrained(tmp_path / name)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("name,knob", [("evit_nano", "keep"), ("tome_nano", "r"), ("ats_nano", "budget")])
+def test_gmacs_budget_picks_the_largest_setting_under_it(tmp_path, capsys, name, knob):
+    from mmlookup.bench.flops import analytic_gmacs
+
+    folder = _folder(tmp_path, name)
+    full = Predictor.from_pretrained(folder, verbose=False)
+    top = full.setting.gmacs if knob != "keep" else analytic_gmacs(
+        create_classifier("vit_nano", num_classes=3, **GEOMETRY).encoder, (3, 4, 32, 32))
+    budget = 0.75 * top
+    p = Predictor.from_pretrained(folder, gmacs_budget=budget)
+    printed = capsys.readouterr().out
+    s = p.setting
+    assert s.label.startswith(knob) and s.gmacs <= budget and f"GMACs budget {budget:g}: chose {name}" in printed
+    # most accurate under the budget: the next more expensive step of the knob would not fit
+    value = next(iter(s.kwargs.values()))
+    step = {"keep": 0.05, "r": -1, "budget": 0.1}[knob]
+    bigger = Predictor.from_pretrained(folder, verbose=False, **{{"keep": "keep_rate", "r": "r",
+                                                                  "budget": "budget"}[knob]: round(value + step, 2)})
+    assert bigger.setting.gmacs > budget
+    assert len(p.predict(torch.randn(2, 3, 4, 32, 32))) == 2
+    with pytest.raises(ValueError, match="no setting of .* fits"):
+        choose_by_gmacs(p.loaded, 1e-6)
+
+
+def test_ats_gmacs_bound_holds_on_real_clips(tmp_path):
+    from mmlookup.bench.flops import encoder_gmacs
+
+    model = create_classifier("ats_nano", num_classes=3, budget=0.5, **GEOMETRY).eval()
+    bound = ats_max_gmacs(model.encoder, (3, 4, 32, 32))
+    for seed in range(3):
+        clip = torch.randn(1, 3, 4, 32, 32, generator=torch.Generator().manual_seed(seed))
+        assert encoder_gmacs(model.encoder, (3, 4, 32, 32), video=clip) <= bound * 1.0001
+
+
+def test_lookupvit_budget_picks_the_largest_trained_grid_and_vit_uses_its_sweep(runs, data, capsys):
+    p = Predictor.from_pretrained(runs["lookupvit"], gmacs_budget=0.02)
+    assert p.setting.label == "grid 2x2x2" and p.grid == (2, 2, 2)          # 2x4x4 costs more, 1x2x2 less
+    assert "chose lookupvit_nano grid 2x2x2" in capsys.readouterr().out
+    assert Predictor.from_pretrained(runs["lookupvit"], gmacs_budget=1.0, verbose=False).grid == (2, 4, 4)
+    with pytest.raises(ValueError, match="vit has no compute knob"):
+        Predictor.from_pretrained(runs["vit"], gmacs_budget=0.001, verbose=False)
+    sweep = runs["vit"] / "sweep"
+    sweep.mkdir(exist_ok=True)
+    rows = [("vit_nano", "vit", "-", 50.0, 0.10), ("evit_nano", "evit", "keep 0.7", 48.0, 0.06),
+            ("tome_nano", "tome", "r 4", 49.0, 0.065), ("ats_nano", "ats", "budget 0.5", 40.0, 0.05)]
+    (sweep / "sweep.json").write_text(json.dumps({"rows": [dict(encoder=e, family=f, setting=s, top1=t, gmacs=g)
+                                                           for e, f, s, t, g in rows]}))
+    try:
+        p = Predictor.from_pretrained(runs["vit"], gmacs_budget=0.07)
+        assert (p.setting.encoder, p.setting.label, p.setting.top1) == ("tome_nano", "r 4", 49.0)
+        assert type(p.model.encoder).__name__ == "ToMe" and p.model.encoder.blocks[0].r == 4
+        assert "sweep top-1 49.0%" in capsys.readouterr().out
+        assert p.predict([a_clip(data)])[0][0]["label"] in p.classes
+        assert Predictor.from_pretrained(runs["vit"], gmacs_budget=0.055, verbose=False).setting.encoder == \
+            "ats_nano"
+    finally:
+        (sweep / "sweep.json").unlink()
+
+
+def test_latency_budget_and_manual_settings(runs):
+    p = Predictor.from_pretrained(runs["lookupvit"], latency_budget=1e6, verbose=False)
+    assert p.setting.label == "grid 2x4x4" and p.latency_ms is not None and p.latency_ms > 0
+    with pytest.raises(ValueError, match="within 0.001 ms"):
+        Predictor.from_pretrained(runs["lookupvit"], latency_budget=0.001, verbose=False)
+    assert Predictor.from_pretrained(runs["lookupvit"], grid="1x2x2", verbose=False).grid == (1, 2, 2)
+    with pytest.raises(ValueError, match="--keep-rate is for evit"):
+        Predictor.from_pretrained(runs["lookupvit"], keep_rate=0.5, verbose=False)
+    with pytest.raises(ValueError, match="one or the other"):
+        Predictor.from_pretrained(runs["lookupvit"], grid="1x2x2", gmacs_budget=1.0, verbose=False)
+
+
+def test_views_and_batching_give_the_same_answer(runs, data):
+    clips = sorted((data / "videos").rglob("*.mp4"))[:3]
+    one = Predictor.from_pretrained(runs["vit"], batch_size=1, verbose=False)
+    many = Predictor.from_pretrained(runs["vit"], batch_size=8, verbose=False)
+    a, b = one.predict(clips), many.predict(clips)
+    assert [x["label"] for r in a for x in r] == [x["label"] for r in b for x in r]
+    assert [x["score"] for r in a for x in r] == pytest.approx([x["score"] for r in b for x in r], abs=1e-5)
+    views = Predictor.from_pretrained(runs["vit"], views="2x3", verbose=False)
+    assert views.read(clips[0]).video.shape[0] == 6
+    assert len(views.predict(clips[0])[0]) == 5
+    with pytest.raises(ValueError, match="CLIPSxCROPS"):
+        Predictor.from_pretrained(runs["vit"], views="2", verbose=False)
