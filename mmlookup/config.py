@@ -58,6 +58,9 @@ class ModelCfg:
     encoder_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained: str = ""  # checkpoint for the encoder (path), loaded by the registry
     grad_checkpointing: bool = False
+    # initial weights from another model: "teacher" (= distill.teacher) or any checkpoint reference; a ViT maps
+    # onto LookupViT's compressed stream, EViT / ATS / ToMe take it as is (head included when it fits)
+    init_from: str = ""
 
 
 @dataclass
@@ -99,6 +102,27 @@ class OptimCfg:
     warmup_epochs: float = 5.0
     layer_decay: float = 1.0  # 1.0 = off
     head_lr_scale: float = 1.0
+
+
+@dataclass
+class DistillCfg:
+    """Knowledge distillation from a frozen teacher (``mmlookup.engine.distill``); off while ``teacher`` is empty.
+
+    The loss is ``(1 - alpha) * CE(labels) + alpha * KD`` per student head; ``kind`` picks KD: ``soft`` (KL at
+    temperature ``tau``, times tau², Hinton), ``hard`` (CE on the teacher's argmax, DeiT), ``feature`` (MSE between a
+    learned projection of the student's pooled features and the teacher's). ``cache`` keeps the teacher's top
+    ``cache_topk`` logits per (clip, augmentation) in memory; ``cache_views`` > 0 makes the augmentation repeat
+    every that many epochs so later epochs hit the cache (the teacher is skipped).
+    """
+
+    teacher: str = ""  # a run, checkpoint folder, model folder, Hugging Face folder or state-dict file
+    teacher_encoder: str = ""  # the teacher's encoder when the reference does not name one (state-dict files)
+    kind: str = "soft"  # soft | hard | feature
+    alpha: float = 0.5
+    tau: float = 1.0
+    cache: bool = False
+    cache_topk: int = 10
+    cache_views: int = 0  # > 0: augmentation seeds cycle over this many epochs (needed for cache hits)
 
 
 @dataclass
@@ -158,6 +182,7 @@ class Recipe:
     train: TrainCfg = field(default_factory=TrainCfg)
     eval: EvalCfg = field(default_factory=EvalCfg)
     caption: CaptionCfg = field(default_factory=CaptionCfg)
+    distill: DistillCfg = field(default_factory=DistillCfg)
 
     def validate(self) -> "Recipe":
         """Raise ``ValueError`` on inconsistent values; return ``self``."""
@@ -178,7 +203,32 @@ class Recipe:
         _choice("model.pool", self.model.pool, ("auto", "cls", "mean", "shared"))
         if self.model.keep_rate is not None and not 0.0 < self.model.keep_rate <= 1.0:
             raise ValueError(f"model.keep_rate must be in (0, 1], got {self.model.keep_rate}")
+        self._validate_distill()
         return self
+
+    def _validate_distill(self) -> None:
+        d = self.distill
+        _choice("distill.kind", d.kind, ("soft", "hard", "feature"))
+        if d.teacher and self.task != "classify":
+            raise ValueError("distill.teacher is for classification recipes (the captioner trains a decoder on a "
+                             "frozen encoder)")
+        if not 0.0 <= d.alpha <= 1.0:
+            raise ValueError(f"distill.alpha must be in [0, 1], got {d.alpha}")
+        if d.tau <= 0:
+            raise ValueError(f"distill.tau must be > 0, got {d.tau}")
+        if d.cache_topk < 1 or d.cache_views < 0:
+            raise ValueError(f"distill.cache_topk must be >= 1 and distill.cache_views >= 0, got {d.cache_topk}, "
+                             f"{d.cache_views}")
+        if self.model.init_from == "teacher" and not d.teacher:
+            raise ValueError("model.init_from='teacher' needs distill.teacher (a run, model folder or checkpoint)")
+        if self.model.init_from and self.model.pretrained:
+            raise ValueError("set one of model.init_from and model.pretrained, not both (both give initial weights)")
+        if d.teacher and d.cache:
+            if d.kind == "feature":
+                raise ValueError("distill.cache stores logits; it does not work with distill.kind='feature'")
+            if self.train.mixup_alpha > 0 or self.train.cutmix_alpha > 0 or self.data.num_sample > 1:
+                raise ValueError("distill.cache needs one clip per video and no mixup/cutmix (the clip must be a "
+                                 "function of the video and its augmentation seed)")
 
 
 def _choice(key: str, value: str, valid: tuple[str, ...]) -> None:

@@ -15,7 +15,8 @@ Pooling (``model.pool``, chosen by :func:`resolve_pool`):
   single head of lucidrains' ``look_vit.py``.
 
 Every single head keeps its linear layer as ``fc`` (and ``fc_norm``), so imported classifiers and our own
-checkpoints share one naming (``head.fc.weight``).
+checkpoints share one naming (``head.fc.weight``). ``head.features(out)`` returns what each linear layer reads,
+``(B, H, D)`` (feature distillation matches it to a teacher's).
 """
 from __future__ import annotations
 
@@ -46,10 +47,14 @@ class ClsHead(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.fc = _linear(dim, num_classes)
 
-    def forward(self, out: EncoderOutput) -> torch.Tensor:
+    def features(self, out: EncoderOutput) -> torch.Tensor:
+        """The classifier's input ``(B, 1, D)``: the CLS token."""
         if int(out.info.get("num_prefix_tokens", 0)) < 1:
             raise ValueError("ClsHead needs an encoder with a CLS token; use pool='mean' for this encoder")
-        return self.fc(self.drop(out.tokens[:, 0])).unsqueeze(1)
+        return out.tokens[:, :1]
+
+    def forward(self, out: EncoderOutput) -> torch.Tensor:
+        return self.fc(self.drop(self.features(out)))
 
 
 class PooledHead(nn.Module):
@@ -69,8 +74,12 @@ class PooledHead(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.fc = _linear(dim, num_classes)
 
+    def features(self, out: EncoderOutput) -> torch.Tensor:
+        """The classifier's input ``(B, 1, D)``: the (normalised) mean of the patch tokens."""
+        return self.fc_norm(out.pooled()).unsqueeze(1)
+
     def forward(self, out: EncoderOutput) -> torch.Tensor:
-        return self.fc(self.drop(self.fc_norm(out.pooled()))).unsqueeze(1)
+        return self.fc(self.drop(self.features(out)))
 
 
 class LookupHeads(nn.Module):
@@ -89,12 +98,15 @@ class LookupHeads(nn.Module):
         self.fc_compressed = _linear(dim, num_classes)
         self.fc_lookup = _linear(dim, num_classes)
 
-    def forward(self, out: EncoderOutput) -> torch.Tensor:
+    def features(self, out: EncoderOutput) -> torch.Tensor:
+        """The two classifiers' inputs ``(B, 2, D)``: the mean compressed token and the mean lookup token."""
         if out.compressed is None:
             raise ValueError("LookupHeads needs an encoder that returns compressed tokens (LookupViT)")
-        c = self.fc_compressed(self.drop(out.compressed.mean(dim=1)))
-        lk = self.fc_lookup(self.drop(out.pooled()))
-        return torch.stack((c, lk), dim=1)
+        return torch.stack((out.compressed.mean(dim=1), out.pooled()), dim=1)
+
+    def forward(self, out: EncoderOutput) -> torch.Tensor:
+        f = self.features(out)
+        return torch.stack((self.fc_compressed(self.drop(f[:, 0])), self.fc_lookup(self.drop(f[:, 1]))), dim=1)
 
 
 class SharedLookupHead(nn.Module):
@@ -113,10 +125,14 @@ class SharedLookupHead(nn.Module):
         self.fc = nn.Linear(dim, num_classes, bias=False)
         nn.init.trunc_normal_(self.fc.weight, std=0.02)
 
-    def forward(self, out: EncoderOutput) -> torch.Tensor:
+    def features(self, out: EncoderOutput) -> torch.Tensor:
+        """The classifier's input ``(B, 1, D)``: the sum of both streams' means."""
         if out.compressed is None:
             raise ValueError("SharedLookupHead needs an encoder that returns compressed tokens (LookupViT)")
-        return self.fc(self.drop(out.compressed.mean(dim=1) + out.pooled())).unsqueeze(1)
+        return (out.compressed.mean(dim=1) + out.pooled()).unsqueeze(1)
+
+    def forward(self, out: EncoderOutput) -> torch.Tensor:
+        return self.fc(self.drop(self.features(out)))
 
 
 def resolve_pool(encoder: nn.Module, pool: str = "auto", source_pool: str | None = None) -> str:

@@ -17,6 +17,7 @@ from mmlookup.checkpoints import (
     load_folder_weights,
     read_class_names,
     read_model_folder_config,
+    resolve_reference,
 )
 from mmlookup.encoders.base import Encoder
 from mmlookup.encoders.reducing import vit_geometry
@@ -53,9 +54,12 @@ class VideoClassifier(nn.Module, FolderMixin):
     def head_names(self) -> tuple[str, ...]:
         return tuple(self.head.head_names)
 
-    def forward(self, video: torch.Tensor, grid: tuple[int, int, int] | None = None) -> torch.Tensor:
+    def forward(self, video: torch.Tensor, grid: tuple[int, int, int] | None = None, *,
+                features: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Logits ``(B, H, K)``; with ``features=True`` also the heads' inputs ``(B, H, D)`` (distillation)."""
         out = self.encoder(video, grid=grid) if grid is not None else self.encoder(video)
-        return self.head(out)
+        logits = self.head(out)
+        return (logits, self.head.features(out)) if features else logits
 
     def no_weight_decay(self) -> set[str]:
         """Full parameter names (``encoder.``-prefixed) that the encoder exempts from weight decay."""
@@ -201,12 +205,38 @@ def _finish_encoder(recipe: "Recipe", encoder: Encoder) -> Encoder:
 
 
 def build_model(recipe: "Recipe", num_classes: int) -> VideoClassifier:
-    """The classifier a recipe describes, through :func:`create_classifier` (same factory, same head import)."""
+    """The classifier a recipe describes, through :func:`create_classifier` (same factory, same head import).
+
+    ``model.init_from`` (``"teacher"`` = ``distill.teacher``, or any checkpoint reference; a run gives its best
+    checkpoint) sets the initial weights: a LookupViT takes a ViT's blocks as its compressed stream (the loader's
+    ViT → LookupViT map; cross-attention, lookup MLP and heads are new), any other family takes the checkpoint as
+    :func:`create_classifier` does (EViT / ATS / ToMe: the teacher itself, its head when it fits). The load report
+    says what was copied and what is new.
+    """
     m = recipe.model
-    model = create_classifier(m.encoder, num_classes, checkpoint=m.pretrained or None, pool=m.pool,
-                              head_dropout=m.head_dropout, **_encoder_kwargs(recipe))
+    checkpoint = m.pretrained or None
+    init = _init_reference(recipe)
+    if init is not None and m.encoder.split("_")[0] == "lookupvit":
+        model = create_classifier(m.encoder, num_classes, pool=m.pool, head_dropout=m.head_dropout,
+                                  **_encoder_kwargs(recipe))
+        print(f"model.init_from {m.init_from}: {init}")
+        load_checkpoint(model.encoder, init)
+        print(f"classifier heads: new ({type(model.head).__name__}; a ViT has no compressed-stream head)")
+    else:
+        if init is not None:
+            print(f"model.init_from {m.init_from}: {init}")
+        model = create_classifier(m.encoder, num_classes, checkpoint=checkpoint or init, pool=m.pool,
+                                  head_dropout=m.head_dropout, **_encoder_kwargs(recipe))
     _finish_encoder(recipe, model.encoder)
     return model
+
+
+def _init_reference(recipe: "Recipe") -> str | None:
+    """What ``model.init_from`` names, a run resolved to its checkpoint folder; ``None`` when unset."""
+    ref = recipe.model.init_from
+    if not ref:
+        return None
+    return resolve_reference(recipe.distill.teacher if ref == "teacher" else ref)
 
 
 # ---- model folders (config.json + model.safetensors; the mixin is mmlookup.hub.FolderMixin) ----

@@ -249,7 +249,7 @@ def test_lookupvit_budget_picks_the_largest_trained_grid_and_vit_uses_its_sweep(
     assert Predictor.from_pretrained(runs["lookupvit"], gmacs_budget=1.0, verbose=False).grid == (2, 4, 4)
     with pytest.raises(ValueError, match="vit has no compute knob"):
         Predictor.from_pretrained(runs["vit"], gmacs_budget=0.001, verbose=False)
-    sweep = runs["vit"] / "sweep"
+    sweep = runs["vit"] / "sweep_evit_ats_tome"                # where `mmlookup sweep` writes by default
     sweep.mkdir(exist_ok=True)
     rows = [("vit_nano", "vit", "-", 50.0, 0.10), ("evit_nano", "evit", "keep 0.7", 48.0, 0.06),
             ("tome_nano", "tome", "r 4", 49.0, 0.065), ("ats_nano", "ats", "budget 0.5", 40.0, 0.05)]

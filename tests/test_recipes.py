@@ -37,6 +37,8 @@ def test_recipe_loads_and_states_command_hardware_expectation(name):
 @pytest.mark.parametrize("name", CLASSIFY)
 def test_model_builds_on_meta_device(name):
     recipe = load_recipe(name)
+    if recipe.model.init_from:  # the architecture only: the teacher's weights are a placeholder path here
+        recipe = derive(recipe, {"model.init_from": "", "distill.teacher": ""})
     with init_empty_weights():  # parameters on the meta device: ViT-B sizes cost nothing
         model = build_model(recipe, num_classes=400 if name.startswith("k400") else 174)
     assert all(p.is_meta for p in model.parameters())

@@ -193,6 +193,21 @@ def test_a_checkpoint_of_another_encoder_is_one_line_naming_both(data, lookupvit
     assert not (tmp_path / "cap").exists()
 
 
+def test_predict_checks_the_runs_weights_against_its_recipe_first(data, lookupvit_run, tmp_path, capsys):
+    """`predict` makes the same encoder check before it builds the model: a run whose recipe.yaml was replaced by
+    another encoder's is one line naming the recipe's encoder, rc 2."""
+    from mmlookup.config import apply_overrides, load_recipe, save_recipe
+
+    run = tmp_path / "mixed"
+    shutil.copytree(lookupvit_run, run)
+    recipe = apply_overrides(load_recipe(run / "recipe.yaml"), ["model.encoder=vit_nano", "model.grids=[]"])
+    save_recipe(recipe, run / "recipe.yaml")
+    capsys.readouterr()
+    assert main(["predict", str(run), str(next(data.rglob("*.mp4")))]) == 2
+    line = _one_line(capsys)
+    assert "the recipe builds vit_nano, which cannot load it" in line and "tensors of another shape" in line, line
+
+
 def test_inputs_are_checked_before_a_model_or_checkpoint_is_read(tmp_path, capsys):
     """`caption` on a non-media file, `visualize` on a missing one: the input's one line comes first (here the
     checkpoint does not even exist), and `eval-captions` on malformed JSON names the file."""

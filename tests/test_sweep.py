@@ -110,3 +110,20 @@ def test_rates_for_families_not_swept_are_reported_and_sweeps_never_overwrite(ru
     assert output_folder(tmp_path, plan_variants(recipe, ["evit", "tome"], rates)) == tmp_path / "sweep_evit_tome"
     lvit = read_run_recipe(runs["lookupvit"] / "recipe.yaml")
     assert output_folder(tmp_path, plan_variants(lvit, None, {})) == tmp_path / "sweep_grids"
+
+
+def test_latest_sweep_is_the_newest_sweep_folder_of_a_run(tmp_path):
+    """predict and export read the sweep a run's `mmlookup sweep` wrote last (RUN/sweep_<reducers>[_N]/ or an
+    older RUN/sweep/), not only RUN/sweep/ (the default folder is named by the reducers since issue 19)."""
+    import os
+
+    from mmlookup.engine.sweep import latest_sweep
+
+    assert latest_sweep(tmp_path) is None
+    for i, name in enumerate(("sweep", "sweep_evit_ats_tome", "sweep_tome")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "sweep.json").write_text("{}")
+        os.utime(tmp_path / name / "sweep.json", ns=(10**18 + i, 10**18 + i))
+    assert latest_sweep(tmp_path) == tmp_path / "sweep_tome" / "sweep.json"
+    os.utime(tmp_path / "sweep_evit_ats_tome" / "sweep.json", ns=(2 * 10**18, 2 * 10**18))
+    assert latest_sweep(tmp_path) == tmp_path / "sweep_evit_ats_tome" / "sweep.json"

@@ -17,6 +17,12 @@ in the same run.
     mmlookup bench --train                    # ViT-B, LookupViT-B at 3 grids, EViT-B, ATS-B, 16x224², batch 1
     mmlookup bench --train --small            # tiny models, 8x112², batch 2: under a minute on 2 CPU cores
     mmlookup bench --train --compile          # the same under torch.compile
+    mmlookup bench --train --small --teacher vit_tiny   # + each step with a frozen teacher's forward (distillation)
+
+With ``--teacher ENCODER`` every model gets a second row, ``+ teacher``: the same step plus the teacher's forward on
+the same clip under ``no_grad`` in the same precision (what ``distill.teacher`` adds to a training step; its cost
+depends only on the teacher's architecture, so random weights measure it). Its ``teacher overhead`` column is the
+step-time increase over the row without the teacher; its GFLOPs stay the student's.
 """
 from __future__ import annotations
 
@@ -52,6 +58,7 @@ class TrainRow:
     gmacs_ratio: float | None = None
     speed_ratio: float | None = None
     activation_ratio: float | None = None
+    teacher_overhead: float | None = None  # step-time increase with the teacher's forward (``--teacher``)
 
 
 def _loss(out) -> torch.Tensor:
@@ -79,9 +86,11 @@ def saved_activation_bytes(fn, params: nn.Module | None = None) -> int:
     return sum(seen.values())
 
 
-def make_step(model: nn.Module, x: torch.Tensor, grid, device: torch.device, dtype: str, compile: bool = False):
+def make_step(model: nn.Module, x: torch.Tensor, grid, device: torch.device, dtype: str, compile: bool = False,
+              teacher: nn.Module | None = None):
     """A closure running one AdamW step of ``model`` (compiled when asked) on ``x``, and one returning the loss of
-    the plain (uncompiled) model, for counting FLOPs and saved bytes."""
+    the plain (uncompiled) model, for counting FLOPs and saved bytes. With ``teacher``, each step also runs the
+    frozen teacher's forward on ``x`` under ``no_grad`` in the same autocast (a distillation step's extra work)."""
     kwargs = {} if grid is None else {"grid": grid}
     forward = torch.compile(model) if compile else model
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.05)
@@ -89,6 +98,9 @@ def make_step(model: nn.Module, x: torch.Tensor, grid, device: torch.device, dty
     def step() -> None:
         opt.zero_grad(set_to_none=True)
         with autocast_for(device, dtype):
+            if teacher is not None:
+                with torch.no_grad():
+                    teacher(x)
             loss = _loss(forward(x, **kwargs))
         loss.backward()
         opt.step()
@@ -109,8 +121,10 @@ def train_macs(loss_fn, model: nn.Module) -> int:
 
 
 def run_train_bench(cases: list[Case], video_shape, batch_size: int, device: torch.device, dtype: str,
-                    warmup: int, repeats: int, compile: bool = False) -> list[TrainRow]:
-    """Measure every case (interleaved timing) and fill the ratios against the first ``vit_*`` row."""
+                    warmup: int, repeats: int, compile: bool = False, teacher: nn.Module | None = None
+                    ) -> list[TrainRow]:
+    """Measure every case (interleaved timing) and fill the ratios against the first ``vit_*`` row; with
+    ``teacher``, each case also gets a ``+ teacher`` row and its step-time overhead."""
     from mmlookup.bench.flops import encoder_gmacs
     from mmlookup.layers.attention import set_fused_attn, use_fused_attn
 
@@ -133,6 +147,9 @@ def run_train_bench(cases: list[Case], video_shape, batch_size: int, device: tor
         rows.append(TrainRow(model=case.label, input="x".join(map(str, video_shape[1:])),
                              grid="x".join(map(str, case.grid)) if case.grid else "-", batch=batch_size, step_s=0.0,
                              clips_per_s=0.0, gmacs=gmacs, train_gmacs=executed, activation_mb=act, peak_mb=None))
+        if teacher is not None:
+            runs[key + " + teacher"] = make_step(model, x, case.grid, device, dtype, compile, teacher.to(device))[0]
+            rows.append(TrainRow(**{**asdict(rows[-1]), "model": f"{case.label} + teacher"}))
     timings = interleaved_throughput(runs, batch_size, device, warmup=warmup, repeats=repeats)
     peak = device_peak_tflops(device)
     for row, key in zip(rows, runs):
@@ -141,6 +158,9 @@ def run_train_bench(cases: list[Case], video_shape, batch_size: int, device: tor
         row.peak_mb = None if t.peak_mem_mb is None else t.peak_mem_mb / batch_size
         if peak is not None:
             row.mfu = 2 * row.train_gmacs * 1e9 * row.clips_per_s / (peak * 1e12)
+    for plain, with_teacher in zip(rows, rows[1:]):
+        if teacher is not None and with_teacher.model == f"{plain.model} + teacher" and plain.grid == with_teacher.grid:
+            with_teacher.teacher_overhead = with_teacher.step_s / plain.step_s - 1.0
     ref = next((r for r in rows if r.model.startswith("vit_")), None)
     if ref is not None:
         for r in rows:
@@ -155,6 +175,9 @@ def format_train_rows(rows: list[TrainRow], fmt: str) -> str:
         return json.dumps([asdict(r) for r in rows], indent=2)
     head = ["model", "input", "grid", "batch", "step s", "clips/s", "GFLOPs", "train GMACs", "activation MB/clip",
             "peak MB/clip", "MFU", "GFLOPs ratio", "speed ratio", "speed/GFLOPs", "activation ratio"]
+    teacher = any(r.model.endswith(" + teacher") for r in rows)
+    if teacher:
+        head.append("teacher overhead")
     f = num
     lines = []
     for r in rows:
@@ -163,6 +186,8 @@ def format_train_rows(rows: list[TrainRow], fmt: str) -> str:
                       f(r.train_gmacs), f(r.activation_mb, 1), f(r.peak_mb, 0),
                       "-" if r.mfu is None else f"{100 * r.mfu:.1f}%", f(r.gmacs_ratio), f(r.speed_ratio), f(eff),
                       f(r.activation_ratio)])
+        if teacher:
+            lines[-1].append("-" if r.teacher_overhead is None else f"{100 * r.teacher_overhead:+.0f}%")
     return render_table(head, lines, fmt)
 
 
@@ -183,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="auto: fp32 on CPU, bf16 autocast on GPU")
     p.add_argument("--compile", action="store_true", help="torch.compile every model (compile time in the warm-up)")
     p.add_argument("--small", action="store_true", help="tiny models, 8x112², batch 2: under a minute on 2 cores")
+    p.add_argument("--teacher", default=None, metavar="ENCODER",
+                   help="also time each step with this frozen teacher's forward (distillation), e.g. vit_base")
     p.add_argument("--format", choices=["md", "csv", "json"], default="md")
     p.add_argument("--out", default=None, help="also write the table to this file")
     args = p.parse_args(argv)
@@ -193,18 +220,32 @@ def main(argv: list[str] | None = None) -> int:
     batch = args.batch_size or (2 if args.small else 1)
     torch.manual_seed(0)
     cases, video_shape = build_cases(args)
-    rows = run_train_bench(cases, video_shape, batch, device, dtype, args.warmup, repeats, compile=args.compile)
+    teacher = _teacher(args.teacher, video_shape) if args.teacher else None
+    rows = run_train_bench(cases, video_shape, batch, device, dtype, args.warmup, repeats, compile=args.compile,
+                           teacher=teacher)
     peak = device_peak_tflops(device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     peak_txt = "" if device.type != "cuda" else (f", bf16 peak {peak:.0f} TFLOP/s" if peak else ", unknown peak")
     print(f"train step (fwd+bwd+AdamW): device {name} ({torch.get_num_threads()} threads{peak_txt}), dtype {dtype}, "
-          f"batch {batch}, compile {args.compile}, torch {torch.__version__}")
+          f"batch {batch}, compile {args.compile}, torch {torch.__version__}"
+          + (f", teacher {args.teacher} (frozen, no_grad)" if teacher is not None else ""))
     table = format_train_rows(rows, args.format)
     print(table)
     if args.out:
         with open(args.out, "w") as f:
             f.write(table + "\n")
     return 0
+
+
+def _teacher(name: str, video_shape) -> nn.Module:
+    """A frozen teacher encoder ``name`` in eval mode at the bench's clip geometry (random weights: cost only)."""
+    from mmlookup.registry import create_encoder, is_encoder, list_encoders
+
+    if not is_encoder(name):
+        raise ValueError(f"--teacher {name!r} is not a registered encoder; valid: {', '.join(list_encoders())}")
+    teacher = create_encoder(name, num_frames=video_shape[1], img_size=video_shape[2])
+    teacher.requires_grad_(False)
+    return teacher.eval()
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ from mmlookup.checkpoints.ours import (
     read_mmlookup,
     read_model_folder_config,
     resolve_checkpoint,
+    resolve_reference,
     run_dir_of,
 )
 from mmlookup.checkpoints.read import (
@@ -80,6 +81,6 @@ __all__ = [
     "head_num_classes", "hf_video_encoder_kwargs", "hf_video_to_native", "id2label_names", "image_to_native",
     "is_model_folder", "label_maps", "latest_checkpoint", "load_checkpoint", "load_folder_weights", "read_checkpoint",
     "read_class_names", "read_hf", "read_mmlookup", "read_model_folder_config", "read_state_dict", "read_timm",
-    "read_torchvision", "resolve_checkpoint", "resolve_encoder_args", "run_dir_of", "tensor_shapes", "torch_load",
-    "vit_to_lookupvit", "weight_shapes", "WeightShapeError",
+    "read_torchvision", "resolve_checkpoint", "resolve_encoder_args", "resolve_reference", "run_dir_of",
+    "tensor_shapes", "torch_load", "vit_to_lookupvit", "weight_shapes", "WeightShapeError",
 ]

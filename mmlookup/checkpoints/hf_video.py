@@ -2,6 +2,7 @@
 ``config.json`` as our video ViT's arguments, and their tensors fitted to it."""
 from __future__ import annotations
 
+import re
 from types import ModuleType
 from typing import Any, Mapping
 
@@ -71,7 +72,7 @@ def hf_video_to_native(src: StateDict, model: nn.Module, report: LoadReport, met
         )
     out = {k: v for k, v in src.items() if k != "pos_embed"}
     kind = (meta.config or {}).get("model_type", "Hugging Face video ViT")
-    blk = model.blocks[0]
+    blk = getattr(model.blocks[0], "refine", model.blocks[0])   # LookupViT: the compressed stream's ViT block
     act = "gelu_tanh" if getattr(blk.mlp.act, "approximate", "none") == "tanh" else "gelu"
     report.notes.append(f"{kind}: tubelet {'x'.join(map(str, model.patch_embed.proj.kernel_size))}, "
                         f"qkv_bias={qkv_bias_of(blk.attn.qkv)!r}, act {act}, LayerNorm eps {blk.norm1.eps:g}")
@@ -83,7 +84,9 @@ def hf_video_to_native(src: StateDict, model: nn.Module, report: LoadReport, met
         report.notes.append("fixed sinusoid position table (sincos: computed, not loaded); no CLS token")
     target = model.state_dict()
     for key in [k for k in out if k.endswith("attn.qkv.q_bias")]:
-        if key not in target and key.replace("q_bias", "bias") in target:     # a target with a full qkv bias
+        full = key.replace("q_bias", "bias")
+        as_lookup = re.sub(r"^blocks\.(\d+)\.", r"blocks.\1.refine.", full)      # LookupViT's compressed stream
+        if key not in target and (full in target or as_lookup in target):     # a target with a full qkv bias
             q, v = out.pop(key), out.pop(key.replace("q_bias", "v_bias"))
             out[key.replace("q_bias", "bias")] = torch.cat([q, torch.zeros_like(q), v])
     if "norm.weight" in src and "norm.weight" not in target:

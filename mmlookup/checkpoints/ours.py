@@ -86,6 +86,21 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return latest
 
 
+def resolve_reference(ref: str) -> str:
+    """A run folder → its ``checkpoints/best`` (else the newest ``step_*``); any other reference unchanged (it must
+    exist). What ``distill.teacher`` and ``model.init_from`` name."""
+    path = Path(ref)
+    if path.is_dir() and (path / "checkpoints").is_dir():
+        best = path / "checkpoints" / "best"
+        found = best if (best / WEIGHTS).is_file() else latest_checkpoint(path)
+        if found is None:
+            raise FileNotFoundError(f"run {path} has no checkpoint yet (checkpoints/best or step_*)")
+        return str(found)
+    if not path.exists():
+        raise FileNotFoundError(f"{ref}: no such run, folder or checkpoint file")
+    return ref
+
+
 def is_model_folder(path: Any) -> bool:
     """True for a folder written by ``save_pretrained`` (:class:`mmlookup.hub.FolderMixin`)."""
     if not isinstance(path, (str, Path)) or not (Path(path) / "config.json").is_file():

@@ -129,7 +129,12 @@ class LookupBlock(nn.Module):
 
 
 class LookupViT(Encoder):
-    """Spatio-temporal LookupViT encoder; ``forward(video, grid=(t_p, h_p, w_p))`` runs at any compressed grid."""
+    """Spatio-temporal LookupViT encoder; ``forward(video, grid=(t_p, h_p, w_p))`` runs at any compressed grid.
+
+    ``pos_embed`` picks the lookup tokens' position embedding kind (:class:`~mmlookup.layers.pos_embed.PosEmbed3d`;
+    ``None``: what ``separable_pos`` says); ``"sincos"`` is VideoMAE's fixed table, for a student initialised from
+    a VideoMAE teacher.
+    """
 
     def __init__(
         self,
@@ -147,6 +152,7 @@ class LookupViT(Encoder):
         grid: str | Sequence[int] = (4, 7, 7),
         reuse: str = "logits",
         separable_pos: bool = True,
+        pos_embed: str | None = None,
         drop_rate: float = 0.0,
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
@@ -159,7 +165,8 @@ class LookupViT(Encoder):
         self.default_grid = parse_grid(grid)
         self.patch_embed = TubeletEmbed(in_chans, embed_dim, tubelet_size, patch_size)
         self.lookup_grid = self.patch_embed.grid_for(num_frames, *self.img_size)
-        self.pos_embed = PosEmbed3d(self.lookup_grid, embed_dim, separable=separable_pos, init_std=pos_init_std)
+        self.pos_embed = PosEmbed3d(self.lookup_grid, embed_dim, separable=separable_pos, kind=pos_embed,
+                                    init_std=pos_init_std)
         self.pos_drop = nn.Dropout(drop_rate)
         dpr = drop_path_rates(drop_path_rate, depth)
         self.blocks = nn.ModuleList(

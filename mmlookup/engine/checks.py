@@ -33,6 +33,16 @@ def check_recipe(recipe: Recipe, *, train: bool = True) -> None:
     check_encoder_kwargs(m.encoder, m.encoder_kwargs, has_grids=bool(m.grids))
     if m.pretrained and not Path(m.pretrained).exists():
         raise FileNotFoundError(f"model.pretrained={m.pretrained!r}: no such file or folder")
+    t = recipe.distill
+    if t.teacher and recipe.task == "classify":
+        if not Path(t.teacher).exists():
+            hint = " (train it first: mmlookup train synthetic/vit)" if t.teacher == "runs/synthetic_vit" else ""
+            raise FileNotFoundError(f"distill.teacher={t.teacher!r}: no such run, folder or file{hint}")
+        if t.teacher_encoder and not is_encoder(t.teacher_encoder):
+            raise ValueError(f"distill.teacher_encoder={t.teacher_encoder!r} is not a registered encoder; valid: "
+                             f"{', '.join(list_encoders())}")
+    if m.init_from and m.init_from != "teacher" and not Path(m.init_from).exists():
+        raise FileNotFoundError(f"model.init_from={m.init_from!r}: no such run, folder or file")
     if recipe.task == "caption":
         c = recipe.caption
         if c.encoder_checkpoint and not Path(c.encoder_checkpoint).exists():

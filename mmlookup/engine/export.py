@@ -49,6 +49,7 @@ mmlookup eval recipe.yaml --checkpoint {run}/checkpoints/best
 def export_run(run: str | Path, out: str | Path, checkpoint: str = "best") -> Path:
     """Write ``run``'s ``checkpoint`` (default ``best``) to ``out`` as a model folder; return ``out``."""
     from mmlookup.engine.checkpoint import load_weights
+    from mmlookup.engine.sweep import latest_sweep
     from mmlookup.models import build_model
 
     run, out = Path(run), Path(out)
@@ -58,7 +59,8 @@ def export_run(run: str | Path, out: str | Path, checkpoint: str = "best") -> Pa
         if not path.exists():
             raise FileNotFoundError(f"{path} not found: {run} is not a finished run folder (RUN/recipe.yaml and "
                                     f"RUN/checkpoints/{checkpoint}/model.safetensors)")
-    recipe = derive(load_recipe(recipe_file), {"model.pretrained": ""})   # the run's weights replace any import
+    # the run's weights replace any import or teacher initialisation (a distilled run exports without its teacher)
+    recipe = derive(load_recipe(recipe_file), {"model.pretrained": "", "model.init_from": ""})
     num_classes = _num_classes(ckpt / "model.safetensors")
     model = build_model(recipe, num_classes)
     use_ema = recipe.eval.use_ema and (ckpt / "ema.safetensors").is_file()
@@ -66,8 +68,9 @@ def export_run(run: str | Path, out: str | Path, checkpoint: str = "best") -> Pa
     model.class_names = _run_classes(run, recipe, num_classes)
     model.save_pretrained(out)
     shutil.copyfile(recipe_file, out / "recipe.yaml")
-    if (run / "sweep" / "sweep.json").is_file():              # measured settings: predict --gmacs-budget uses them
-        shutil.copyfile(run / "sweep" / "sweep.json", out / "sweep.json")
+    sweep = latest_sweep(run)
+    if sweep is not None:                                     # measured settings: predict --gmacs-budget uses them
+        shutil.copyfile(sweep, out / "sweep.json")
     card = CARD.format(
         name=recipe.name, encoder=recipe.model.encoder, num_classes=num_classes, run=run, checkpoint=checkpoint,
         step=state.step, out=out, num_frames=recipe.model.num_frames, img_size=recipe.model.img_size,

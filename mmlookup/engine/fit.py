@@ -15,7 +15,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader, Dataset
 
-from mmlookup.config import Recipe
+from mmlookup.config import Recipe, derive
 from mmlookup.engine.checkpoint import (
     TrainState,
     load_checkpoint,
@@ -23,11 +23,18 @@ from mmlookup.engine.checkpoint import (
     resolve_checkpoint,
     save_checkpoint,
 )
+from mmlookup.engine.distill import (
+    Distiller,
+    augmentation_epoch,
+    build_teacher,
+    check_teacher_classes,
+    make_distiller,
+)
 from mmlookup.engine.ema import ModelEma
 from mmlookup.engine.evaluate import EvalReport, evaluate
 from mmlookup.engine.logger import RunLogger
 from mmlookup.engine.loop import TrainLoop, set_keep_rate, target_keep_rate, train_one_epoch
-from mmlookup.engine.optim import build_optimizer
+from mmlookup.engine.optim import build_optimizer, param_groups
 from mmlookup.engine.preempt import (
     CheckpointPolicy,
     StopSignals,
@@ -56,6 +63,16 @@ if TYPE_CHECKING:
     from mmlookup.engine.robustness import RobustnessReport
 
 
+def _build_distiller(recipe: Recipe, model: VideoClassifier, num_classes: int, acc: Accelerator
+                     ) -> Distiller | None:
+    """The frozen teacher and loss settings of ``recipe.distill`` (``None`` when no teacher is set)."""
+    if not recipe.distill.teacher:
+        return None
+    teacher = build_teacher(recipe.distill, recipe, verbose=acc.is_main_process)
+    check_teacher_classes(teacher, num_classes, recipe.distill.teacher)
+    return make_distiller(recipe, teacher, model, acc.device)
+
+
 @dataclass
 class FitResult:
     """What :func:`fit` leaves behind: the final report, the trained (unwrapped) model and where it was saved."""
@@ -65,6 +82,7 @@ class FitResult:
     state: TrainState
     run_dir: Path
     checkpoint: Path
+    distiller: Distiller | None = None  # the frozen teacher and the (prepared) feature projector, when distilling
 
 
 def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator | None = None,
@@ -100,21 +118,29 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
     lengths = loop_lengths(len(train_ds) * ns, t.batch_size, acc.num_processes, t.accum_steps, t.epochs,
                            recipe.optim.warmup_epochs)
     model = build_model(recipe, num_classes)
+    distiller = _build_distiller(recipe, model, num_classes, acc)  # before the run folder: a wrong teacher is rc 2
     keep_rate = target_keep_rate(model)  # EViT: the schedule moves ρ in training steps; evaluations use this
     run_dir = setup_run_dir(recipe, acc)
     model.class_names = record_classes(run_dir, train_ds, num_classes, acc.is_main_process)
     logger = open_run_logger(recipe, acc, run_dir, ckpt)
     optimizer = build_optimizer(model, recipe.optim)
+    if distiller is not None and distiller.projector is not None:  # trained with the student, saved as model_1
+        for group in param_groups(distiller.projector, recipe.optim.weight_decay):
+            optimizer.add_param_group({**group, "group_name": "distill_" + group["group_name"]})
     lr = recipe.optim.lr * (lengths.global_batch / recipe.optim.lr_scale_batch if recipe.optim.lr_scale_batch else 1)
     seeded_train = SeededDataset(train_ds, t.seed)
     train_loader = build_loader(seeded_train, t.batch_size // ns, train=True, num_workers=t.num_workers)
     val_loader = build_loader(val_ds, recipe.eval.batch_size, train=False, num_workers=recipe.eval.num_workers)
-    model, optimizer, train_loader, val_loader = acc.prepare(model, optimizer, train_loader, val_loader)
+    if distiller is not None and distiller.projector is not None:
+        model, distiller.projector, optimizer, train_loader, val_loader = acc.prepare(
+            model, distiller.projector, optimizer, train_loader, val_loader)
+    else:
+        model, optimizer, train_loader, val_loader = acc.prepare(model, optimizer, train_loader, val_loader)
     if t.compile:
         model = torch.compile(model)
     ema = ModelEma(acc.unwrap_model(model), t.ema_decay) if t.ema_decay > 0 else None
     run = TrainLoop(recipe, acc, model, optimizer, train_loader, lengths, lr, ema=ema,
-                    mix=_mix_fn(recipe, num_classes), logger=logger, keep_rate=keep_rate)
+                    mix=_mix_fn(recipe, num_classes), logger=logger, keep_rate=keep_rate, distill=distiller)
     if ckpt is not None:
         run.state = load_checkpoint(acc, ckpt, ema)
         logger.info(f"resumed from {ckpt} at step {run.state.step}")
@@ -124,6 +150,12 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
                 f"global batch {lengths.global_batch}, {lengths.steps_per_epoch} steps/epoch, "
                 f"{run.max_steps} steps, lr {lr:.3e}, run dir {run_dir}"
                 + (f", keep rate {keep_rate:g} (evaluation; training follows the schedule)" if keep_rate else ""))
+    if distiller is not None:
+        d = recipe.distill
+        logger.info(f"distilling from {d.teacher} ({type(distiller.teacher.encoder).__name__}, "
+                    f"{sum(p.numel() for p in distiller.teacher.parameters()) / 1e6:.2f} M params, frozen): "
+                    f"kind {d.kind}, alpha {d.alpha:g}" + (f", tau {d.tau:g}" if d.kind == "soft" else "")
+                    + (f", cache top-{d.cache_topk}" if d.cache else ""))
     ckpt_root = run_dir / "checkpoints"
     saved_step = run.state.step if ckpt is not None else -1
 
@@ -149,6 +181,10 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
         report = _train_epochs(recipe, acc, run, model, val_loader, train_loader, seeded_train, num_classes, ema,
                                logger, save, lambda: saved_step)
         release_workers(train_loader)
+        if distiller is not None and distiller.cache is not None:
+            c = distiller.cache
+            logger.info(f"distill cache (this process): {c.hits} clips from the cache, {c.misses} through the teacher, "
+                        f"{len(c.store)} stored")
         if run.stopped:
             path = save() if saved_step != run.state.step else ckpt_root / f"step_{run.state.step:08d}"
             logger.info(f"stopped at step {run.state.step} by {signal_name(policy.stop_signal)}; checkpoint {path}")
@@ -164,7 +200,7 @@ def fit(recipe: Recipe, *, resume: str | None = None, accelerator: Accelerator |
         report.save(run_dir / "eval.json")
     logger.close()
     acc.wait_for_everyone()
-    return FitResult(report, acc.unwrap_model(model), run.state, run_dir, final)
+    return FitResult(report, acc.unwrap_model(model), run.state, run_dir, final, distiller)
 
 
 def _train_epochs(recipe: Recipe, acc: Accelerator, run: TrainLoop, model: torch.nn.Module, val_loader: DataLoader,
@@ -181,7 +217,7 @@ def _train_epochs(recipe: Recipe, acc: Accelerator, run: TrainLoop, model: torch
             break
         run.state.epoch = epoch
         train_loader.set_epoch(epoch)
-        seeded_train.set_epoch(epoch)
+        seeded_train.set_epoch(augmentation_epoch(epoch, recipe.distill.cache_views if recipe.distill.teacher else 0))
         loss, replaced = train_one_epoch(run, epoch)
         if run.stopped:
             return report
@@ -247,6 +283,8 @@ def run_eval(recipe: Recipe, checkpoint: str | None, *, use_ema: bool | None = N
     acc = accelerator or build_accelerator(recipe)
     val_ds = dataset or build_dataset(recipe, False)
     num_classes = _num_classes(recipe, val_ds)
+    if checkpoint is not None and recipe.model.init_from:  # the checkpoint has every weight: no teacher needed
+        recipe = derive(recipe, {"model.init_from": ""})
     model: VideoClassifier = build_model(recipe, num_classes)
     ema = recipe.eval.use_ema if use_ema is None else use_ema
     if checkpoint is None and not recipe.model.pretrained:

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from mmlookup.config import Recipe
 from mmlookup.engine.checkpoint import TrainState
+from mmlookup.engine.distill import Distiller, augmentation_epoch
 from mmlookup.engine.ema import ModelEma
 from mmlookup.engine.logger import RunLogger
 from mmlookup.engine.optim import set_lr
@@ -54,6 +55,7 @@ class TrainLoop:
     #: called after every optimizer step on every process (checkpoints, stop signals); ``True`` ends the epoch
     after_step: Callable[[], bool] | None = None
     stopped: bool = False  # set when ``after_step`` asked to stop
+    distill: Distiller | None = None  # knowledge distillation from a frozen teacher (recipe ``distill``)
     # this process's epoch totals since they were last added to ``state`` (:meth:`sync_counts`)
     pending: tuple[torch.Tensor, torch.Tensor] | None = None
     pending_steps: int = 0
@@ -152,7 +154,14 @@ def train_one_epoch(run: TrainLoop, epoch: int) -> tuple[float, int]:
                 video, target = run.mix(video, target)
             sync = acc.no_sync(model) if micro < accum - 1 else nullcontext()
             with sync, acc.autocast():
-                loss = head_loss(model(video, grid), target, cfg.label_smoothing)
+                if run.distill is None:
+                    loss = head_loss(model(video, grid), target, cfg.label_smoothing)
+                else:  # the teacher sees the same (mixed) clip, in the same precision, without gradients
+                    aug = augmentation_epoch(epoch, run.recipe.distill.cache_views)
+                    keys = [(int(i), aug) for i in batch.index]
+                    loss = run.distill.step_loss(
+                        model, video, grid, lambda lg, tg: head_loss(lg, tg, cfg.label_smoothing), target,
+                        keys=keys, keep=batch.replaced == 0)
             _check_finite(acc, loss, step)
             acc.backward(loss / accum)
             step_loss += loss.detach() / accum

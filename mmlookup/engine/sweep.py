@@ -157,6 +157,13 @@ def output_folder(run_dir: Path, variants: list[Variant]) -> Path:
     return out
 
 
+def latest_sweep(run_dir: Path) -> Path | None:
+    """The ``sweep.json`` of a run's newest sweep (``RUN/sweep_*/``, or an older ``RUN/sweep/``), or ``None``: what
+    ``mmlookup predict --gmacs-budget`` chooses from and ``mmlookup export`` copies into a model folder."""
+    found = [p for p in Path(run_dir).glob("sweep*/sweep.json") if p.is_file()]
+    return max(found, key=lambda p: (p.stat().st_mtime_ns, str(p))) if found else None
+
+
 def _geometry(recipe) -> dict[str, Any]:
     m = recipe.model
     return dict(num_frames=m.num_frames, img_size=m.img_size, tubelet_size=m.tubelet_size, patch_size=m.patch_size)

@@ -5,7 +5,7 @@ agree on that ordering): LookupViT's compressed grid (the trained grids, largest
 down to 0.1 in steps of 0.05), ToMe's merges per layer ``r`` (:func:`~mmlookup.encoders.tome.r_for_gmacs`: the
 smallest ``r`` under the budget), ATS's budget (fractions 1.0 down to 0.1; ATS's cost depends on the clip, so
 its GMACs here are the upper bound reached when every sample point hits a different token). A plain ViT has no
-knob. When the model comes with an ``mmlookup sweep`` result (a run's ``sweep/sweep.json``, a model folder's
+knob. When the model comes with an ``mmlookup sweep`` result (a run's newest ``sweep_*/sweep.json``, a model folder's
 ``sweep.json``), the choice is made on its measured accuracy instead, over every family it evaluated on these
 weights (EViT, ATS, ToMe on a ViT run's weights, training-free).
 

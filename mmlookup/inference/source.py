@@ -110,6 +110,7 @@ def _load_run(run: Path, ckpt: Path | None, checkpoint: str = "best") -> LoadedM
     from mmlookup.engine.checkpoint import check_checkpoint, load_weights
     from mmlookup.engine.export import _num_classes
     from mmlookup.engine.setup import classes_from_recipe
+    from mmlookup.engine.sweep import latest_sweep
     from mmlookup.models import build_model
     from mmlookup.viz.load import read_run_recipe
 
@@ -121,8 +122,8 @@ def _load_run(run: Path, ckpt: Path | None, checkpoint: str = "best") -> LoadedM
         if not (ckpt / "model.safetensors").is_file():
             ckpt = check_checkpoint(run)                   # the newest step_* (one line when there is none)
     use_ema = recipe.eval.use_ema and (ckpt / "ema.safetensors").is_file()
-    check_checkpoint(ckpt, use_ema=use_ema)
-    recipe = derive(recipe, {"model.pretrained": ""})      # the run's weights replace any import
+    check_checkpoint(ckpt, use_ema=use_ema, recipe=recipe)  # another encoder's weights: one line naming both
+    recipe = derive(recipe, {"model.pretrained": "", "model.init_from": ""})  # the run's weights replace any import
     num_classes = _num_classes(ckpt / "model.safetensors")
     model = build_model(recipe, num_classes)
     load_weights(model, ckpt, use_ema=use_ema)
@@ -130,9 +131,8 @@ def _load_run(run: Path, ckpt: Path | None, checkpoint: str = "best") -> LoadedM
     names, where = _names(recorded or classes_from_recipe(recipe), num_classes,
                           "classes.json" if recorded else "the recipe's annotations")
     model.class_names = names
-    sweep = run / "sweep" / "sweep.json"
     return LoadedModel(model.eval(), names, recipe.model.encoder, ckpt, "run", _preprocess_of(recipe),
-                       tuple(tuple(g) for g in recipe.model.grids), sweep if sweep.is_file() else None, where,
+                       tuple(tuple(g) for g in recipe.model.grids), latest_sweep(run), where,
                        extra={"data_root": recipe.data.root})
 
 

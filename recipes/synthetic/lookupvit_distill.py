@@ -1,0 +1,28 @@
+"""LookupViT-nano distilled from the synthetic ViT run: initialised from the teacher's blocks, soft distillation.
+
+Command:   mmlookup train synthetic/vit                                  (the teacher: runs/synthetic_vit)
+           mmlookup train recipes/synthetic/lookupvit_distill.py        (`:quick` for the ~1 minute variant)
+           another teacher run: --set distill.teacher=RUN
+Hardware:  2 CPU cores, fp32. Data, clip (8x32x32, tubelet 2x8x8: 64 lookup tokens), compressed grids and schedule
+           are those of recipes/synthetic/lookupvit.py; every step also runs the frozen teacher (ViT-nano) on the
+           same clip.
+Model:     model.init_from="teacher": the ViT's blocks become the compressed stream's refine blocks, its final norm
+           the compressed stream's norm; cross-attention, the lookup MLP and both heads are new (the load report
+           lists them). Loss per head: 0.5 CE(labels) + 0.5 tau^2 KL(teacher || student) at tau = 2.
+Expected:  not measured at this recipe's 600 steps. At 100 steps (`--set train.epochs=5`, seeds 0 and 1, shared
+           cores; docs/tasks/distillation.md, `python tools/distill_table.py`): 57.8 / 54.7 / 64.1% top-1 at
+           2x2x2 / 1x2x2 / 2x4x4 (teachers 76.0% mean; LookupViT from scratch at 100 steps: 13%, chance).
+"""
+from mmlookup.config import Recipe, derive, sibling_recipe
+
+
+def get_recipe(arg: str = "") -> Recipe:
+    return derive(sibling_recipe(__file__, "lookupvit.py", arg), {
+        "name": "synthetic_lookupvit_distill",
+        "train.output_dir": "runs/synthetic_lookupvit_distill",
+        "model.init_from": "teacher",
+        "distill.teacher": "runs/synthetic_vit",
+        "distill.kind": "soft",
+        "distill.alpha": 0.5,
+        "distill.tau": 2.0,
+    })
