@@ -44,7 +44,7 @@ def test_every_family_gets_the_same_data_clip_and_schedule_and_keeps_its_own_set
         assert (r.data.root, r.data.frame_interval, r.data.flip) == ("/d/k400", 1, False)
         assert r.optim.lr == recipes["vit"].optim.lr and r.train.output_dir == "/r"
     assert recipes["evit"].model.keep_rate == 0.7 and recipes["evit"].train.keep_rate_ramp_epochs > 0
-    assert recipes["vit"].train.clip_grad == 0.0 and recipes["lookupvit"].train.clip_grad == 1.0
+    assert recipes["vit"].train.clip_grad == 0.0 and recipes["lookupvit"].model.encoder_kwargs == {"pos_init_std": 0.2}
     assert len(recipes["lookupvit"].model.grids) >= 3 and recipes["vit"].model.grids == ()
     assert _recipe(RowSpec("lookupvit", "lookupvit"), task="image").model.grids == ((1, 2, 2), (1, 3, 3), (1, 4, 4))
     # --set first, then the row's own overrides
@@ -57,7 +57,7 @@ def test_every_family_gets_the_same_data_clip_and_schedule_and_keeps_its_own_set
 def test_run_folder_changes_with_the_configuration_not_with_the_seed():
     row = RowSpec("lookupvit", "lookupvit")
     assert run_key(row, _recipe(row, 0)) == run_key(row, _recipe(row, 1))
-    assert run_key(row, _recipe(row, 0)) != run_key(row, _recipe(row, 0, sets=("train.clip_grad=0",)))
+    assert run_key(row, _recipe(row, 0)) != run_key(row, _recipe(row, 0, sets=("train.clip_grad=0.5",)))
 
 
 def _result(row, seed, top1s, grids=(None,)):
