@@ -135,4 +135,7 @@ def render(out: Path, seeds: list[int], rows: list[str], epochs: int) -> str:
 
 
 if __name__ == "__main__":
+    from _venv import use_project_venv
+
+    use_project_venv()  # the project's .venv when it exists
     sys.exit(main())

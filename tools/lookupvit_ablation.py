@@ -22,6 +22,11 @@ import os
 import sys
 import time
 
+if __name__ == "__main__":
+    from _venv import use_project_venv
+
+    use_project_venv()  # the project's .venv when it exists
+
 import numpy as np
 import torch
 import torch.nn.functional as F

@@ -98,6 +98,10 @@ def eval_main(argv: list[str]) -> int:
                          "--set model.pretrained=PATH")
     use_ema = True if args.ema else None
     if recipe.task == "classify" and args.checkpoint is not None:
+        if recipe.eval.robustness:  # these recipes evaluate with the run's own model section: check against it
+            from mmlookup.engine.robustness import run_model_section
+
+            recipe = run_model_section(recipe, args.checkpoint)
         check_checkpoint(args.checkpoint, use_ema=bool(use_ema if use_ema is not None else recipe.eval.use_ema),
                          recipe=recipe)
     run_eval(recipe, args.checkpoint, use_ema=use_ema, out=args.out)
