@@ -39,7 +39,8 @@ def _recipe(row, seed=0, sets=(), task="video"):
 def test_every_family_gets_the_same_data_clip_and_schedule_and_keeps_its_own_settings():
     recipes = {f: _recipe(RowSpec(f, f)) for f in FAMILIES}
     for r in recipes.values():
-        assert (r.model.num_frames, r.model.img_size, r.model.tubelet_size, r.model.patch_size) == (8, 64, 2, 16)
+        assert (r.model.num_frames, r.model.img_size, r.model.tubelet_size, r.model.patch_size) == (8, 32, 2, 8)
+        assert r.data.short_side == 32  # the 64x64 clips are decoded at the model's input size
         assert (r.train.epochs, r.train.batch_size) == (SCHEDULES["video"].epochs, SCHEDULES["video"].batch_size)
         assert (r.data.root, r.data.frame_interval, r.data.flip) == ("/d/k400", 1, False)
         assert r.optim.lr == recipes["vit"].optim.lr and r.train.output_dir == "/r"

@@ -25,7 +25,7 @@ def fake_checkout(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("script", ["bench.py", "bench_data.py", "train.py", "eval.py", "scan_videos.py",
                                     "caption_memory_table.py", "make_docs_pictures.py",
-                                    "distill_table.py", "lookupvit_ablation.py"])
+                                    "distill_table.py", "lookupvit_ablation.py", "lookvit_peer.py"])
 def test_python_tools_rerun_in_the_project_venv(fake_checkout, script):
     tool = fake_checkout / "tools" / script
     done = subprocess.run([sys.executable, str(tool), "--help"], capture_output=True, text=True, timeout=60,

@@ -1,0 +1,198 @@
+"""lucidrains' LookViT (``vit-pytorch``, the only other public LookupViT code) against ours, one plain loop (issue 18).
+
+Both models train on the accuracy benchmark's image variant (motion16 images: 8 shape x texture classes, 3,072
+training and 1,024 validation 64x64 JPEGs, generated on first use by ``mmlookup bench --accuracy --task image``'s
+generator) with the same data pipeline (the benchmark's image recipe: its decoding, augmentation and frame cache),
+the same loop and the same schedule: AdamW with the project's parameter groups, LR 5e-4, linear warm-up then
+cosine, label smoothing 0.1, batch 32, 960 steps, one torch thread per run. Same width and depth (D=128, 4 layers,
+4 heads of 32), the same 8x8 = 64 lookup tokens (patch 8) and a 4x4 compressed grid.
+
+Rows (``--rows``; default peer, peer_k1, ours):
+    peer        vit_pytorch.look_vit.LookViT: its 7x7-conv patch stem, fixed sin-cos positions, one head on the sum
+                of both streams' mean tokens, lookup MLP ratio 0.5 (ours), compressed grid fixed at 4x4
+    peer_k1     the same with a 1x1 "conv" stem: a linear patch embedding like ours (the 7x7 stem costs 0.077 of
+                its 0.111 GMACs per image)
+    ours        lookupvit_nano as the benchmark trains it: grids 1x2x2 / 1x3x3 / 1x4x4 sampled per step, two heads
+    ours_4x4    lookupvit_nano trained at the 4x4 grid only (the peer's setting)
+
+    pip install vit-pytorch==1.26.14           # not a project dependency; the tool says so when it is missing
+    python tools/lookvit_peer.py --seeds 0 1 2 --out runs/lookvit_peer        # ~25 min on 2 idle cores
+
+Writes ``OUT/peer.json`` (every run) and ``OUT/peer.md`` (mean +- std top-1 per row and grid, GMACs per image).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+if __name__ == "__main__":
+    from _venv import use_project_venv
+
+    use_project_venv()  # the project's .venv when it exists
+
+ROWS = ("peer", "peer_k1", "ours", "ours_4x4")
+DEFAULT_ROWS = ("peer", "peer_k1", "ours")
+GRIDS = ((1, 2, 2), (1, 3, 3), (1, 4, 4))
+
+
+def build(row: str, num_classes: int, seed: int):
+    """The classifier of ``row``: ``model(x (B, C, 1, H, W), grid) -> logits (B, H, K)`` and its eval grids."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    if row.startswith("peer"):
+        try:
+            from vit_pytorch.look_vit import LookViT
+        except ImportError:
+            sys.exit("the peer needs vit-pytorch: pip install vit-pytorch==1.26.14")
+
+        class Peer(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.net = LookViT(dim=128, image_size=64, num_classes=num_classes, depth=4, patch_size=16,
+                                   heads=4, dim_head=32, mlp_factor=4, highres_patch_size=8,
+                                   highres_mlp_factor=0.5, cross_attn_heads=4, cross_attn_dim_head=32,
+                                   patch_conv_kernel_size=1 if row == "peer_k1" else 7, dropout=0.0)
+
+            def forward(self, x: torch.Tensor, grid=None) -> torch.Tensor:
+                return self.net(x[:, :, 0]).unsqueeze(1)  # one head
+
+        return Peer(), ((1, 4, 4),)
+    from mmlookup.models import create_classifier
+
+    grids = GRIDS if row == "ours" else ((1, 4, 4),)
+    model = create_classifier("lookupvit_nano", num_classes, num_frames=1, img_size=64, tubelet_size=1,
+                              patch_size=8, grid=grids[-1], pos_init_std=0.2)
+    return model, grids
+
+
+def train(row: str, seed: int, data: Path, out: Path, steps: int, batch_size: int) -> dict:
+    """One run; returns its result (also written to ``out/<row>_s<seed>.json``)."""
+    import torch
+
+    from mmlookup.bench.accuracy import SCHEDULES, RowSpec, _datasets, bench_recipe
+    from mmlookup.bench.flops import count_macs, encoder_gmacs
+    from mmlookup.data import collate_clips
+    from mmlookup.engine.loop import head_loss
+    from mmlookup.engine.optim import param_groups, set_lr
+    from mmlookup.engine.schedule import lr_factor, sample_grid
+    from mmlookup.heads import combine_probs
+
+    torch.set_num_threads(1)
+    recipe = bench_recipe(RowSpec("lookupvit", "lookupvit"), seed, task="image", data=data, run_dir=out / "unused",
+                          schedule=SCHEDULES["image"])
+    train_set, val_set = _datasets(recipe, out / "cache", "image", progress=False)
+    model, grids = build(row, len(train_set.classes), seed)
+    lr, warm = 5e-4, steps // 15
+    opt = torch.optim.AdamW(param_groups(model, 0.05), lr=lr)
+    loader = torch.utils.data.DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True,
+                                         collate_fn=collate_clips, generator=torch.Generator().manual_seed(seed))
+    start, cpu, step = time.perf_counter(), time.process_time(), 0
+    model.train()
+    while step < steps:
+        for batch in loader:
+            if step >= steps:
+                break
+            x, y = batch.video, batch.label
+            set_lr(opt, lr * lr_factor(step, steps, warm, 1e-5 / lr))
+            loss = head_loss(model(x, sample_grid(grids, step, seed)), y, 0.1)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    model.eval()
+    top1 = {}
+    with torch.no_grad():
+        for grid in grids:
+            correct = total = 0
+            for batch in torch.utils.data.DataLoader(val_set, batch_size=128, collate_fn=collate_clips):
+                x, y = batch.video, batch.label
+                correct += int((combine_probs(model(x, grid)).argmax(-1) == y).sum())
+                total += len(y)
+            top1["x".join(map(str, grid))] = 100 * correct / total
+    if row.startswith("peer"):  # its own head included (128 x 8 MACs); ours count the encoder only
+        gmacs = {"1x4x4": count_macs(model.net, torch.zeros(1, 3, 64, 64)) / 1e9}
+    else:
+        gmacs = {"x".join(map(str, g)): encoder_gmacs(model.encoder, (3, 1, 64, 64), grid=g) for g in grids}
+    result = {"row": row, "seed": seed, "top1": top1, "gmacs": gmacs, "steps": steps, "batch_size": batch_size,
+              "num_val": total, "train_s": seconds, "cpu_s": cpu}
+    (out / f"{row}_s{seed}.json").write_text(json.dumps(result))
+    return result
+
+
+def table(results: list[dict]) -> str:
+    lines = ["| row | grid | top-1 mean ± std | per seed | GMACs/image | train s (mean) |", "|---|---|---|---|---|---|"]
+    for row in ROWS:
+        runs = sorted((r for r in results if r["row"] == row), key=lambda r: r["seed"])
+        if not runs:
+            continue
+        for grid in runs[0]["top1"]:
+            vals = [r["top1"][grid] for r in runs]
+            sd = f" ± {statistics.stdev(vals):.1f}" if len(vals) > 1 else ""
+            lines.append(f"| {row} | {grid} | {statistics.mean(vals):.1f}{sd} | "
+                         f"{' / '.join(f'{v:.1f}' for v in vals)} | {runs[0]['gmacs'][grid]:.4f} | "
+                         f"{statistics.mean(r['train_s'] for r in runs):.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(DEFAULT_ROWS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=960)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--data", default="data/motion16", help="motion16 folder (generated when absent)")
+    parser.add_argument("--out", default="runs/lookvit_peer")
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each")
+    parser.add_argument("--worker", nargs=2, metavar=("ROW", "SEED"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    out, data = Path(args.out).resolve(), Path(args.data).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    if args.worker:
+        train(args.worker[0], int(args.worker[1]), data, out, args.steps, args.batch_size)
+        return 0
+    from mmlookup.bench.accuracy import SCHEDULES, RowSpec, _datasets, bench_recipe
+    from mmlookup.data.motion16 import Motion16Sizes, generate_motion16, motion16_complete
+
+    if not motion16_complete(data, 0, Motion16Sizes()):
+        generate_motion16(str(data), seed=0)
+    recipe = bench_recipe(RowSpec("lookupvit", "lookupvit"), 0, task="image", data=data, run_dir=out / "unused",
+                          schedule=SCHEDULES["image"])
+    _datasets(recipe, out / "cache", "image")  # decode once, before the workers read the cache
+    todo = [(row, s) for s in args.seeds for row in args.rows if not (out / f"{row}_s{s}.json").is_file()]
+    start, running = time.perf_counter(), []
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    while todo or running:
+        while todo and len(running) < args.jobs:
+            row, seed = todo.pop(0)
+            cmd = [sys.executable, __file__, "--worker", row, str(seed), "--steps", str(args.steps), "--batch-size",
+                   str(args.batch_size), "--data", str(data), "--out", str(out)]
+            log = open(out / f"{row}_s{seed}.log", "w")
+            running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log, row, seed))
+        time.sleep(1.0)
+        for item in list(running):
+            if item[0].poll() is not None:
+                running.remove(item)
+                item[1].close()
+                print(f"{item[2]} seed {item[3]}: rc {item[0].returncode}", flush=True)
+    results = [json.loads((out / f"{r}_s{s}.json").read_text()) for s in args.seeds for r in args.rows
+               if (out / f"{r}_s{s}.json").is_file()]
+    text = (f"motion16 images, {results[0]['num_val'] if results else 0} validation images, {args.steps} steps at "
+            f"batch {args.batch_size}, seeds {' '.join(map(str, args.seeds))}; "
+            f"{time.perf_counter() - start:.0f} s\n\n" + table(results))
+    (out / "peer.json").write_text(json.dumps(results, indent=1))
+    (out / "peer.md").write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
