@@ -3,9 +3,10 @@
 Both models train on the accuracy benchmark's image variant (motion16 images: 8 shape x texture classes, 3,072
 training and 1,024 validation 64x64 JPEGs, generated on first use by ``mmlookup bench --accuracy --task image``'s
 generator) with the same data pipeline (the benchmark's image recipe: its decoding, augmentation and frame cache),
-the same loop and the same schedule: AdamW with the project's parameter groups, LR 5e-4, linear warm-up then
-cosine, label smoothing 0.1, batch 32, 960 steps, one torch thread per run. Same width and depth (D=128, 4 layers,
-4 heads of 32), the same 8x8 = 64 lookup tokens (patch 8) and a 4x4 compressed grid.
+the same loop and the same schedule: AdamW with the project's parameter groups and the benchmark image recipe's
+LR (5e-4, linear warm-up then cosine to 1e-5), weight decay (0.05) and label smoothing (0.1), batch 32, 960 steps,
+one torch thread per run. Same width and depth (D=128, 4 layers, 4 heads of 32), the same 8x8 = 64 lookup tokens
+(patch 8) and a 4x4 compressed grid.
 
 Rows (``--rows``; default peer, peer_k1, ours):
     peer        vit_pytorch.look_vit.LookViT: its 7x7-conv patch stem, fixed sin-cos positions, one head on the sum
@@ -74,11 +75,19 @@ def build(row: str, num_classes: int, seed: int):
     return model, grids
 
 
+def image_recipe(data: Path, out: Path, seed: int = 0):
+    """The accuracy benchmark's image recipe (LookupViT row): data, augmentation and optimiser settings for both."""
+    from mmlookup.bench.accuracy import SCHEDULES, RowSpec, bench_recipe
+
+    return bench_recipe(RowSpec("lookupvit", "lookupvit"), seed, task="image", data=data, run_dir=out / "unused",
+                        schedule=SCHEDULES["image"])
+
+
 def train(row: str, seed: int, data: Path, out: Path, steps: int, batch_size: int) -> dict:
     """One run; returns its result (also written to ``out/<row>_s<seed>.json``)."""
     import torch
 
-    from mmlookup.bench.accuracy import SCHEDULES, RowSpec, _datasets, bench_recipe
+    from mmlookup.bench.accuracy import _datasets
     from mmlookup.bench.flops import count_macs, encoder_gmacs
     from mmlookup.data import collate_clips
     from mmlookup.engine.loop import head_loss
@@ -87,12 +96,12 @@ def train(row: str, seed: int, data: Path, out: Path, steps: int, batch_size: in
     from mmlookup.heads import combine_probs
 
     torch.set_num_threads(1)
-    recipe = bench_recipe(RowSpec("lookupvit", "lookupvit"), seed, task="image", data=data, run_dir=out / "unused",
-                          schedule=SCHEDULES["image"])
+    recipe = image_recipe(data, out, seed)
     train_set, val_set = _datasets(recipe, out / "cache", "image", progress=False)
     model, grids = build(row, len(train_set.classes), seed)
-    lr, warm = 5e-4, steps // 15
-    opt = torch.optim.AdamW(param_groups(model, 0.05), lr=lr)
+    o = recipe.optim  # LR 5e-4 -> min 1e-5, weight decay 0.05, warm-up 1/15 of the schedule
+    lr, warm = o.lr, round(steps * o.warmup_epochs / recipe.train.epochs)
+    opt = torch.optim.AdamW(param_groups(model, o.weight_decay), lr=lr)
     loader = torch.utils.data.DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True,
                                          collate_fn=collate_clips, generator=torch.Generator().manual_seed(seed))
     start, cpu, step = time.perf_counter(), time.process_time(), 0
@@ -102,8 +111,8 @@ def train(row: str, seed: int, data: Path, out: Path, steps: int, batch_size: in
             if step >= steps:
                 break
             x, y = batch.video, batch.label
-            set_lr(opt, lr * lr_factor(step, steps, warm, 1e-5 / lr))
-            loss = head_loss(model(x, sample_grid(grids, step, seed)), y, 0.1)
+            set_lr(opt, lr * lr_factor(step, steps, warm, o.min_lr / lr))
+            loss = head_loss(model(x, sample_grid(grids, step, seed)), y, recipe.train.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -160,14 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         train(args.worker[0], int(args.worker[1]), data, out, args.steps, args.batch_size)
         return 0
-    from mmlookup.bench.accuracy import SCHEDULES, RowSpec, _datasets, bench_recipe
+    from mmlookup.bench.accuracy import _datasets
     from mmlookup.data.motion16 import Motion16Sizes, generate_motion16, motion16_complete
 
     if not motion16_complete(data, 0, Motion16Sizes()):
         generate_motion16(str(data), seed=0)
-    recipe = bench_recipe(RowSpec("lookupvit", "lookupvit"), 0, task="image", data=data, run_dir=out / "unused",
-                          schedule=SCHEDULES["image"])
-    _datasets(recipe, out / "cache", "image")  # decode once, before the workers read the cache
+    _datasets(image_recipe(data, out), out / "cache", "image")  # decode once, before the workers read the cache
     todo = [(row, s) for s in args.seeds for row in args.rows if not (out / f"{row}_s{s}.json").is_file()]
     start, running = time.perf_counter(), []
     env = dict(os.environ, OMP_NUM_THREADS="1")

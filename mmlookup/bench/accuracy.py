@@ -51,7 +51,7 @@ class Schedule:
 
 
 #: Video: 2,304 steps of batch 16 on 32x32 input (0.15-0.17 CPU s per step at 1 thread), so 5 families x 3 seeds take
-#: ~5,600 CPU s, ~47 min on 2 idle cores with the data (docs/benchmarks.md). The first schedule, 960 steps of batch 32
+#: ~5,600 CPU s: 45.0 min measured on 2 idle cores (docs/benchmarks.md). The first schedule, 960 steps of batch 32
 #: on 64x64 input with 16x16 patches, left every family on its plateau (no row learned the temporal classes; 2,688
 #: steps of batch 16 there: ViT-nano 11.6%, LookupViT-nano 14.0%); on 32x32 with 8x8 patches LookupViT-nano reached
 #: 31.2% in 1,344 steps (seed 0). Image: 960 steps of batch 32 (not yet re-measured on this schedule).
