@@ -42,14 +42,19 @@ def reference_block(blk: LookupBlock, l: torch.Tensor, p: torch.Tensor, reuse: s
         )
         infused.append(w @ vp[..., i * d:(i + 1) * d])
     l = l + blk.proj_l(torch.cat(infused, -1))
+    if blk.norm_post is not None:  # lucidrains' LayerNorm of the lookup stream after infusing
+        l = torch.nn.functional.layer_norm(l, (l.shape[-1],), blk.norm_post.weight, blk.norm_post.bias, 1e-6)
     l = l + blk.mlp(blk.norm_mlp(l))
     return l, p
 
 
-@pytest.mark.parametrize("reuse", ["logits", "post_softmax"])
-def test_block_matches_the_explicit_spec(reuse, explicit_attention):
+@pytest.mark.parametrize("reuse,post_norm", [("logits", False), ("post_softmax", False), ("logits", True)])
+def test_block_matches_the_explicit_spec(reuse, post_norm, explicit_attention):
     torch.manual_seed(0)
-    blk = LookupBlock(64, 4, reuse=reuse).eval()
+    blk = LookupBlock(64, 4, reuse=reuse, post_norm=post_norm).eval()
+    if post_norm:  # a non-trivial affine part, so the test sees which LayerNorm runs where
+        torch.nn.init.normal_(blk.norm_post.weight, 1.0, 0.3)
+        torch.nn.init.normal_(blk.norm_post.bias, 0.0, 0.3)
     l, p = torch.randn(2, 48, 64), torch.randn(2, 6, 64)
     with torch.no_grad():
         ref_l, ref_p = reference_block(blk, l, p, reuse)
@@ -187,17 +192,76 @@ def test_new_branches_start_at_zero_and_learn():
         create_encoder("lookupvit_nano", branch_init="ones")
 
 
-def test_synthetic_recipes_position_init_and_clipping():
-    """Issue 18's recipe defaults: LookupViT draws its position tables (time too) at std 0.2 and does not clip;
-    the ViT recipe keeps timm's init (std 0.02, time at zero), which is what its measured rows used."""
+def test_synthetic_recipes_from_scratch_choices_and_clipping():
+    """Issue 18's recipe defaults: LookupViT from scratch takes lucidrains' choices (stem LayerNorm, fixed sin-cos
+    positions, lookup post-norm, PyTorch init, one shared head) and does not clip; the ViT recipe keeps timm's init
+    (std 0.02, time at zero) and its CLS head; the distillation recipe keeps the paper's layout, so a ViT maps in."""
     from mmlookup.config import load_recipe
-    from mmlookup.models import build_encoder
+    from mmlookup.models import build_encoder, build_model
 
     look, vit = load_recipe("synthetic/lookupvit.py"), load_recipe("synthetic/vit.py")
-    assert look.train.clip_grad == 0.0 and look.model.encoder_kwargs == {"pos_init_std": 0.2}
-    assert vit.model.encoder_kwargs == {}
+    assert look.train.clip_grad == 0.0 and look.model.pool == "shared"
+    enc = build_encoder(look)
+    assert enc.patch_norm is not None and enc.pos_embed.kind == "sincos_3d"
+    assert all(blk.norm_post is not None and (blk.proj_l.weight != 0).any() for blk in enc.blocks)
+    assert type(build_model(look, 8).head).__name__ == "SharedLookupHead"
+    assert vit.model.encoder_kwargs == {} and vit.model.pool == "auto"
     torch.manual_seed(0)
-    pe = build_encoder(look).pos_embed
-    assert 0.12 < float(pe.pos_t.std()) < 0.25 and 0.12 < float(pe.pos_hw.std()) < 0.25
     pv = build_encoder(vit).pos_embed
     assert (pv.pos_t == 0).all() and float(pv.pos_hw.std()) < 0.03
+    distill = load_recipe("synthetic/lookupvit_distill.py")
+    assert distill.model.encoder_kwargs == {"pos_init_std": 0.2} and distill.model.pool == "auto"
+    pe = build_encoder(distill).pos_embed
+    assert 0.12 < float(pe.pos_t.detach().std()) < 0.25 and 0.12 < float(pe.pos_hw.detach().std()) < 0.25
+
+
+def test_sincos_3d_table_encodes_each_axis():
+    """Per-axis sin-cos table: time / height / width parts from the formula, fixed (no state-dict entry), and
+    on an image grid the time part is the constant (sin 0, cos 0)."""
+    from mmlookup.layers.pos_embed import PosEmbed3d, sincos_3d_table
+
+    dim, grid = 24, (2, 3, 4)
+    table = sincos_3d_table(grid, dim)[0].reshape(*grid, dim)
+    d_t, d_hw = 8, 8
+    for axis, (lo, d) in enumerate(((0, d_t), (d_t, d_hw), (d_t + d_hw, d_hw))):
+        k = d // 2
+        omega = torch.tensor([10000.0 ** -(j / (k - 1)) for j in range(k)], dtype=torch.float64)
+        for idx in ((1, 2, 3), (0, 1, 2), (1, 0, 0)):
+            angle = idx[axis] * omega
+            want = torch.cat((angle.sin(), angle.cos())).float()
+            torch.testing.assert_close(table[idx][lo:lo + d], want)
+    image = sincos_3d_table((1, 3, 4), dim)[0]
+    assert (image[:, :d_t] == image[:1, :d_t]).all()
+    pe = PosEmbed3d((2, 3, 4), dim, kind="sincos_3d")
+    assert not list(pe.parameters()) and "table" not in pe.state_dict()
+    torch.testing.assert_close(pe((2, 3, 4)), sincos_3d_table(grid, dim))
+
+
+def test_peer_switches_stem_norm_post_norm_and_torch_init():
+    """issue 18's lucidrains switches: with zero-initialised branches every block is the identity on the lookup
+    stream except the post-norm, so the output is the stem (normalised, plus sin-cos positions) through
+    ``depth`` LayerNorms; ``weight_init="torch"`` keeps PyTorch's layer init; unknown values name the valid ones."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 4, 32, 32)
+    kw = dict(num_frames=4, img_size=32, patch_size=8, depth=2)
+    enc = create_encoder("lookupvit_nano", stem_norm=True, lookup_post_norm=True, pos_embed="sincos_3d", **kw).eval()
+    with torch.no_grad():
+        for blk in enc.blocks:
+            torch.nn.init.normal_(blk.norm_post.weight, 1.0, 0.3)
+        out = enc(x, grid=(1, 2, 2))
+        tokens, grid = enc.patch_embed(x)
+        tokens = enc.patch_norm(tokens)
+        assert tokens.mean(-1).abs().max() < 1e-4                        # normalised before the positions
+        lookup = tokens + enc.pos_embed(grid)
+        for blk in enc.blocks:
+            lookup = blk.norm_post(lookup)
+        torch.testing.assert_close(out.tokens, enc.norm(lookup))
+    plain = create_encoder("lookupvit_nano", **kw)
+    assert plain.patch_norm is None and all(blk.norm_post is None for blk in plain.blocks)
+    timm = plain.blocks[0].q.weight
+    torch_init = create_encoder("lookupvit_nano", weight_init="torch", branch_init="trunc_normal", **kw)
+    w, fan_in = torch_init.blocks[0].q.weight, torch_init.blocks[0].q.weight.shape[1]
+    assert float(timm.std()) < 0.025 and abs(float(w.std()) - (3 * fan_in) ** -0.5) < 0.005
+    assert (torch_init.blocks[0].proj_l.weight != 0).any() and (torch_init.blocks[0].q.bias != 0).any()
+    with pytest.raises(ValueError, match="weight_init.*timm, torch"):
+        create_encoder("lookupvit_nano", weight_init="xavier")

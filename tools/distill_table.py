@@ -24,7 +24,7 @@ from pathlib import Path
 ROWS = ("teacher", "scratch", "init", "soft", "hard", "feature", "evit_ft", "evit_free")
 LABELS = {
     "teacher": "teacher ViT-nano (synthetic/vit, 30 epochs)",
-    "scratch": "LookupViT-nano from scratch",
+    "scratch": "LookupViT-nano from scratch (its from-scratch recipe)",
     "init": "LookupViT-nano initialised from the teacher, no distillation",
     "soft": "  + soft distillation (tau 2, alpha 0.5)",
     "hard": "  + hard distillation (DeiT, alpha 0.5)",
@@ -45,8 +45,9 @@ def commands(row: str, seed: int, out: Path, epochs: int) -> list[list[str]]:
         return [[*mm, "train", "synthetic/vit", *common]]
     if row == "scratch":
         return [[*mm, "train", "synthetic/lookupvit", *student]]
-    if row == "init":
-        return [[*mm, "train", "synthetic/lookupvit", *student, "--set", f"model.init_from={teacher}"]]
+    if row == "init":  # the distillation recipe's layout (the paper's, so every ViT tensor has its place)
+        return [[*mm, "train", "synthetic/lookupvit", *student, "--set", f"model.init_from={teacher}",
+                 "--set", "model.encoder_kwargs={'pos_init_std': 0.2}", "--set", "model.pool=auto"]]
     if row in ("soft", "hard", "feature"):
         every = ["--set", "train.eval_every=1"] if row == "soft" else []
         return [[*mm, "train", "synthetic/lookupvit_distill", *student, *every, "--set", f"distill.teacher={teacher}",

@@ -15,12 +15,21 @@ Rows (``--rows``; default peer, peer_k1, ours):
                 its 0.111 GMACs per image)
     ours        lookupvit_nano as the benchmark trains it: grids 1x2x2 / 1x3x3 / 1x4x4 sampled per step, two heads
     ours_4x4    lookupvit_nano trained at the 4x4 grid only (the peer's setting)
+    ours+A+B    ours with some of the peer's choices, as switches of our encoder / head (any subset, in this order):
+                stem_norm (LayerNorm on the patch tokens before the positions), post_norm (LayerNorm of the lookup
+                stream after each infuse), sincos (fixed per-axis sin-cos positions, ``pos_embed="sincos_3d"``),
+                torch_init (PyTorch's layer init, no zeroed branches), shared_head (one head on the sum of both
+                streams' means, ``pool="shared"``); ``ours+peer`` is all five
 
     pip install vit-pytorch==1.26.14           # not a project dependency; the tool says so when it is missing
     python tools/lookvit_peer.py --rows ours peer_k1 --seeds 0 1 2   # 12.7 min on 2 cores (measured)
     python tools/lookvit_peer.py --seeds 0 1 2          # + the 7x7 peer, about 1.7x as long per run
+    python tools/lookvit_peer.py --rows ours+peer --seeds 0 1 2                        # ours with all five choices
+    python tools/lookvit_peer.py --seeds 0 --rows ours+stem_norm ours+post_norm ours+sincos ours+torch_init \
+        ours+shared_head ours+stem_norm+post_norm+sincos+torch_init                   # one at a time (seed 0)
 
-Writes ``OUT/peer.json`` (every run) and ``OUT/peer.md`` (mean +- std top-1 per row and grid, GMACs per image).
+Writes ``OUT/peer.json`` and ``OUT/peer.md``: every finished run in OUT (this and earlier invocations), mean +- std
+top-1 per row and grid over the seeds that ran, GMACs per image.
 """
 from __future__ import annotations
 
@@ -39,6 +48,20 @@ if __name__ == "__main__":
     use_project_venv()  # the project's .venv when it exists
 
 ROWS = ("peer", "peer_k1", "ours", "ours_4x4")
+SWITCHES = ("stem_norm", "post_norm", "sincos", "torch_init", "shared_head")
+
+
+def row_name(text: str) -> str:
+    """``--rows`` values: a fixed row, or ``ours+`` a subset of :data:`SWITCHES` (``ours+peer``: all of them)."""
+    if text in ROWS:
+        return text
+    base, *switches = text.split("+")
+    if switches == ["peer"]:
+        return "+".join(("ours", *SWITCHES))
+    if base != "ours" or not switches or any(s not in SWITCHES for s in switches):
+        raise argparse.ArgumentTypeError(f"unknown row {text!r}; valid: {', '.join(ROWS)}, or ours+ any of "
+                                         f"{', '.join(SWITCHES)} joined by +, or ours+peer")
+    return text
 DEFAULT_ROWS = ("peer", "peer_k1", "ours")
 GRIDS = ((1, 2, 2), (1, 3, 3), (1, 4, 4))
 
@@ -69,9 +92,16 @@ def build(row: str, num_classes: int, seed: int):
         return Peer(), ((1, 4, 4),)
     from mmlookup.models import create_classifier
 
-    grids = GRIDS if row == "ours" else ((1, 4, 4),)
+    grids = ((1, 4, 4),) if row == "ours_4x4" else GRIDS
+    switches = set(row.split("+")[1:])
+    kwargs: dict = {"pos_init_std": 0.2}
+    if "sincos" in switches:
+        kwargs = {"pos_embed": "sincos_3d"}
+    if "torch_init" in switches:
+        kwargs.update(weight_init="torch", branch_init="trunc_normal")
     model = create_classifier("lookupvit_nano", num_classes, num_frames=1, img_size=64, tubelet_size=1,
-                              patch_size=8, grid=grids[-1], pos_init_std=0.2)
+                              patch_size=8, grid=grids[-1], pool="shared" if "shared_head" in switches else "auto",
+                              stem_norm="stem_norm" in switches, lookup_post_norm="post_norm" in switches, **kwargs)
     return model, grids
 
 
@@ -140,7 +170,7 @@ def train(row: str, seed: int, data: Path, out: Path, steps: int, batch_size: in
 
 def table(results: list[dict]) -> str:
     lines = ["| row | grid | top-1 mean ± std | per seed | GMACs/image | train s (mean) |", "|---|---|---|---|---|---|"]
-    for row in ROWS:
+    for row in dict.fromkeys(r["row"] for r in results):
         runs = sorted((r for r in results if r["row"] == row), key=lambda r: r["seed"])
         if not runs:
             continue
@@ -155,7 +185,7 @@ def table(results: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(DEFAULT_ROWS))
+    parser.add_argument("--rows", nargs="+", type=row_name, default=list(DEFAULT_ROWS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=960)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -191,10 +221,13 @@ def main(argv: list[str] | None = None) -> int:
                 running.remove(item)
                 item[1].close()
                 print(f"{item[2]} seed {item[3]}: rc {item[0].returncode}", flush=True)
-    results = [json.loads((out / f"{r}_s{s}.json").read_text()) for s in args.seeds for r in args.rows
-               if (out / f"{r}_s{s}.json").is_file()]
+    # the table covers every finished run in OUT (earlier invocations' rows and seeds too), requested rows first
+    runs = [json.loads(f.read_text()) for f in sorted(out.glob("*_s*.json"))]
+    order = {row: i for i, row in enumerate(args.rows)}
+    results = sorted((r for r in runs if r.get("steps") == args.steps and r.get("batch_size") == args.batch_size),
+                     key=lambda r: (order.get(r["row"], len(order)), r["row"], r["seed"]))
     text = (f"motion16 images, {results[0]['num_val'] if results else 0} validation images, {args.steps} steps at "
-            f"batch {args.batch_size}, seeds {' '.join(map(str, args.seeds))}; "
+            f"batch {args.batch_size}, every run in {out.name}/; this invocation "
             f"{time.perf_counter() - start:.0f} s\n\n" + table(results))
     (out / "peer.json").write_text(json.dumps(results, indent=1))
     (out / "peer.md").write_text(text + "\n")

@@ -6,7 +6,9 @@
 Writes ``docs/token_maps_lookupvit.png`` (contact sheet of the demo's LookupViT on one validation clip: gather
 attention of the mean and the centre compressed token, first and last block), ``docs/token_maps_lookupvit.gif``
 (the same, animated), ``docs/token_maps_evit.png`` when the demo also trained a ViT (``--all-encoders``: EViT
-run training-free on its weights), and ``docs/accuracy_vs_gflops.png`` + ``.md`` (every demo run). Pictures
+run training-free on its weights), ``docs/accuracy_vs_gflops.png`` + ``.md`` (every demo run) and, when the accuracy
+benchmark has run (``runs/accuracy_video`` and its ablation ``runs/accuracy_video_ablation``, commands in
+docs/benchmarks.md), ``docs/accuracy_benchmark_video.png`` (its default rows plus ``BENCH_EXTRA`` rows). Pictures
 larger than ``--max-kb`` are re-saved with a 256-colour palette. Prints the markdown for the README.
 """
 from __future__ import annotations
@@ -25,6 +27,22 @@ if __name__ == "__main__":
 from mmlookup.cli import main as mmlookup  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+#: ablation rows drawn beside the accuracy benchmark's default rows
+BENCH_EXTRA = ("vit_pos0.2", "lookupvit_prev_defaults", "lookupvit_old_defaults")
+
+
+def accuracy_benchmark_plot(default: Path, ablation: Path, out: Path) -> Path | None:
+    """The default rows of ``default/accuracy.json`` and the :data:`BENCH_EXTRA` rows of ``ablation``'s, one plot."""
+    import json
+
+    from mmlookup.bench.accuracy import plot
+
+    if not (default / "accuracy.json").is_file():
+        return None
+    rows = json.loads((default / "accuracy.json").read_text())["rows"]
+    if (ablation / "accuracy.json").is_file():
+        rows += [r for r in json.loads((ablation / "accuracy.json").read_text())["rows"] if r["row"] in BENCH_EXTRA]
+    return plot(rows, out, "motion16 video: top-1 vs GMACs (mean ± std over 3 seeds, 1,024 clips)")
 
 
 def pick_clip(data: Path, label: str) -> Path:
@@ -78,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     run(["plot", str(demo), "--out", str(out / "accuracy_vs_gflops.png"), "--batch-size", "8", "--repeats", "20",
          "--title", "synthetic demo (8 classes, 96 validation clips, 1 view)"])
     pictures = sorted(out.glob("token_maps_*.png")) + [out / "accuracy_vs_gflops.png"]
+    bench = accuracy_benchmark_plot(ROOT / "runs/accuracy_video", ROOT / "runs/accuracy_video_ablation",
+                                    out / "accuracy_benchmark_video.png")
+    pictures += [bench] if bench else []
     for pic in pictures:
         shrink(pic, args.max_kb)
     print("\nsizes: " + ", ".join(f"{q.name} {q.stat().st_size // 1024} KB" for q in sorted(out.glob("*.*"))))

@@ -33,6 +33,7 @@ from mmlookup.registry import register_encoder
 
 REUSE_MODES = ("logits", "post_softmax")
 BRANCH_INITS = ("zero", "trunc_normal")
+WEIGHT_INITS = ("timm", "torch")
 
 
 class LookupBlock(nn.Module):
@@ -49,6 +50,7 @@ class LookupBlock(nn.Module):
         attn_drop: float = 0.0,
         drop_path: float = 0.0,
         reuse: str = "logits",
+        post_norm: bool = False,
     ):
         super().__init__()
         if reuse not in REUSE_MODES:
@@ -66,7 +68,8 @@ class LookupBlock(nn.Module):
         self.norm_v = LayerNorm(dim)
         self.v_p = nn.Linear(dim, dim, bias=qkv_bias)
         self.proj_l = nn.Linear(dim, dim)
-        # cheap lookup MLP
+        # optional LayerNorm of the lookup stream after infusing (lucidrains' LookViT), then the cheap lookup MLP
+        self.norm_post = LayerNorm(dim) if post_norm else None
         self.norm_mlp = LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * lookup_mlp_ratio), drop=drop)
         self.drop = nn.Dropout(drop)
@@ -118,6 +121,8 @@ class LookupBlock(nn.Module):
             )
             infused = F.dropout(infuse_w, drop) @ vp if drop else infuse_w @ vp
         lookup = lookup + self.drop_path(self.drop(self.proj_l(self._merge(infused))))
+        if self.norm_post is not None:
+            lookup = self.norm_post(lookup)
         lookup = lookup + self.drop_path(norm_mlp(lookup, self.norm_mlp, self.mlp))
         return lookup, compressed, gather_w
 
@@ -130,6 +135,12 @@ class LookupBlock(nn.Module):
 
 class LookupViT(Encoder):
     """Spatio-temporal LookupViT encoder; ``forward(video, grid=(t_p, h_p, w_p))`` runs at any compressed grid.
+
+    Three switches take lucidrains' ``LookViT`` choices (issue 18's peer; off by default, measured in
+    docs/benchmarks.md): ``stem_norm`` (a LayerNorm on the tubelet tokens before the position embedding),
+    ``lookup_post_norm`` (a LayerNorm of the lookup stream after each infuse step) and ``weight_init="torch"``
+    (PyTorch's default layer init, uniform ±1/√fan_in, instead of timm's truncated normal 0.02; the new branches are
+    then zeroed only with ``branch_init="zero"``, and ``"trunc_normal"`` means "like the other layers").
 
     ``pos_embed`` picks the lookup tokens' position embedding kind (:class:`~mmlookup.layers.pos_embed.PosEmbed3d`;
     ``None``: what ``separable_pos`` says); ``"sincos"`` is VideoMAE's fixed table, for a student initialised from
@@ -158,28 +169,36 @@ class LookupViT(Encoder):
         drop_path_rate: float = 0.0,
         branch_init: str = "zero",
         pos_init_std: float | None = None,
+        stem_norm: bool = False,
+        lookup_post_norm: bool = False,
+        weight_init: str = "timm",
     ):
         super().__init__()
+        if branch_init not in BRANCH_INITS:
+            raise ValueError(f"unknown branch_init {branch_init!r}; valid: {', '.join(BRANCH_INITS)}")
+        if weight_init not in WEIGHT_INITS:
+            raise ValueError(f"unknown weight_init {weight_init!r}; valid: {', '.join(WEIGHT_INITS)}")
         self.embed_dim, self.depth, self.num_heads = embed_dim, depth, num_heads
         self.num_frames, self.img_size = num_frames, pair(img_size)
         self.default_grid = parse_grid(grid)
         self.patch_embed = TubeletEmbed(in_chans, embed_dim, tubelet_size, patch_size)
         self.lookup_grid = self.patch_embed.grid_for(num_frames, *self.img_size)
+        self.patch_norm = LayerNorm(embed_dim) if stem_norm else None
         self.pos_embed = PosEmbed3d(self.lookup_grid, embed_dim, separable=separable_pos, kind=pos_embed,
                                     init_std=pos_init_std)
         self.pos_drop = nn.Dropout(drop_rate)
         dpr = drop_path_rates(drop_path_rate, depth)
         self.blocks = nn.ModuleList(
             LookupBlock(
-                embed_dim, num_heads, mlp_ratio, lookup_mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, dpr[i], reuse
+                embed_dim, num_heads, mlp_ratio, lookup_mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, dpr[i], reuse,
+                lookup_post_norm,
             )
             for i in range(depth)
         )
         self.norm = LayerNorm(embed_dim)
         self.norm_compressed = LayerNorm(embed_dim)
-        self.apply(init_weights)
-        if branch_init not in BRANCH_INITS:
-            raise ValueError(f"unknown branch_init {branch_init!r}; valid: {', '.join(BRANCH_INITS)}")
+        if weight_init == "timm":
+            self.apply(init_weights)
         if branch_init == "zero":
             for blk in self.blocks:
                 blk.zero_new_branches()
@@ -191,6 +210,8 @@ class LookupViT(Encoder):
 
     def forward(self, video: torch.Tensor, *, grid=None, return_attn: bool = False) -> EncoderOutput:
         lookup, lookup_grid = self.patch_embed(video)
+        if self.patch_norm is not None:
+            lookup = self.patch_norm(lookup)
         lookup = self.pos_drop(lookup + self.pos_embed(lookup_grid))
         cgrid = self.compressed_grid(grid, lookup_grid)
         compressed = resize_grid(lookup, lookup_grid, cgrid)                 # p0 = R(l0): features + position

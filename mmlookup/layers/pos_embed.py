@@ -1,5 +1,5 @@
-"""Position embeddings for token grids: learned separable (``pos_t + pos_hw``) or joint, or VideoMAE's fixed
-sinusoid table; resized on demand."""
+"""Position embeddings for token grids: learned separable (``pos_t + pos_hw``) or joint, VideoMAE's fixed
+sinusoid table, or a fixed per-axis sin-cos table; resized on demand."""
 from __future__ import annotations
 
 import torch
@@ -8,7 +8,7 @@ import torch.nn as nn
 from mmlookup.layers.resize import resize_grid
 
 Grid3 = tuple[int, int, int]
-POS_EMBED_KINDS = ("learned_separable", "learned_joint", "sincos")
+POS_EMBED_KINDS = ("learned_separable", "learned_joint", "sincos", "sincos_3d")
 
 
 def sinusoid_table(n: int, dim: int) -> torch.Tensor:
@@ -24,6 +24,29 @@ def sinusoid_table(n: int, dim: int) -> torch.Tensor:
     return table.float().unsqueeze(0)
 
 
+def sincos_3d_table(grid: Grid3, dim: int, temperature: float = 10000.0) -> torch.Tensor:
+    """A fixed ``(1, t*h*w, dim)`` table (time-major) that encodes each axis of the grid separately.
+
+    ``dim`` is split into three even parts (time gets the remainder: 44 / 42 / 42 of 128); the part of an axis
+    holds ``[sin(i·ω_k), cos(i·ω_k)]`` for coordinate ``i`` and frequencies ``ω_k = temperature^(-k/(K-1))``,
+    ``k < K``. On a ``t = 1`` grid (an image) the time part is constant, so the table is a 2D sin-cos table plus a
+    constant: the layout of the simple-ViT 2D table that lucidrains' LookViT adds, extended to time.
+    """
+    if dim % 2 or dim < 12:
+        raise ValueError(f"a sin-cos table needs an even dimension >= 12, got {dim}")
+    d_hw = 2 * (dim // 6)
+    parts = []
+    for n, d in zip(grid, (dim - 2 * d_hw, d_hw, d_hw)):
+        k = d // 2
+        omega = temperature ** -(torch.arange(k, dtype=torch.float64) / max(k - 1, 1))
+        angle = torch.arange(n, dtype=torch.float64)[:, None] * omega[None, :]
+        parts.append(torch.cat((angle.sin(), angle.cos()), dim=1))  # (n, d)
+    t, h, w = grid
+    table = torch.cat((parts[0][:, None, None, :].expand(t, h, w, -1), parts[1][None, :, None, :].expand(t, h, w, -1),
+                       parts[2][None, None, :, :].expand(t, h, w, -1)), dim=-1)
+    return table.reshape(1, t * h * w, dim).float()
+
+
 class PosEmbed3d(nn.Module):
     """Position embedding for a ``(t, h, w)`` token grid, of one of three kinds:
 
@@ -31,7 +54,8 @@ class PosEmbed3d(nn.Module):
       spatial table as is (with ``pos_t`` set to zero by the importer);
     * ``"learned_joint"``: one ``(1, t*h*w, D)`` table (ViViT);
     * ``"sincos"``: VideoMAE's fixed sinusoid table (:func:`sinusoid_table`), a non-persistent buffer, so it is
-      in no state dict and never trained.
+      in no state dict and never trained;
+    * ``"sincos_3d"``: the fixed per-axis table of :func:`sincos_3d_table` (also a non-persistent buffer).
 
     ``forward(grid)`` returns ``(1, prod(grid), D)``, resized with the anti-aliased resampler when the grid
     differs from the one it was built for (other frame counts or resolutions, images with ``t = 1``).
@@ -57,12 +81,13 @@ class PosEmbed3d(nn.Module):
         elif kind == "learned_joint":
             self.pos_embed = nn.Parameter(_trunc_normal((1, t * h * w, embed_dim), init_std))
         else:
-            self.register_buffer("table", sinusoid_table(t * h * w, embed_dim), persistent=False)
+            table = sinusoid_table(t * h * w, embed_dim) if kind == "sincos" else sincos_3d_table(self.grid, embed_dim)
+            self.register_buffer("table", table, persistent=False)
 
     def forward(self, grid: Grid3) -> torch.Tensor:
         grid = tuple(int(g) for g in grid)
         t, h, w = grid
-        if self.kind == "sincos":
+        if self.kind in ("sincos", "sincos_3d"):
             return resize_grid(self.table, self.grid, grid)
         if not self.separable:
             return resize_grid(self.pos_embed, self.grid, grid)

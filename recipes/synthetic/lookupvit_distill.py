@@ -21,6 +21,9 @@ def get_recipe(arg: str = "") -> Recipe:
         "name": "synthetic_lookupvit_distill",
         "train.output_dir": "runs/synthetic_lookupvit_distill",
         "model.init_from": "teacher",
+        # the paper's layout (learned position tables, timm init, two heads), so every ViT tensor has its place
+        "model.encoder_kwargs": {"pos_init_std": 0.2},
+        "model.pool": "auto",
         "distill.teacher": "runs/synthetic_vit",
         "distill.kind": "soft",
         "distill.alpha": 0.5,

@@ -26,6 +26,7 @@ def get_recipe(arg: str = "") -> Recipe:
         "model.encoder": "tome_nano",
         "model.encoder_kwargs": {"r": 8},
         "model.grids": (),
+        "model.pool": "auto",
         # no gradient clipping: the CLS row's LayerNorm-amplified gradient dominates the global norm, so clipping at
         # 1.0 (LookupViT's setting) starved the rest and left the CLS head at chance for some seeds
         "train.clip_grad": 0.0,

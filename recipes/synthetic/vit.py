@@ -22,6 +22,7 @@ def get_recipe(arg: str = "") -> Recipe:
         "train.output_dir": "runs/synthetic_vit",
         "model.encoder": "vit_nano",
         "model.grids": (),
+        "model.pool": "auto",
         "model.encoder_kwargs": {},  # timm's position init (LookupViT's pos_init_std 0.2 hurt the ViT: 64.6/14.6/10.4)
         # no gradient clipping: the CLS row's LayerNorm-amplified gradient dominates the global norm, so clipping at
         # 1.0 (LookupViT's setting) starved the rest and left the CLS head at chance for some seeds
