@@ -68,10 +68,12 @@ def test_reduced_memory_from_trained_vit_weights_stays_frozen(data: Path, tmp_pa
     from safetensors.torch import load_file
 
     ckpt = tmp_path / "vit_run"
-    recipe = _recipe(data, tmp_path / "run", "model.encoder=evit_nano", "model.grids=[]", "caption.memory=reduced",
+    recipe = _recipe(data, tmp_path / "run", "model.encoder=evit_nano", "model.grids=[]", "model.encoder_kwargs={}",
+                     "caption.memory=reduced",
                      "caption.memory_tokens=8", f"caption.encoder_checkpoint={ckpt}", "optim.weight_decay=0.5",
                      "caption.max_eval_samples=1")
-    vit = load_recipe("recipes/msrvtt/caption_synthetic.py", ["model.encoder=vit_nano", "model.grids=[]"])
+    vit = load_recipe("recipes/msrvtt/caption_synthetic.py",
+                      ["model.encoder=vit_nano", "model.grids=[]", "model.encoder_kwargs={}"])
     source = _classification_checkpoint(ckpt, vit)  # a ViT classification run: EViT runs on its weights as they are
     report = fit(recipe)
     assert report.num_images == 1
@@ -90,7 +92,8 @@ def test_cached_ragged_memory_equals_the_live_one(data: Path, tmp_path: Path) ->
     from mmlookup.captioning.tokenizer import train_tokenizer
     from mmlookup.captioning.train import build_captioner
 
-    recipe = _recipe(data, tmp_path / "run", "model.encoder=ats_nano", "model.grids=[]", "caption.memory=reduced",
+    recipe = _recipe(data, tmp_path / "run", "model.encoder=ats_nano", "model.grids=[]", "model.encoder_kwargs={}",
+                     "caption.memory=reduced",
                      "caption.memory_tokens=24")
     train, _ = load_splits(recipe)
     media = torch.stack([media_dataset(recipe, train)[i].media for i in range(len(train))])

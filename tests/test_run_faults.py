@@ -182,7 +182,7 @@ def test_a_checkpoint_of_another_encoder_is_one_line_naming_both(data, lookupvit
     for argv in (["eval", "synthetic/vit", "--checkpoint", ckpt, *geometry],
                  ["sweep", "synthetic/vit", "--checkpoint", ckpt, "--no-throughput", *geometry],
                  ["train", "coco/caption_synthetic:random", "--set", f"caption.encoder_checkpoint={ckpt}",
-                  "--set", "model.encoder=vit_nano", "--set", "model.grids=[]",
+                  "--set", "model.encoder=vit_nano", "--set", "model.grids=[]", "--set", "model.encoder_kwargs={}",
                   "--set", f"train.output_dir={tmp_path / 'cap'}"],
                  ["visualize", "--checkpoint", ckpt, "--encoder", "vit_nano", str(next(data.rglob("*.mp4"))),
                   "--out", str(tmp_path / "cap" / "maps")]):
@@ -200,7 +200,8 @@ def test_predict_checks_the_runs_weights_against_its_recipe_first(data, lookupvi
 
     run = tmp_path / "mixed"
     shutil.copytree(lookupvit_run, run)
-    recipe = apply_overrides(load_recipe(run / "recipe.yaml"), ["model.encoder=vit_nano", "model.grids=[]"])
+    recipe = apply_overrides(load_recipe(run / "recipe.yaml"),
+                             ["model.encoder=vit_nano", "model.grids=[]", "model.encoder_kwargs={}", "model.pool=auto"])
     save_recipe(recipe, run / "recipe.yaml")
     capsys.readouterr()
     assert main(["predict", str(run), str(next(data.rglob("*.mp4")))]) == 2

@@ -64,6 +64,15 @@ def _has(encoder: str) -> bool:
     return bool(list_encoders(encoder))
 
 
+def run_encoder_kwargs(run: Path) -> dict:
+    """``model.encoder_kwargs`` of a classification run (its ``recipe.yaml``; ``{}`` when there is none)."""
+    if not (run / "recipe.yaml").is_file():
+        return {}
+    from mmlookup.viz.load import read_run_recipe
+
+    return dict(read_run_recipe(run / "recipe.yaml").model.encoder_kwargs)
+
+
 def plan(set_name: str, demo: Path, reducers: list[str], with_vit: bool) -> list[Row]:
     """The runs of one set: random vs trained LookupViT, LookupViT's two grids, reducers at the same sizes."""
     arg, sizes, grids = SETS[set_name]
@@ -73,20 +82,24 @@ def plan(set_name: str, demo: Path, reducers: list[str], with_vit: bool) -> list
     def label(g: tuple[int, int, int]) -> str:
         return "x".join(map(str, (1, *g[1:]) if still else g))
 
+    # the demo LookupViT's architecture switches (issue 18's from-scratch choices), for the random row too
+    kwargs = [f"model.encoder_kwargs={run_encoder_kwargs(demo / 'lookupvit')!r}"]
+    vit_kwargs = [f"model.encoder_kwargs={run_encoder_kwargs(demo / 'vit')!r}"]  # not the LookupViT's switches
     rows = [Row(set_name, "lookupvit_random", f"LookupViT compressed {label(grids[0])}", "random",
-                [f"model.grids=[{grids[0]}]"], arg=",".join(filter(None, [arg, "random"])))]
+                [f"model.grids=[{grids[0]}]", *kwargs], arg=",".join(filter(None, [arg, "random"])))]
     for g in grids:
         rows.append(Row(set_name, f"lookupvit_{'x'.join(map(str, g))}", f"LookupViT compressed {label(g)}",
-                        "trained LookupViT", [f"model.grids=[{g}]", f"caption.encoder_checkpoint={lvit}"], arg=arg))
+                        "trained LookupViT", [f"model.grids=[{g}]", *kwargs, f"caption.encoder_checkpoint={lvit}"],
+                        arg=arg))
     for k in sizes:
         for red in reducers:
             rows.append(Row(set_name, f"{red}_{k}", f"{NAMES.get(red, red)} reduced to {k}",
                             "trained ViT (training-free)",
-                            [f"model.encoder={red}_nano", "model.grids=[]", "caption.memory=reduced",
+                            [f"model.encoder={red}_nano", "model.grids=[]", *vit_kwargs, "caption.memory=reduced",
                              f"caption.memory_tokens={k}", f"caption.encoder_checkpoint={vit}"], arg=arg))
     if with_vit:
         rows.append(Row(set_name, "vit_all", "ViT all tokens", "trained ViT",
-                        ["model.encoder=vit_nano", "model.grids=[]", "caption.memory=lookup",
+                        ["model.encoder=vit_nano", "model.grids=[]", *vit_kwargs, "caption.memory=lookup",
                          f"caption.encoder_checkpoint={vit}"], arg=arg))
     return rows
 
