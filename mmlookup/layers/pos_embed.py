@@ -9,6 +9,7 @@ from mmlookup.layers.resize import resize_grid
 
 Grid3 = tuple[int, int, int]
 POS_EMBED_KINDS = ("learned_separable", "learned_joint", "sincos", "sincos_3d")
+FIXED_KINDS = ("sincos", "sincos_3d")  # buffers, never trained
 
 
 def sinusoid_table(n: int, dim: int) -> torch.Tensor:
@@ -87,7 +88,7 @@ class PosEmbed3d(nn.Module):
     def forward(self, grid: Grid3) -> torch.Tensor:
         grid = tuple(int(g) for g in grid)
         t, h, w = grid
-        if self.kind in ("sincos", "sincos_3d"):
+        if self.kind in FIXED_KINDS:
             return resize_grid(self.table, self.grid, grid)
         if not self.separable:
             return resize_grid(self.pos_embed, self.grid, grid)
