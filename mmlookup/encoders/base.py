@@ -80,7 +80,7 @@ class Encoder(nn.Module, FolderMixin):
         m = re.match(r"blocks\.(\d+)\.", param_name)
         if m:
             return int(m.group(1)) + 1
-        if param_name.startswith(("patch_embed", "pos_embed", "cls_token", "cls_pos")):
+        if param_name.startswith(("patch_embed", "patch_norm", "pos_embed", "cls_token", "cls_pos")):
             return 0
         return self.depth + 1
 

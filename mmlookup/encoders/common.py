@@ -35,6 +35,17 @@ def drop_path_rates(rate: float, depth: int) -> list[float]:
     return [rate * i / (depth - 1) if depth > 1 else 0.0 for i in range(depth)]
 
 
+#: ``weight_init`` of every family: ``"timm"`` (truncated normal 0.02, :func:`init_weights`) or ``"torch"`` (PyTorch's
+#: own layer init, uniform ±1/√fan_in: lucidrains' from-scratch choice, a shared switch since issue 26)
+WEIGHT_INITS = ("timm", "torch")
+
+
+def check_weight_init(weight_init: str) -> str:
+    if weight_init not in WEIGHT_INITS:
+        raise ValueError(f"unknown weight_init {weight_init!r}; valid: {', '.join(WEIGHT_INITS)}")
+    return weight_init
+
+
 def init_weights(module: nn.Module) -> None:
     """timm-style init: truncated normal (std 0.02) for linear layers, zero biases, unit LayerNorm."""
     if isinstance(module, nn.Linear):

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from mmlookup.encoders.base import Encoder, EncoderOutput
-from mmlookup.encoders.common import drop_path_rates, init_weights, pair, parse_grid, size_kwargs
+from mmlookup.encoders.common import check_weight_init, drop_path_rates, init_weights, pair, parse_grid, size_kwargs
 from mmlookup.layers.attention import share_logits, use_fused_attn
 from mmlookup.layers.block import Block
 from mmlookup.layers.fused import norm_linear, norm_mlp
@@ -33,7 +33,6 @@ from mmlookup.registry import register_encoder
 
 REUSE_MODES = ("logits", "post_softmax")
 BRANCH_INITS = ("zero", "trunc_normal")
-WEIGHT_INITS = ("timm", "torch")
 
 
 class LookupBlock(nn.Module):
@@ -176,8 +175,7 @@ class LookupViT(Encoder):
         super().__init__()
         if branch_init not in BRANCH_INITS:
             raise ValueError(f"unknown branch_init {branch_init!r}; valid: {', '.join(BRANCH_INITS)}")
-        if weight_init not in WEIGHT_INITS:
-            raise ValueError(f"unknown weight_init {weight_init!r}; valid: {', '.join(WEIGHT_INITS)}")
+        check_weight_init(weight_init)
         self.embed_dim, self.depth, self.num_heads = embed_dim, depth, num_heads
         self.num_frames, self.img_size = num_frames, pair(img_size)
         self.default_grid = parse_grid(grid)

@@ -154,4 +154,5 @@ def vit_geometry(vit: VideoViT) -> dict:
         mlp_ratio=blk.mlp.fc1.out_features / vit.embed_dim, qkv_bias=qkv_bias_of(blk.attn.qkv),
         class_token=bool(vit.num_prefix_tokens), pos_embed=vit.pos_embed.kind, act_layer=act,
         norm_eps=blk.norm1.eps, final_norm=isinstance(vit.norm, nn.LayerNorm),
+        stem_norm=vit.patch_norm is not None,
     )

@@ -8,7 +8,7 @@ import torch.nn as nn
 from torch.utils.checkpoint import checkpoint
 
 from mmlookup.encoders.base import Encoder, EncoderOutput
-from mmlookup.encoders.common import drop_path_rates, init_weights, pair, size_kwargs
+from mmlookup.encoders.common import check_weight_init, drop_path_rates, init_weights, pair, size_kwargs
 from mmlookup.layers.attention import QkvBias
 from mmlookup.layers.block import Block
 from mmlookup.layers.pos_embed import PosEmbed3d
@@ -29,6 +29,12 @@ class VideoViT(Encoder):
     ``norm_eps`` (every LayerNorm) and ``final_norm`` (``False``: no norm after the last block, as VideoMAE with
     mean pooling, whose classifier normalises the pooled token instead). ``pos_init_std`` is the learned position
     tables' init std (``None``: timm's; see ``PosEmbed3d``).
+
+    The from-scratch switches every family shares (issue 26: the same names on ViT, EViT, ATS, ToMe and LookupViT,
+    so one tuning protocol searches the same space for each): ``stem_norm`` (a LayerNorm on the tubelet tokens
+    before the position embedding), ``pos_embed="sincos_3d"`` (a fixed per-axis sin-cos table) and
+    ``weight_init="torch"`` (PyTorch's own layer init instead of timm's truncated normal 0.02; the CLS token and
+    its position keep timm's draw). Pooling is the classifier's (``model.pool``: ``cls`` or ``mean``).
     """
 
     def __init__(
@@ -54,13 +60,17 @@ class VideoViT(Encoder):
         norm_eps: float = 1e-6,
         final_norm: bool = True,
         pos_init_std: float | None = None,
+        stem_norm: bool = False,
+        weight_init: str = "timm",
     ):
         super().__init__()
+        check_weight_init(weight_init)
         self.embed_dim, self.depth, self.num_heads = embed_dim, depth, num_heads
         self.num_frames, self.img_size = num_frames, pair(img_size)
         self.num_prefix_tokens = 1 if class_token else 0
         self.patch_embed = TubeletEmbed(in_chans, embed_dim, tubelet_size, patch_size)
         self.grid = self.patch_embed.grid_for(num_frames, *self.img_size)
+        self.patch_norm = nn.LayerNorm(embed_dim, eps=norm_eps) if stem_norm else None
         self.pos_embed = PosEmbed3d(self.grid, embed_dim, separable=separable_pos, kind=pos_embed,
                                     init_std=pos_init_std)
         if class_token:
@@ -77,7 +87,8 @@ class VideoViT(Encoder):
             for i in range(depth)
         )
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps) if final_norm else nn.Identity()
-        self.apply(init_weights)
+        if weight_init == "timm":
+            self.apply(init_weights)
         if class_token:
             # timm's layout: CLS token ~0, its position entry drawn like the patch table (std 0.02). A zero cls_pos
             # leaves the CLS row at ~1e-6, which block 0's LayerNorm amplifies ~1000x in the backward pass: the CLS
@@ -89,6 +100,8 @@ class VideoViT(Encoder):
     def embed(self, video: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
         """Tubelet tokens + position embedding (+ CLS first): ``(B, num_prefix + N, D)`` and the grid."""
         x, grid = self.patch_embed(video)
+        if self.patch_norm is not None:
+            x = self.patch_norm(x)
         x = x + self.pos_embed(grid)
         if self.num_prefix_tokens:
             cls = (self.cls_token + self.cls_pos).expand(x.shape[0], -1, -1)
