@@ -124,3 +124,26 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys):
     assert cli_main(["bench", "--accuracy", "--families", "--out", str(tmp_path)]) == 2
     assert "nothing to train" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()  # checked before any data or training
+
+
+def test_pareto_front_marks_rows_no_other_row_beats_at_no_more_gmacs(tmp_path, monkeypatch):
+    from mmlookup.bench.accuracy import pareto
+
+    def row(top1, gmacs):
+        return {"top1_mean": top1, "gmacs": gmacs}
+
+    rows = [row(50, 0.06), row(55, 0.06), row(48, 0.03), row(47, 0.04), row(60, None), row(48, 0.03)]
+    # 50 @ 0.06 is beaten by 55 at the same cost; 47 @ 0.04 by 48 @ 0.03; equal rows are both on the front
+    assert pareto(rows) == [False, True, True, False, False, True]
+    pytest.importorskip("matplotlib")
+    from matplotlib.axes import Axes
+
+    fronts = []
+    original = Axes.step
+    monkeypatch.setattr(Axes, "step", lambda self, x, y, *a, **k: fronts.append(list(x)) or original(self, x, y, *a,
+                                                                                                         **k))
+    agg = aggregate([_result("vit", s, [50.0 + s]) for s in range(3)] + [_result("tome", 0, [40.0])])
+    agg[1]["gmacs"] = 0.03
+    assert plot(agg, tmp_path / "a.png", "t").is_file()
+    assert fronts == [[0.03, 0.05]]                                      # both rows: tome is cheaper
+    assert "| ★ |" in markdown(agg)

@@ -237,20 +237,29 @@ def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def pareto(rows: list[dict[str, Any]]) -> list[bool]:
+    """Per aggregated row, whether it is on the accuracy–GMACs Pareto front: no other row reaches at least its mean
+    top-1 at no more GMACs with one of the two strictly better. Rows without GMACs are never on it."""
+    known = [(r["gmacs"], r["top1_mean"]) for r in rows if r["gmacs"] is not None]
+    return [r["gmacs"] is not None and not any(g <= r["gmacs"] and t >= r["top1_mean"] and (g, t) != (
+        r["gmacs"], r["top1_mean"]) for g, t in known) for r in rows]
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The aggregated rows as a GitHub markdown table."""
     from mmlookup.bench.cli import num, render_table
 
     head = ["row", "encoder", "grid", "top-1 mean ± std", "top-1 per seed", "appearance / temporal top-1 (mean)",
             "top-5 mean", "per-head top-1 (mean)",
-            "GMACs/view", "train+eval s (mean)", "CPU s (mean)", "seeds"]
+            "GMACs/view", "Pareto", "train+eval s (mean)", "CPU s (mean)", "seeds"]
     lines = []
-    for r in rows:
+    for r, front in zip(rows, pareto(rows)):
         spread = f"{r['top1_mean']:.1f} ± {r['top1_std']:.1f}" if r["top1_std"] is not None else f"{r['top1_mean']:.1f}"
         heads = " / ".join(f"{n} {v:.1f}" for n, v in r["heads_mean"].items()) or "-"
         groups = " / ".join(f"{v:.1f}" for v in r.get("groups_mean", {}).values()) or "-"
         lines.append([r["row"], r["encoder"], r["grid"] or "-", spread, " / ".join(f"{v:.1f}" for v in r["top1"]),
-                      groups, f"{r['top5_mean']:.1f}", heads, num(r["gmacs"], 4), f"{r['train_eval_s_mean']:.0f}",
+                      groups, f"{r['top5_mean']:.1f}", heads, num(r["gmacs"], 4), "★" if front else "",
+                      f"{r['train_eval_s_mean']:.0f}",
                       f"{r['cpu_s_mean']:.0f}", ",".join(map(str, r["seeds"]))])
     return render_table(head, lines, "md")
 
@@ -262,14 +271,14 @@ def plot(rows: list[dict[str, Any]], out: Path, title: str) -> Path | None:
         from mmlookup.viz.runs import Point
     except ImportError:
         return None
-    points = [Point(run=r["row"], encoder=r["row"], setting=f"grid {r['grid']}" if r["grid"] else "",
-                    metric="top-1 (%)", value=r["top1_mean"], gmacs=r["gmacs"], clips_per_s=None,
-                    samples=r["num_val"], chance=100.0 / r["num_classes"] if r["num_classes"] else None,
-                    std=r["top1_std"]) for r in rows if r["gmacs"] is not None]
+    points = [(Point(run=r["row"], encoder=r["row"], setting=f"grid {r['grid']}" if r["grid"] else "",
+                     metric="top-1 (%)", value=r["top1_mean"], gmacs=r["gmacs"], clips_per_s=None,
+                     samples=r["num_val"], chance=100.0 / r["num_classes"] if r["num_classes"] else None,
+                     std=r["top1_std"]), front) for r, front in zip(rows, pareto(rows)) if r["gmacs"] is not None]
     if not points:
         return None
     try:
-        return plot_points(points, out, title=title)
+        return plot_points([p for p, _ in points], out, title=title, front=[p for p, f in points if f])
     except ImportError as err:  # matplotlib absent: the table and JSON are still written
         print(f"no plot: {err}", file=sys.stderr)
         return None
@@ -297,7 +306,27 @@ def _parse(argv: list[str]) -> argparse.Namespace:
                    "(default 2: on 2 cores two 1-thread runs train faster than one 2-thread run)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: CPU count / jobs)")
     add_set_argument(p, help="override every row's recipe, one KEY=VALUE per --set (before the rows' own)")
+    t = p.add_argument_group("tuning (--tune: one protocol for every family, mmlookup.bench.tune)")
+    t.add_argument("--tune", action="store_true", help="search each family's configuration on held-out training "
+                   "clips (L8 design + the main-effects guess) instead of training the rows")
+    t.add_argument("--trials", type=int, default=None, help="rows of the L8 design per family (default 8; --quick 2)")
+    t.add_argument("--tune-epochs", type=int, default=None,
+                   help="epochs of each trial (default half the benchmark schedule; --quick 1)")
+    t.add_argument("--holdout", type=int, default=6, help="every N-th training clip of each class is held out to "
+                   "score the trials (default 6)")
     return p.parse_args(argv)
+
+
+def ensure_data(data: Path, args: argparse.Namespace) -> float:
+    """Generate the benchmark data into ``data`` unless it is complete; the seconds it took."""
+    from mmlookup.data.motion16 import Motion16Sizes, generate_motion16, motion16_complete
+
+    start = time.perf_counter()
+    sizes = Motion16Sizes.quick() if args.quick else Motion16Sizes()
+    if not motion16_complete(data, args.data_seed, sizes):
+        print(f"generating the motion16 data into {data} ...", file=sys.stderr)
+        generate_motion16(str(data), seed=args.data_seed, sizes=sizes)
+    return time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -305,11 +334,18 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--worker"]:
         return _worker(Path(argv[1]))
     args = _parse(argv)
-    from mmlookup.data.motion16 import Motion16Sizes, generate_motion16, motion16_complete
-
     suffix = "_quick" if args.quick else ""
     data = Path(args.data or f"data/motion16{suffix}")
-    out = Path(args.out or f"runs/accuracy_{args.task}{suffix}").resolve()
+    out = Path(args.out or f"runs/{'tune' if args.tune else 'accuracy'}_{args.task}{suffix}").resolve()
+    if args.tune:
+        if args.rows:
+            raise ValueError("--tune searches the families' configurations; --rows are for the training runs")
+        for f in args.families or []:
+            if f not in FAMILIES:
+                raise ValueError(f"unknown family {f!r}; valid: {', '.join(FAMILIES)}")
+        from mmlookup.bench.tune import tune
+
+        return tune(args, data, out, tuple(args.set))
     families = args.families if args.families is not None else (["vit", "lookupvit"] if args.quick
                                                                  else list(FAMILIES))
     for f in families:
@@ -336,11 +372,7 @@ def main(argv: list[str] | None = None) -> int:
             run_dir = out / "runs" / run_key(spec, recipe) / f"seed{seed}"
             plan.append((spec, seed, derive(recipe, {"train.output_dir": str(run_dir)})))
     start, load_start = time.perf_counter(), os.getloadavg()[0]
-    sizes = Motion16Sizes.quick() if args.quick else Motion16Sizes()
-    if not motion16_complete(data, args.data_seed, sizes):
-        print(f"generating the motion16 data into {data} ...", file=sys.stderr)
-        generate_motion16(str(data), seed=args.data_seed, sizes=sizes)
-    data_s = time.perf_counter() - start
+    data_s = ensure_data(data, args)
     pending = [(spec, seed, recipe) for spec, seed, recipe in plan
                if not (Path(recipe.train.output_dir) / "result.json").is_file()]
     print(f"{len(plan)} runs, {len(plan) - len(pending)} done before; {args.jobs} at a time, {threads} torch "
@@ -365,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_parallel(pending: list[tuple[RowSpec, int, Recipe]], jobs: int, threads: int, cache: Path,
-                  task: str) -> None:
+                  task: str, split: int | None = None) -> None:
     """Train ``pending`` runs ``jobs`` at a time, each in its own process (``--worker``) with ``threads`` threads;
     each worker's output goes to ``worker.log`` in its run folder.
 
@@ -387,7 +419,7 @@ def _run_parallel(pending: list[tuple[RowSpec, int, Recipe]], jobs: int, threads
             job = run_dir / "worker.json"
             job.write_text(json.dumps({"row": [spec.label, spec.family, list(spec.overrides)], "seed": seed,
                                        "recipe": recipe_to_dict(recipe), "cache": str(cache), "task": task,
-                                       "threads": threads}))
+                                       "threads": threads, "split": split}))
             log = open(run_dir / "worker.log", "w")
             proc = subprocess.Popen([sys.executable, "-m", "mmlookup.bench.accuracy", "--worker", str(job)],
                                     stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -422,18 +454,31 @@ def _worker(job_file: Path) -> int:
     label, family, overrides = job["row"]
     recipe = recipe_from_dict(job["recipe"])
     train_one(recipe, RowSpec(label, family, tuple(overrides)), int(job["seed"]),
-              _datasets(recipe, Path(job["cache"]), job["task"], progress=False))
+              _datasets(recipe, Path(job["cache"]), job["task"], progress=False, split=job.get("split")))
     return 0
 
 
-def _datasets(recipe: Recipe, cache: Path, task: str, progress: bool = True) -> tuple[Any, Any]:
-    """The recipe's train and val datasets, served from frame caches (decoded once, shared by all runs)."""
-    from mmlookup.data.frame_cache import cache_path, cached
+def _datasets(recipe: Recipe, cache: Path, task: str, progress: bool = True,
+              split: int | None = None) -> tuple[Any, Any]:
+    """The recipe's train and val datasets, served from frame caches (decoded once, shared by all runs).
+
+    ``split=N`` (tuning): the training clips less every N-th of each class, and those held-out clips (evaluated as
+    validation clips are) instead of the validation set, which tuning never sees.
+    """
+    from mmlookup.data.frame_cache import cache_path, cached, subset
     from mmlookup.engine.fit import build_dataset
 
-    train, val = build_dataset(recipe, True), build_dataset(recipe, False)
-    return (cached(train, cache_path(train, cache, f"{task}_train"), progress=progress),
-            cached(val, cache_path(val, cache, f"{task}_val"), progress=progress))
+    train = build_dataset(recipe, True)
+    train_c = cached(train, cache_path(train, cache, f"{task}_train"), progress=progress)
+    if split is None:
+        val = build_dataset(recipe, False)
+        return train_c, cached(val, cache_path(val, cache, f"{task}_val"), progress=progress)
+    from mmlookup.bench.tune import holdout_indices
+
+    as_val = build_dataset(derive(recipe, {"data.val_annotations": recipe.data.train_annotations}), False)
+    as_val_c = cached(as_val, cache_path(as_val, cache, f"{task}_train"), progress=progress)  # the same frames
+    fit_idx, held_idx = holdout_indices([r.label for r in train.records], split)
+    return subset(train_c, fit_idx), subset(as_val_c, held_idx)
 
 
 def write_outputs(out: Path, args: argparse.Namespace, rows: list[dict], results: list[dict], schedule: Schedule,

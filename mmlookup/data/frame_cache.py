@@ -23,7 +23,7 @@ import torch
 from mmlookup.data.dataset import VideoClassificationDataset
 from mmlookup.data.decode import read_frames
 
-__all__ = ["CachedVideoDataset", "cache_frames", "cache_path", "cached"]
+__all__ = ["CachedVideoDataset", "cache_frames", "cache_path", "cached", "subset"]
 
 
 def _digest(dataset: VideoClassificationDataset) -> str:
@@ -99,3 +99,27 @@ class CachedVideoDataset(VideoClassificationDataset):
 def cached(dataset: VideoClassificationDataset, path: str | Path, *, progress: bool = True) -> CachedVideoDataset:
     """``dataset`` served from the frame cache at ``path`` (written first when absent or stale)."""
     return CachedVideoDataset(dataset, np.load(cache_frames(dataset, path, progress=progress), mmap_mode="r"))
+
+
+class _Rows:
+    """Rows ``index`` of an array, read lazily (a memory map stays a memory map)."""
+
+    def __init__(self, frames: np.ndarray, index: list[int]) -> None:
+        self.frames, self.index = frames, list(index)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.frames[self.index[i]]
+
+
+def subset(dataset: CachedVideoDataset, index: list[int]) -> CachedVideoDataset:
+    """The records ``index`` of a cached dataset (same classes, sampling and transform), e.g. a held-out part."""
+    import copy
+
+    out = copy.copy(dataset)
+    out.records = [dataset.records[i] for i in index]
+    out.frames = _Rows(dataset.frames, index)
+    out._logged = set()
+    return out

@@ -27,8 +27,9 @@ def markdown_table(points: list[Point]) -> str:
 
 
 def plot_points(points: list[Point], out: str | Path, *, title: str = "", throughput_note: str = "",
-                dpi: int = 110) -> Path:
-    """Draw the accuracy–GMACs panel (and the accuracy–throughput panel when throughput is known) to ``out``.
+                dpi: int = 110, front: list[Point] | None = None) -> Path:
+    """Draw the accuracy–GMACs panel (and the accuracy–throughput panel when throughput is known) to ``out``;
+    ``front`` (the Pareto-optimal points) is joined by a dashed staircase on the GMACs panel.
 
     Raises:
         ValueError: when there is nothing to plot.
@@ -61,6 +62,10 @@ def plot_points(points: list[Point], out: str | Path, *, title: str = "", throug
                             capsize=3)
             ax.plot([x], [p.value], MARKERS[i % len(MARKERS)], color=colours[p.encoder], ms=8, label=labels[i],
                     markeredgecolor="black", markeredgewidth=0.6)
+        if front and key == "gmacs":
+            steps = sorted((p.gmacs, p.value) for p in front if p.gmacs is not None)
+            ax.step([x for x, _ in steps], [y for _, y in steps], where="post", color="black", ls="--", lw=1,
+                    alpha=0.7, label="Pareto front")
         chance = {p.chance for p in points}
         if len(chance) == 1 and None not in chance:
             ax.axhline(chance.pop(), color="grey", ls="--", lw=1, label="chance")
