@@ -147,3 +147,20 @@ def test_pareto_front_marks_rows_no_other_row_beats_at_no_more_gmacs(tmp_path, m
     assert plot(agg, tmp_path / "a.png", "t").is_file()
     assert fronts == [[0.03, 0.05]]                                      # both rows: tome is cheaper
     assert "| ★ |" in markdown(agg)
+
+
+def test_training_free_rows_from_each_seed_of_a_vit_row(tmp_path, capsys):
+    args = ["bench", "--accuracy", "--quick", "--families", "vit", "--training-free", "vit", "--data",
+            str(tmp_path / "data"), "--out", str(tmp_path / "out")]
+    assert cli_main(args) == 0
+    summary = json.loads((tmp_path / "out" / "accuracy.json").read_text())
+    rows = {(r["row"], r["grid"]): r for r in summary["rows"]}
+    assert ("vit→evit", "keep 0.7") in rows and ("vit→ats", "budget 0.5") in rows
+    assert any(label == "vit→tome" for label, _ in rows)
+    vit_gmacs = rows[("vit", None)]["gmacs"]
+    assert all(r["gmacs"] < vit_gmacs for (label, _), r in rows.items() if "→" in label)
+    assert all(r["num_val"] == 64 for r in summary["rows"])
+    assert any((tmp_path / "out").glob("runs/*/seed0/sweep_training_free/sweep.json"))
+    assert cli_main(["bench", "--accuracy", "--quick", "--families", "vit", "--training-free", "lookupvit",
+                     "--out", str(tmp_path / "o2")]) == 2
+    assert "not a ViT-family row" in capsys.readouterr().err

@@ -179,6 +179,32 @@ def train_one(recipe: Recipe, row: RowSpec, seed: int, datasets: tuple[Any, Any]
     return result
 
 
+def training_free(recipe: Recipe, label: str, seed: int, val: Any) -> list[dict[str, Any]]:
+    """One trained ViT-family run evaluated as EViT, ATS and ToMe at the sweep's default rates, as result dicts
+    (one per reducer, a "grid" per rate) that :func:`aggregate` takes like trained rows; kept in the run folder
+    (``sweep_training_free/sweep.json``) and read from there when present."""
+    from mmlookup.engine.checkpoint import check_checkpoint
+    from mmlookup.engine.sweep import REDUCERS, plan_variants, run_sweep
+
+    run_dir = Path(recipe.train.output_dir)
+    out = run_dir / "sweep_training_free"
+    if not (out / "sweep.json").is_file():
+        ckpt = check_checkpoint(str(run_dir), recipe=recipe)
+        run_sweep(recipe, str(ckpt), plan_variants(recipe, list(REDUCERS), {}), out=out, throughput=False,
+                  dataset=val)
+    sweep = json.loads((out / "sweep.json").read_text())["rows"]
+    results = []
+    for family in REDUCERS:
+        mine = [r for r in sweep if r["family"] == family]
+        if mine:
+            results.append({"row": f"{label}→{family}", "family": family, "seed": seed, "encoder": mine[0]["encoder"],
+                            "train_eval_s": 0.0, "cpu_s": 0.0, "num_val": mine[0]["videos"],
+                            "num_classes": len(val.classes), "training_free": True,
+                            "grids": [{"grid": r["setting"], "top1": r["top1"], "top5": r["top5"], "heads": {},
+                                       "gmacs": r["gmacs"], "groups": {}} for r in mine]})
+    return results
+
+
 def group_top1(recipe: Recipe, model: Any, val: Any) -> dict[str, dict[str | None, float]]:
     """Top-1 (combined heads) on the appearance and on the temporal classes of the motion16 videos, per grid:
     ``{"appearance": {grid: top1}, "temporal": {...}}``; empty when ``val`` has neither (the image variant)."""
@@ -305,6 +331,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=2, help="runs trained at the same time, each in its own process "
                    "(default 2: on 2 cores two 1-thread runs train faster than one 2-thread run)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: CPU count / jobs)")
+    p.add_argument("--training-free", action="append", default=[], metavar="ROW",
+                   help="also evaluate each seed of this ViT row training-free as EViT / ATS / ToMe at the sweep's "
+                   "default rates (mmlookup sweep; rows 'ROW→evit' ... in the table and on the frontier)")
     add_set_argument(p, help="override every row's recipe, one KEY=VALUE per --set (before the rows' own)")
     t = p.add_argument_group("tuning (--tune: one protocol for every family, mmlookup.bench.tune)")
     t.add_argument("--tune", action="store_true", help="search each family's configuration on held-out training "
@@ -356,6 +385,11 @@ def main(argv: list[str] | None = None) -> int:
         raise ValueError("nothing to train: give --families or --rows")
     if len({s.label for s in specs}) < len(specs):
         raise ValueError("two rows have the same label; name them LABEL=FAMILY:...")
+    for label in args.training_free:
+        spec = next((s for s in specs if s.label == label), None)
+        if spec is None or spec.family == "lookupvit":
+            raise ValueError(f"--training-free {label!r}: not a ViT-family row of this run; rows: "
+                             f"{', '.join(s.label for s in specs if s.family != 'lookupvit')}")
     if args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
     seeds = args.seeds if args.seeds is not None else ([0] if args.quick else [0, 1, 2])
@@ -389,6 +423,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         _run_parallel(pending, args.jobs, threads, out / "cache", args.task)
     results = [json.loads((Path(r.train.output_dir) / "result.json").read_text()) for _, _, r in plan]
+    for label in args.training_free:
+        for spec, seed, recipe in plan:
+            if spec.label == label:
+                results += training_free(recipe, label, seed, _datasets(recipe, out / "cache", args.task)[1])
     rows = aggregate(results)
     total = time.perf_counter() - start
     write_outputs(out, args, rows, results, schedule, data_s=data_s, total_s=total,
