@@ -6,6 +6,7 @@ from probes import ShapeProbe
 from mmlookup import create_encoder
 from mmlookup.encoders.lookupvit import LookupBlock
 from mmlookup.layers.attention import set_fused_attn
+from mmlookup.layers.resize import resize_grid
 
 
 @pytest.fixture
@@ -265,3 +266,27 @@ def test_peer_switches_stem_norm_post_norm_and_torch_init():
     assert (torch_init.blocks[0].proj_l.weight != 0).any() and (torch_init.blocks[0].q.bias != 0).any()
     with pytest.raises(ValueError, match="weight_init.*timm, torch"):
         create_encoder("lookupvit_nano", weight_init="xavier")
+
+
+def test_compressed_init_resize_pool_and_learned_queries():
+    """issue 26's ablation: the paper's resize, a box average per compressed cell, or clip-independent queries."""
+    torch.manual_seed(0)
+    kw = dict(num_frames=4, img_size=32, patch_size=8, depth=1)
+    x = torch.randn(2, 3, 4, 32, 32)
+    pool = create_encoder("lookupvit_nano", compressed_init="pool", **kw)
+    tokens, grid = pool.patch_embed(x)
+    lookup = tokens + pool.pos_embed(grid)                                     # grid (2, 4, 4), time-major
+    want = torch.stack([lookup.reshape(2, 2, 4, 4, -1)[:, ti, 2 * hi:2 * hi + 2, 2 * wi:2 * wi + 2].mean(dim=(1, 2))
+                        for ti in range(2) for hi in range(2) for wi in range(2)], dim=1)
+    torch.testing.assert_close(pool.initial_compressed(lookup, grid, (2, 2, 2)), want)
+    resize = create_encoder("lookupvit_nano", **kw)
+    torch.testing.assert_close(resize.initial_compressed(lookup, grid, (2, 2, 2)), resize_grid(lookup, grid, (2, 2, 2)))
+    learned = create_encoder("lookupvit_nano", compressed_init="learned", grid=(2, 2, 2), **kw)
+    assert learned.compressed_queries.shape == (1, 8, 128) and "compressed_queries" in learned.no_weight_decay()
+    q = learned.initial_compressed(lookup, grid, (2, 2, 2))
+    torch.testing.assert_close(q[0], learned.compressed_queries[0])
+    torch.testing.assert_close(q[1], q[0])                                     # the same for every clip
+    assert learned.initial_compressed(lookup, grid, (1, 2, 2)).shape == (2, 4, 128)  # other grids: resized table
+    assert learned(x, grid=(1, 2, 2)).compressed.shape == (2, 4, 128)
+    with pytest.raises(ValueError, match="compressed_init.*resize, pool, learned"):
+        create_encoder("lookupvit_nano", compressed_init="queries")

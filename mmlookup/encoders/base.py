@@ -73,14 +73,16 @@ class Encoder(nn.Module, FolderMixin):
 
     def no_weight_decay(self) -> set[str]:
         """Parameter names that take no weight decay beyond the 1-D ones (norms, biases) the optimizer skips."""
-        return {n for n, _ in self.named_parameters() if re.search(r"(pos_embed|cls_token|cls_pos)", n)}
+        return {n for n, _ in self.named_parameters()
+                if re.search(r"(pos_embed|cls_token|cls_pos|compressed_queries)", n)}
 
     def layer_id(self, param_name: str) -> int:
         """Depth index for layer-wise LR decay: 0 = embedding, 1..depth = blocks, depth + 1 = final norms."""
         m = re.match(r"blocks\.(\d+)\.", param_name)
         if m:
             return int(m.group(1)) + 1
-        if param_name.startswith(("patch_embed", "patch_norm", "pos_embed", "cls_token", "cls_pos")):
+        if param_name.startswith(("patch_embed", "patch_norm", "pos_embed", "cls_token", "cls_pos",
+                                  "compressed_queries")):
             return 0
         return self.depth + 1
 

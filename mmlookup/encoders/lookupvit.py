@@ -33,6 +33,10 @@ from mmlookup.registry import register_encoder
 
 REUSE_MODES = ("logits", "post_softmax")
 BRANCH_INITS = ("zero", "trunc_normal")
+#: how the compressed tokens start (issue 26's ablation): the paper's anti-aliased resize of the lookup grid, a box
+#: average over each compressed cell (adaptive average pooling), or content-free learned queries (Perceiver-style
+#: latents; a table at the default grid, resized to other grids)
+COMPRESSED_INITS = ("resize", "pool", "learned")
 
 
 class LookupBlock(nn.Module):
@@ -141,6 +145,10 @@ class LookupViT(Encoder):
     (PyTorch's default layer init, uniform ±1/√fan_in, instead of timm's truncated normal 0.02; the new branches are
     then zeroed only with ``branch_init="zero"``, and ``"trunc_normal"`` means "like the other layers").
 
+    ``compressed_init`` (:data:`COMPRESSED_INITS`) is how the compressed tokens start: ``"resize"`` (the paper,
+    DESIGN §4), ``"pool"`` (mean of the lookup tokens in each compressed cell) or ``"learned"`` (queries that do not
+    depend on the clip).
+
     ``pos_embed`` picks the lookup tokens' position embedding kind (:class:`~mmlookup.layers.pos_embed.PosEmbed3d`;
     ``None``: what ``separable_pos`` says); ``"sincos"`` is VideoMAE's fixed table, for a student initialised from
     a VideoMAE teacher.
@@ -171,8 +179,11 @@ class LookupViT(Encoder):
         stem_norm: bool = False,
         lookup_post_norm: bool = False,
         weight_init: str = "timm",
+        compressed_init: str = "resize",
     ):
         super().__init__()
+        if compressed_init not in COMPRESSED_INITS:
+            raise ValueError(f"unknown compressed_init {compressed_init!r}; valid: {', '.join(COMPRESSED_INITS)}")
         if branch_init not in BRANCH_INITS:
             raise ValueError(f"unknown branch_init {branch_init!r}; valid: {', '.join(BRANCH_INITS)}")
         check_weight_init(weight_init)
@@ -185,6 +196,12 @@ class LookupViT(Encoder):
         self.pos_embed = PosEmbed3d(self.lookup_grid, embed_dim, separable=separable_pos, kind=pos_embed,
                                     init_std=pos_init_std)
         self.pos_drop = nn.Dropout(drop_rate)
+        self.compressed_init = compressed_init
+        self.compressed_queries = None
+        if compressed_init == "learned":
+            t, h, w = self.default_grid
+            queries = nn.init.trunc_normal_(torch.empty(1, t * h * w, embed_dim), std=0.02)
+            self.compressed_queries = nn.Parameter(queries)
         dpr = drop_path_rates(drop_path_rate, depth)
         self.blocks = nn.ModuleList(
             LookupBlock(
@@ -206,13 +223,25 @@ class LookupViT(Encoder):
         t, h, w = parse_grid(self.default_grid if grid is None else grid)
         return (1 if lookup_grid[0] == 1 else t, h, w)
 
+    def initial_compressed(self, lookup: torch.Tensor, lookup_grid: tuple[int, int, int],
+                           cgrid: tuple[int, int, int]) -> torch.Tensor:
+        """The compressed tokens before block 0, ``(B, M, D)``, as ``compressed_init`` says."""
+        if self.compressed_queries is not None:
+            queries = resize_grid(self.compressed_queries, self.default_grid, cgrid)
+            return queries.expand(lookup.shape[0], -1, -1)
+        if self.compressed_init == "pool":
+            b, _, d = lookup.shape
+            cells = lookup.transpose(1, 2).reshape(b, d, *lookup_grid)
+            return F.adaptive_avg_pool3d(cells, cgrid).flatten(2).transpose(1, 2)
+        return resize_grid(lookup, lookup_grid, cgrid)
+
     def forward(self, video: torch.Tensor, *, grid=None, return_attn: bool = False) -> EncoderOutput:
         lookup, lookup_grid = self.patch_embed(video)
         if self.patch_norm is not None:
             lookup = self.patch_norm(lookup)
         lookup = self.pos_drop(lookup + self.pos_embed(lookup_grid))
         cgrid = self.compressed_grid(grid, lookup_grid)
-        compressed = resize_grid(lookup, lookup_grid, cgrid)                 # p0 = R(l0): features + position
+        compressed = self.initial_compressed(lookup, lookup_grid, cgrid)     # p0 = R(l0): features + position
         attns = []
         for blk in self.blocks:
             if self.grad_checkpointing and self.training and not return_attn:
