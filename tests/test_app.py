@@ -3,9 +3,9 @@
 The browser test starts ``mmlookup app`` on a free localhost port with a small run trained here, uploads a real mp4
 from the synthetic generator through the page's file input, and checks that the page shows the five labels
 ``mmlookup predict`` gives for the same file; the screenshot goes to the test's tmp folder. The browser is Debian's
-``chromium`` (``tools/test.sh`` installs it where it can: as root with apt-get), driven by Playwright's Python API with that executable: nothing is
-downloaded, and the browser is started with its network features off. Without chromium the browser test skips with
-its reason, except under ``CI=true``, where it fails: CI must run it.
+``chromium`` (``tools/test.sh`` installs it where it can: as root with apt-get), driven by Playwright's Python API
+with that executable: nothing is downloaded, and the browser is started with its network features off. Without
+chromium the browser test skips with its reason, except under ``CI=true``, where it fails: CI must run it.
 """
 from __future__ import annotations
 
