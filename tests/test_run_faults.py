@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,8 +65,21 @@ def test_a_failed_requeued_start_ends_the_log_so_the_job_script_stops(data, look
     last = (run / "log.txt").read_text().splitlines()[-1]
     assert last.startswith("failed: ValueError: the recipe differs") and "optim.lr" in last
     # the manual's job script then does not requeue; after a stop it does
-    assert _slurm_requeues(tmp_path, last) is False
-    assert _slurm_requeues(tmp_path, "stopped at step 2 by SIGUSR1; checkpoint x") is True
+    assert _slurm_job(tmp_path, f"printf 'step 1/4\\n%s\\n' '{last}' >> $RUN/log.txt; exit 2")[0] is False
+    assert _slurm_job(tmp_path, "printf 'stopped at step 2 by SIGUSR1\\n' >> $RUN/log.txt; exit 138")[0] is True
+
+
+def test_a_recipe_that_does_not_load_ends_the_log_with_failed(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "log.txt").write_text("step 2/4  loss 1.0\nstopped at step 2 by SIGUSR1; checkpoint x\n")
+    broken = tmp_path / "broken.py"
+    broken.write_text("def get_recipe(arg=''):\n    return Recipe(\n")
+    capsys.readouterr()
+    assert main(["train", str(broken), "--set", f"train.output_dir={run}", "--resume", "auto"]) == 2
+    assert "syntax error in recipe" in _one_line(capsys)
+    last = (run / "log.txt").read_text().splitlines()[-1]
+    assert last.startswith("failed: ValueError: ") and "syntax error in recipe" in last
 
 
 def _readme_slurm_script() -> str:
@@ -74,23 +89,53 @@ def _readme_slurm_script() -> str:
     return blocks[0]
 
 
-def _slurm_requeues(tmp: Path, last_line: str) -> bool:
-    """Run the README's job script with stub ``srun`` (the training ends with ``last_line`` in log.txt) and
-    ``scontrol`` (records a requeue)."""
+def _slurm_job(tmp: Path, srun: str, restarts: int = 0) -> tuple[bool, str]:
+    """Run the manual's job script with a stand-in ``srun`` (the shell code ``srun``, with ``$RUN`` the run folder,
+    whose ``log.txt`` ends with an earlier attempt's stop line) and ``scontrol`` (records a requeue), as the
+    ``restarts``-th requeue of job 42. Returns whether it requeued, and its stderr."""
     work = tmp / f"job{len(list(tmp.glob('job*')))}"
     (work / "bin").mkdir(parents=True)
     script = _readme_slurm_script()
     run = re.search(r"^RUN=(\S+)$", script, re.M).group(1)
     (work / run).mkdir(parents=True)
-    (work / "bin/srun").write_text(f"#!/bin/sh\nprintf 'step 1/4\\n%s\\n' '{last_line}' >> {run}/log.txt\nexit 2\n")
+    (work / run / "log.txt").write_text("step 2/4  loss 1.0\nstopped at step 2 by SIGUSR1; checkpoint x\n")
+    (work / "bin/srun").write_text(f"#!/bin/bash\nRUN={run}\n{srun}\n")
     (work / "bin/scontrol").write_text("#!/bin/sh\necho \"$@\" >> requeued.txt\n")
     for f in (work / "bin").iterdir():
         f.chmod(0o755)
-    env = {**os.environ, "PATH": f"{work / 'bin'}:{os.environ['PATH']}", "SLURM_JOB_ID": "42"}
-    subprocess.run(["bash", "-c", script], cwd=work, env=env, timeout=60, capture_output=True)
+    env = {**os.environ, "PATH": f"{work / 'bin'}:{os.environ['PATH']}", "SLURM_JOB_ID": "42",
+           "SLURM_RESTART_COUNT": str(restarts)}
+    done = subprocess.run(["bash", "-c", script], cwd=work, env=env, timeout=120, capture_output=True, text=True)
     requeued = work / "requeued.txt"
     assert not requeued.exists() or requeued.read_text().split() == ["requeue", "42"]
-    return requeued.exists()
+    return requeued.exists(), done.stderr
+
+
+def test_the_job_script_requeues_a_stopped_run_and_nothing_else(tmp_path):
+    stop = "printf 'step 3/4  loss 1.0\\nstopped at step 3 by SIGUSR1; checkpoint y\\n' >> $RUN/log.txt"
+    # stopped: the engine's exit codes (a direct launch), or this attempt's stop line through a launcher (exit 1)
+    assert _slurm_job(tmp_path, f"{stop}; exit 138")[0] is True
+    assert _slurm_job(tmp_path, "exit 143")[0] is True                  # SIGTERM before the handlers were set
+    assert _slurm_job(tmp_path, f"{stop}; exit 1")[0] is True
+    # the recipe file does not load: the real CLI exits 2 (the old stop line may not requeue it)
+    broken = tmp_path / "broken.py"
+    broken.write_text("def get_recipe(arg=''):\n    return Recipe(\n")
+    cli = f"{shlex.quote(sys.executable)} -m mmlookup train {broken} --set train.output_dir=$RUN --resume auto"
+    requeued, err = _slurm_job(tmp_path, cli)
+    assert requeued is False and "exit code 2: failed, not requeued" in err
+    # killed hard at start-up (kill -9, an OOM kill): nothing written, exit 137, not requeued
+    requeued, err = _slurm_job(tmp_path, "kill -9 $$")
+    assert requeued is False and "exit code 137" in err
+    assert _slurm_job(tmp_path, "exit 1")[0] is False                  # a launcher's failure without a stop line
+    assert _slurm_job(tmp_path, "exit 130")[0] is False                 # Ctrl-C is not a preemption
+
+
+def test_the_job_script_stops_requeueing_after_its_cap(tmp_path):
+    cap = int(re.search(r"^MAX_REQUEUES=(\d+)", _readme_slurm_script(), re.M).group(1))
+    stop = "printf 'stopped at step 3 by SIGUSR1; checkpoint y\\n' >> $RUN/log.txt; exit 138"
+    assert _slurm_job(tmp_path, stop, restarts=cap - 1)[0] is True
+    requeued, err = _slurm_job(tmp_path, stop, restarts=cap)
+    assert requeued is False and f"requeued {cap} times already" in err
 
 
 def test_a_cut_short_optimizer_file_is_one_line_and_the_log_stays_whole(data, lookupvit_run, tmp_path, capsys):
