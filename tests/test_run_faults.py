@@ -221,6 +221,45 @@ def test_a_malicious_pickle_is_one_line_naming_the_file(lookupvit_run, tmp_path,
     assert not evil.marker.exists()
 
 
+@pytest.mark.parametrize("name", ["optimizer.bin", "random_states_0.pkl"])
+def test_a_malicious_pickle_in_the_runs_own_checkpoint_stops_the_resume(data, lookupvit_run, tmp_path, capsys, name):
+    # as optimizer.bin it was a traceback through accelerate; as random_states_0.pkl accelerate skipped it silently,
+    # so the resume was no longer exact
+    evil = _Evil()
+    evil.marker = tmp_path / "ran"
+    run = tmp_path / "run"
+    shutil.copytree(lookupvit_run, run)
+    torch.save({"state": evil}, run / "checkpoints" / "step_00000002" / name)
+    log_before = (run / "log.txt").read_text()
+    capsys.readouterr()
+    assert _train("synthetic/lookupvit", data, run, "train.max_steps=4", resume=True) == 2
+    line = _one_line(capsys)
+    assert str(run / "checkpoints" / "step_00000002" / name) in line and "not safe to load" in line, line
+    assert "GLOBAL posix.system" in line
+    assert not evil.marker.exists() and (run / "log.txt").read_text().startswith(log_before)
+    assert not (run / "checkpoints" / "step_00000004").exists()
+
+
+@pytest.mark.parametrize("name", ["optimizer.bin", "random_states_0.pkl"])
+def test_a_checkpoint_missing_a_state_file_stops_the_resume(data, lookupvit_run, tmp_path, capsys, name):
+    run = tmp_path / "run"
+    shutil.copytree(lookupvit_run, run)
+    (run / "checkpoints" / "step_00000002" / name).unlink()
+    capsys.readouterr()
+    assert _train("synthetic/lookupvit", data, run, "train.max_steps=4", resume=True) == 2
+    line = _one_line(capsys)
+    assert f"{run / 'checkpoints' / 'step_00000002' / name} not found" in line, line
+
+
+def test_every_state_file_of_every_process_is_checked(lookupvit_run):
+    from mmlookup.engine.checkpoint import check_resumable
+
+    ckpt = lookupvit_run / "checkpoints" / "step_00000002"
+    check_resumable(ckpt, num_processes=1)
+    with pytest.raises(FileNotFoundError, match=r"random_states_1\.pkl not found"):
+        check_resumable(ckpt, num_processes=2)
+
+
 def test_a_checkpoint_of_another_encoder_is_one_line_naming_both(data, lookupvit_run, tmp_path, capsys):
     ckpt = str(lookupvit_run)
     geometry = ["--set", "model.num_frames=4", "--set", "model.img_size=32", "--set", "model.patch_size=8"]
