@@ -93,7 +93,7 @@ def eval_main(argv: list[str]) -> int:
                                      "test protocol (eval.num_clips x eval.num_crops views, every grid).")
     parser.add_argument("recipe", help="recipe name or file, or the run's recipe.yaml")
     parser.add_argument("--checkpoint", default=None, help="checkpoint folder (RUN/checkpoints/step_N or best) "
-                        "or a run folder (its newest checkpoint); omit it to evaluate an imported classifier "
+                        "or a run folder (its best, else its newest); omit it to evaluate an imported classifier "
                         "given as --set model.pretrained=PATH")
     add_set_argument(parser)
     parser.add_argument("--ema", action="store_true", help="evaluate the EMA weights")
