@@ -311,3 +311,14 @@ def test_inputs_are_checked_before_a_model_or_checkpoint_is_read(tmp_path, capsy
     assert main(["eval-captions", str(results), str(refs), "--no-meteor"]) == 2
     line = _one_line(capsys)
     assert f"{results}:1:" in line and "not valid JSON" in line
+
+
+def test_checkpoint_files_are_as_readable_as_the_files_beside_them(lookupvit_run):
+    # safetensors writes through a private temporary file: model.safetensors was 0600 beside 0644 files, so a
+    # colleague could not read a shared run
+    neighbour = (lookupvit_run / "log.txt").stat().st_mode & 0o777
+    folders = [lookupvit_run / "checkpoints" / "best", *sorted((lookupvit_run / "checkpoints").glob("step_*"))]
+    modes = {str(f.relative_to(lookupvit_run)): oct(f.stat().st_mode & 0o777)
+             for folder in folders for f in folder.iterdir()}
+    assert any(name.endswith("model.safetensors") for name in modes)
+    assert modes == {name: oct(neighbour) for name in modes}

@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from mmlookup.checkpoints import STATE_FILE, latest_checkpoint, read_state_dict, resolve_checkpoint, weight_shapes
 from mmlookup.engine.ema import ModelEma
+from mmlookup.hub import new_file_mode
 
 __all__ = ["EMA_FILE", "STATE_FILE", "TrainState", "check_checkpoint", "check_encoder_fits", "check_resumable",
            "checkpoint_encoder", "encoder_mismatch_error", "latest_checkpoint", "load_checkpoint", "load_weights",
@@ -61,6 +62,10 @@ def save_checkpoint(accelerator: Accelerator, ckpt_root: Path, state: TrainState
             save_file({k: v.contiguous() for k, v in ema.state_dict().items()}, str(tmp / EMA_FILE))
     accelerator.wait_for_everyone()  # save_state has no barrier of its own
     if accelerator.is_main_process:
+        mode = new_file_mode()  # safetensors writes through a private temporary file (0600): readable like the rest
+        for f in tmp.iterdir():
+            if f.is_file():
+                f.chmod(mode)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         if is_best:
