@@ -163,16 +163,20 @@ def check_resumable(ckpt: Path, num_processes: int | None = None) -> None:
 def _check_safe_load(file: Path, again: str) -> None:
     """Unpickle ``file`` as Accelerate's resume does (its ``load``: ``weights_only`` with NumPy's RNG types
     allowed), memory-mapped; a refusal is one line naming the file and the object it refused."""
+    import pickle
+
     from accelerate.utils.other import load
 
     try:
         load(file, map_location="cpu", mmap=True)
-    except Exception as e:  # noqa: BLE001 - any failure to load is this file's fault, reported as one line
+    except Exception as e:  # any failure to load is this file's fault: one line, as for a cut-short file
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-        refused = next((line for line in lines if "GLOBAL" in line or "Unsupported" in line), lines[0] if lines
-                       else type(e).__name__)
-        raise ValueError(f"{file} is not safe to load ({' '.join(refused.split())[:200]}): it holds objects "
-                         f"beyond tensors and plain data, so it is not a checkpoint this project wrote; "
+        if isinstance(e, pickle.UnpicklingError):
+            refused = next((line for line in lines if "GLOBAL" in line), lines[0] if lines else "")
+            raise ValueError(f"{file} is not safe to load ({' '.join(refused.split())[:200]}): it holds objects "
+                             f"beyond tensors and plain data, so it is not a checkpoint this project wrote; "
+                             f"{again}") from None
+        raise ValueError(f"{file} cannot be loaded ({type(e).__name__}: {' '.join(lines[:1])[:200]}); "
                          f"{again}") from None
 
 
