@@ -83,7 +83,9 @@ class DataCfg:
     randaugment_magnitude: float = 7.0  # m, on timm's 0-10 scale
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
-    synthetic: bool = False  # generate the synthetic dataset under ``root``'s parent when missing
+    # generate the synthetic dataset under ``root``'s parent when missing; a --set that moves the data
+    # (SYNTHETIC_LOCATION_KEYS) turns it off unless it also sets data.synthetic=True
+    synthetic: bool = False
     num_sample: int = 1  # training clips per decoded video (repeated augmentation; train.batch_size counts clips)
     decoder: str = "decord"  # decord | torchcodec (optional extra)
     decode_short_side: int = 0  # > 0: decord scales training frames to this short side while decoding
@@ -279,7 +281,24 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
             raise ValueError(f"{_error_line(e, file)}: error in recipe: {type(e).__name__}: {e}") from None
         if not isinstance(recipe, Recipe):
             raise TypeError(f"{file}: get_recipe returned {type(recipe).__name__}, expected Recipe")
-    return apply_overrides(recipe, overrides).validate()
+    return synthetic_stays_in_place(recipe, apply_overrides(recipe, overrides), overrides).validate()
+
+
+#: Where a synthetic recipe's data is. ``data.synthetic`` writes the set at the place the recipe file names.
+SYNTHETIC_LOCATION_KEYS = ("data.root", "caption.train_annotations", "caption.media_root")
+
+
+def synthetic_stays_in_place(written: Recipe, final: Recipe, overrides: list[str] | tuple[str, ...]) -> Recipe:
+    """``final`` (``written`` after ``overrides``) with ``data.synthetic`` off when an override moved the data
+    (:data:`SYNTHETIC_LOCATION_KEYS`) and none set ``data.synthetic`` itself: a moved root is the user's data, and
+    the generator never writes a whole synthetic set into its parent folder (``mmlookup data synth DIR`` or
+    ``--set data.synthetic=True`` with the new root asks for one there)."""
+    if not final.data.synthetic or any(o.partition("=")[0].strip() == "data.synthetic" for o in overrides):
+        return final
+    before, after = _flatten(recipe_to_dict(written)), _flatten(recipe_to_dict(final))
+    if any(before.get(key) != after.get(key) for key in SYNTHETIC_LOCATION_KEYS):
+        final.data.synthetic = False
+    return final
 
 
 def _error_line(error: BaseException, file: Path) -> str:
@@ -339,11 +358,12 @@ def resolve_paths(recipe: Recipe, base: str | Path) -> Recipe:
 
 
 #: Keys a resumed run may change without ``--allow-recipe-change``: every path of :data:`PATH_KEYS` (data root,
-#: annotation and label files, output and cache folders), loader workers, logging,
-#: checkpoint frequency, evaluation batch and ``train.max_steps`` (an early stop; the schedule spans
-#: ``train.epochs``). Everything else changes what is computed, so a resume with a different value would not
-#: continue the same run.
+#: annotation and label files, output and cache folders), ``data.synthetic`` (whether the synthetic set is written
+#: there), loader workers, logging, checkpoint frequency, evaluation batch and ``train.max_steps`` (an early stop;
+#: the schedule spans ``train.epochs``). Everything else changes what is computed, so a resume with a different
+#: value would not continue the same run.
 RESUME_FREE_KEYS = PATH_KEYS | frozenset({
+    "data.synthetic",
     "train.num_workers", "train.max_steps", "train.log_every", "train.tensorboard",
     "train.checkpoint_every", "train.checkpoint_every_steps", "train.checkpoint_every_minutes", "train.keep_last",
     "train.eval_every", "eval.num_workers", "eval.batch_size",

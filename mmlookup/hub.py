@@ -49,7 +49,7 @@ class FolderMixin(PyTorchModelHubMixin, library_name="mmlookup", tags=["video-cl
         result = super().save_pretrained(save_directory, **kwargs)
         weights = Path(save_directory) / SAFETENSORS_SINGLE_FILE
         if weights.is_file():  # safetensors writes through a private temporary file (mode 0600)
-            weights.chmod(_new_file_mode())
+            weights.chmod(new_file_mode())
         return result
 
     @classmethod
@@ -66,7 +66,7 @@ class FolderMixin(PyTorchModelHubMixin, library_name="mmlookup", tags=["video-cl
         return model
 
 
-def _new_file_mode() -> int:
+def new_file_mode() -> int:
     """The mode ``open()`` gives a new file here: 0666 less the process's umask (0644 with the usual 022)."""
     mask = os.umask(0)
     os.umask(mask)

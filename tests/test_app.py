@@ -3,8 +3,9 @@
 The browser test starts ``mmlookup app`` on a free localhost port with a small run trained here, uploads a real mp4
 from the synthetic generator through the page's file input, and checks that the page shows the five labels
 ``mmlookup predict`` gives for the same file; the screenshot goes to the test's tmp folder. The browser is Debian's
-``chromium`` (``.ci/run`` installs it), driven by Playwright's Python API with that executable: nothing is
-downloaded, and the browser is started with its network features off.
+``chromium`` (``tools/test.sh`` installs it where it can: as root with apt-get), driven by Playwright's Python API
+with that executable: nothing is downloaded, and the browser is started with its network features off. Without
+chromium the browser test skips with its reason, except under ``CI=true``, where it fails: CI must run it.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -122,10 +124,39 @@ def _wait_for_http(url: str, proc: subprocess.Popen, log: Path, timeout: float) 
     pytest.fail(f"mmlookup app did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
+def require_browser(path: str, env: Mapping[str, str]) -> None:
+    """Return when the browser at ``path`` exists; otherwise skip with a one-line reason, or fail under ``CI=true``."""
+    if os.path.exists(path):
+        return
+    reason = f"Debian's chromium is missing ({path}); tools/test.sh installs it as root with apt-get"
+    if env.get("CI", "").strip().lower() in ("true", "1", "yes"):
+        pytest.fail(f"{reason} (CI=true: the browser test must run)", pytrace=False)
+    pytest.skip(f"{reason}; skipped outside CI")
+
+
+@pytest.mark.parametrize("ci", ["true", "1", "TRUE"])
+def test_a_missing_browser_fails_under_ci(tmp_path, ci):
+    with pytest.raises(pytest.fail.Exception, match="chromium is missing .*CI=true"):
+        require_browser(str(tmp_path / "chromium"), {"CI": ci})
+
+
+@pytest.mark.parametrize("env", [{}, {"CI": ""}, {"CI": "false"}])
+def test_a_missing_browser_skips_outside_ci_with_one_line(tmp_path, env):
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        require_browser(str(tmp_path / "chromium"), env)
+    assert "chromium is missing" in str(skipped.value) and "\n" not in str(skipped.value)
+
+
+def test_a_present_browser_runs_the_test_in_and_outside_ci(tmp_path):
+    browser = tmp_path / "chromium"
+    browser.write_text("")
+    for env in ({}, {"CI": "true"}):
+        require_browser(str(browser), env)                   # neither skips nor fails
+
+
 def test_page_in_headless_chromium_shows_the_clis_labels(data, run, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright (mmlookup[dev])")
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Debian's chromium is missing: apt-get install -y chromium (.ci/run installs it)")
+    require_browser(CHROMIUM, os.environ)
     clip = a_clip(data)
     out = tmp_path / "cli.json"
     assert main(["predict", str(run), str(clip), "--top-k", "5", "--json", str(out)]) == 0

@@ -53,3 +53,42 @@ def test_old_import_paths_forward_with_a_deprecation_warning(module, name, home)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not hasattr(old, "no_such_name")
+
+
+def _fake_run(run, steps=(2, 4), best=True):
+    for name in [f"step_{s:08d}" for s in steps] + (["best"] if best else []):
+        (run / "checkpoints" / name).mkdir(parents=True)
+        (run / "checkpoints" / name / checkpoints.STATE_FILE).write_text("{}")
+    return run / "checkpoints"
+
+
+def test_one_rule_for_the_checkpoint_a_run_folder_means(tmp_path):
+    from mmlookup.engine.checkpoint import resolve_checkpoint as engine_resolve
+
+    ckpts = _fake_run(tmp_path / "run")
+    run = tmp_path / "run"
+    # using a run's model (predict, app, eval, sweep, visualize, caption, export, teacher, init_from): best ...
+    assert checkpoints.run_checkpoint(run) == checkpoints.resolve_checkpoint(run) == ckpts / "best"
+    assert engine_resolve(run) == ckpts / "best" and checkpoints.resolve_reference(str(run)) == str(ckpts / "best")
+    assert checkpoints.run_checkpoint(run, "step_00000002") == ckpts / "step_00000002"
+    assert checkpoints.resolve_checkpoint(ckpts / "step_00000002") == ckpts / "step_00000002"
+    # ... resuming continues from the newest
+    assert checkpoints.resume_checkpoint(run) == ckpts / "step_00000004"
+    assert checkpoints.resume_checkpoint(ckpts / "best") == ckpts / "best"
+    # without best: the newest
+    _fake_run(tmp_path / "nobest", best=False)
+    assert checkpoints.run_checkpoint(tmp_path / "nobest").name == "step_00000004"
+
+
+@pytest.mark.parametrize("name, error, match", [
+    ("step_00000099", FileNotFoundError, r"has no checkpoint 'step_00000099' \(it has: best, step_00000002, step_"),
+    ("../../other/checkpoints/step_00000002", ValueError, "not a path; to use another run's checkpoint"),
+    ("..", ValueError, "not a path"),
+])
+def test_a_checkpoint_name_that_is_not_the_runs_is_an_error(tmp_path, name, error, match):
+    _fake_run(tmp_path / "run")
+    _fake_run(tmp_path / "other")
+    with pytest.raises(error, match=match):
+        checkpoints.run_checkpoint(tmp_path / "run", name)
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        checkpoints.run_checkpoint(tmp_path / "empty")

@@ -216,3 +216,55 @@ def test_interrupted_generation_is_redone_not_used(tmp_path):
     assert len(_annotation_files(out)) == 16  # as in test_same_seed_same_files_and_frames
     media = sum(len(list(out.rglob(f"*.{ext}"))) for ext in ("mp4", "webm", "jpg"))
     assert media == 8 * 3 * 2 + 6 + 10 + 6  # the last 6: MSR-VTT copies of the caption clips
+
+
+def test_a_moved_root_trains_on_its_copy_and_writes_nothing_beside_it(tiny, tmp_path, monkeypatch):
+    # `cp -a data/synthetic/k400 ../elsewhere/moved_k400; mmlookup train synthetic/lookupvit --set data.root=...`
+    # once wrote a whole synthetic set (k400/, ssv2/, coco/, ...) into ../elsewhere/ before training on the copy
+    import shutil
+
+    from mmlookup.config import load_recipe
+    from mmlookup.engine.setup import build_dataset
+
+    monkeypatch.chdir(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(Path(tiny.root) / "k400", elsewhere / "moved_k400")
+    (elsewhere / "sibling").mkdir()
+    (elsewhere / "sibling" / "notes.txt").write_text("mine")
+    before = sorted(str(p.relative_to(elsewhere)) for p in elsewhere.rglob("*"))
+    recipe = load_recipe("synthetic/lookupvit:quick", ["data.root=elsewhere/moved_k400"])
+    assert not recipe.data.synthetic
+    assert len(build_dataset(recipe, train=True)) > 0
+    assert sorted(str(p.relative_to(elsewhere)) for p in elsewhere.rglob("*")) == before
+    assert (elsewhere / "sibling" / "notes.txt").read_text() == "mine"
+    assert not Path("data").exists()                      # nor into the recipe's default folder
+
+
+@pytest.mark.parametrize("sets, where", [
+    ([], "data/synthetic"),                                                 # the recipe's own place
+    (["data.root=moved/k400"], None),                                       # moved: the user's data
+    (["data.root=moved/k400", "data.synthetic=True"], "moved"),             # moved, and asked for there
+    (["data.synthetic=True", "data.root=moved/k400"], "moved"),
+    (["train.epochs=1"], "data/synthetic"),                                 # other keys move nothing
+])
+def test_the_synthetic_set_is_written_only_where_the_recipe_or_the_user_puts_it(tmp_path, monkeypatch, sets, where):
+    import mmlookup.data.synthetic as synthetic
+    from mmlookup.config import load_recipe
+    from mmlookup.engine.setup import build_dataset
+
+    monkeypatch.chdir(tmp_path)
+    written: list[str] = []
+    monkeypatch.setattr(synthetic, "ensure_synthetic", lambda out, **kw: written.append(str(out)))
+    try:
+        build_dataset(load_recipe("synthetic/lookupvit", sets), train=True)
+    except (FileNotFoundError, OSError, ValueError):
+        pass                                                # nothing there to read: only where it wrote matters
+    assert written == ([where] if where else [])
+
+
+def test_caption_recipes_keep_a_moved_annotation_file_in_place(tmp_path):
+    from mmlookup.config import load_recipe
+
+    assert load_recipe("coco/caption_synthetic").data.synthetic
+    moved = load_recipe("coco/caption_synthetic", [f"caption.train_annotations={tmp_path}/c.json"])
+    assert not moved.data.synthetic

@@ -291,3 +291,21 @@ def test_views_and_batching_give_the_same_answer(runs, data):
     assert len(views.predict(clips[0])[0]) == 5
     with pytest.raises(ValueError, match="CLIPSxCROPS"):
         Predictor.from_pretrained(runs["vit"], views="2", verbose=False)
+
+
+def test_a_checkpoint_name_the_run_does_not_have_is_one_line(data, runs, tmp_path, capsys):
+    # it silently used the run's newest checkpoint
+    run, clip = runs["lookupvit"], str(a_clip(data))
+    other = f"../{runs['vit'].name}/checkpoints/best"                      # another run's, relative to this one
+    for name, says in (("step_00000099", "has no checkpoint 'step_00000099' (it has: best, step_00000002)"),
+                       (other, "not a path")):
+        capsys.readouterr()
+        assert main(["predict", str(run), clip, "--checkpoint", name]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and says in err[0], err
+    folder = export_run(run, tmp_path / "exported")
+    assert main(["predict", str(folder), clip, "--checkpoint", "best"]) == 2
+    assert "is not one" in capsys.readouterr().err
+    assert Predictor.from_pretrained(run, verbose=False).loaded.source == run / "checkpoints" / "best"
+    named = Predictor.from_pretrained(run, checkpoint="step_00000002", verbose=False)
+    assert named.loaded.source == run / "checkpoints" / "step_00000002"

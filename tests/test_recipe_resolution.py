@@ -33,11 +33,13 @@ def test_packaged_names_win_over_local_files_unless_the_argument_is_a_path(tmp_p
 
 
 def _fake_run(run: Path, recipe: Recipe) -> Path:
-    """A run folder with its recipe.yaml and one complete (tiny) checkpoint."""
+    """A run folder with its recipe.yaml and one complete (tiny) checkpoint: weights, optimizer and RNG state."""
     ckpt = run / "checkpoints" / "step_00000002"
     ckpt.mkdir(parents=True)
     (ckpt / "train_state.json").write_text(json.dumps({"step": 2}))
     save_file({"w": torch.zeros(1)}, str(ckpt / "model.safetensors"))
+    torch.save({"state": {}, "param_groups": []}, ckpt / "optimizer.bin")
+    torch.save({"random_state": (3, (1, 2), None), "torch_manual_seed": torch.zeros(2)}, ckpt / "random_states_0.pkl")
     save_recipe(recipe, run / "recipe.yaml")
     return ckpt
 

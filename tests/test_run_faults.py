@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,8 +65,21 @@ def test_a_failed_requeued_start_ends_the_log_so_the_job_script_stops(data, look
     last = (run / "log.txt").read_text().splitlines()[-1]
     assert last.startswith("failed: ValueError: the recipe differs") and "optim.lr" in last
     # the manual's job script then does not requeue; after a stop it does
-    assert _slurm_requeues(tmp_path, last) is False
-    assert _slurm_requeues(tmp_path, "stopped at step 2 by SIGUSR1; checkpoint x") is True
+    assert _slurm_job(tmp_path, f"printf 'step 1/4\\n%s\\n' '{last}' >> $RUN/log.txt; exit 2")[0] is False
+    assert _slurm_job(tmp_path, "printf 'stopped at step 2 by SIGUSR1\\n' >> $RUN/log.txt; exit 138")[0] is True
+
+
+def test_a_recipe_that_does_not_load_ends_the_log_with_failed(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "log.txt").write_text("step 2/4  loss 1.0\nstopped at step 2 by SIGUSR1; checkpoint x\n")
+    broken = tmp_path / "broken.py"
+    broken.write_text("def get_recipe(arg=''):\n    return Recipe(\n")
+    capsys.readouterr()
+    assert main(["train", str(broken), "--set", f"train.output_dir={run}", "--resume", "auto"]) == 2
+    assert "syntax error in recipe" in _one_line(capsys)
+    last = (run / "log.txt").read_text().splitlines()[-1]
+    assert last.startswith("failed: ValueError: ") and "syntax error in recipe" in last
 
 
 def _readme_slurm_script() -> str:
@@ -74,23 +89,53 @@ def _readme_slurm_script() -> str:
     return blocks[0]
 
 
-def _slurm_requeues(tmp: Path, last_line: str) -> bool:
-    """Run the README's job script with stub ``srun`` (the training ends with ``last_line`` in log.txt) and
-    ``scontrol`` (records a requeue)."""
+def _slurm_job(tmp: Path, srun: str, restarts: int = 0) -> tuple[bool, str]:
+    """Run the manual's job script with a stand-in ``srun`` (the shell code ``srun``, with ``$RUN`` the run folder,
+    whose ``log.txt`` ends with an earlier attempt's stop line) and ``scontrol`` (records a requeue), as the
+    ``restarts``-th requeue of job 42. Returns whether it requeued, and its stderr."""
     work = tmp / f"job{len(list(tmp.glob('job*')))}"
     (work / "bin").mkdir(parents=True)
     script = _readme_slurm_script()
     run = re.search(r"^RUN=(\S+)$", script, re.M).group(1)
     (work / run).mkdir(parents=True)
-    (work / "bin/srun").write_text(f"#!/bin/sh\nprintf 'step 1/4\\n%s\\n' '{last_line}' >> {run}/log.txt\nexit 2\n")
+    (work / run / "log.txt").write_text("step 2/4  loss 1.0\nstopped at step 2 by SIGUSR1; checkpoint x\n")
+    (work / "bin/srun").write_text(f"#!/bin/bash\nRUN={run}\n{srun}\n")
     (work / "bin/scontrol").write_text("#!/bin/sh\necho \"$@\" >> requeued.txt\n")
     for f in (work / "bin").iterdir():
         f.chmod(0o755)
-    env = {**os.environ, "PATH": f"{work / 'bin'}:{os.environ['PATH']}", "SLURM_JOB_ID": "42"}
-    subprocess.run(["bash", "-c", script], cwd=work, env=env, timeout=60, capture_output=True)
+    env = {**os.environ, "PATH": f"{work / 'bin'}:{os.environ['PATH']}", "SLURM_JOB_ID": "42",
+           "SLURM_RESTART_COUNT": str(restarts)}
+    done = subprocess.run(["bash", "-c", script], cwd=work, env=env, timeout=120, capture_output=True, text=True)
     requeued = work / "requeued.txt"
     assert not requeued.exists() or requeued.read_text().split() == ["requeue", "42"]
-    return requeued.exists()
+    return requeued.exists(), done.stderr
+
+
+def test_the_job_script_requeues_a_stopped_run_and_nothing_else(tmp_path):
+    stop = "printf 'step 3/4  loss 1.0\\nstopped at step 3 by SIGUSR1; checkpoint y\\n' >> $RUN/log.txt"
+    # stopped: the engine's exit codes (a direct launch), or this attempt's stop line through a launcher (exit 1)
+    assert _slurm_job(tmp_path, f"{stop}; exit 138")[0] is True
+    assert _slurm_job(tmp_path, "exit 143")[0] is True                  # SIGTERM before the handlers were set
+    assert _slurm_job(tmp_path, f"{stop}; exit 1")[0] is True
+    # the recipe file does not load: the real CLI exits 2 (the old stop line may not requeue it)
+    broken = tmp_path / "broken.py"
+    broken.write_text("def get_recipe(arg=''):\n    return Recipe(\n")
+    cli = f"{shlex.quote(sys.executable)} -m mmlookup train {broken} --set train.output_dir=$RUN --resume auto"
+    requeued, err = _slurm_job(tmp_path, cli)
+    assert requeued is False and "exit code 2: failed, not requeued" in err
+    # killed hard at start-up (kill -9, an OOM kill): nothing written, exit 137, not requeued
+    requeued, err = _slurm_job(tmp_path, "kill -9 $$")
+    assert requeued is False and "exit code 137" in err
+    assert _slurm_job(tmp_path, "exit 1")[0] is False                  # a launcher's failure without a stop line
+    assert _slurm_job(tmp_path, "exit 130")[0] is False                 # Ctrl-C is not a preemption
+
+
+def test_the_job_script_stops_requeueing_after_its_cap(tmp_path):
+    cap = int(re.search(r"^MAX_REQUEUES=(\d+)", _readme_slurm_script(), re.M).group(1))
+    stop = "printf 'stopped at step 3 by SIGUSR1; checkpoint y\\n' >> $RUN/log.txt; exit 138"
+    assert _slurm_job(tmp_path, stop, restarts=cap - 1)[0] is True
+    requeued, err = _slurm_job(tmp_path, stop, restarts=cap)
+    assert requeued is False and f"requeued {cap} times already" in err
 
 
 def test_a_cut_short_optimizer_file_is_one_line_and_the_log_stays_whole(data, lookupvit_run, tmp_path, capsys):
@@ -176,6 +221,45 @@ def test_a_malicious_pickle_is_one_line_naming_the_file(lookupvit_run, tmp_path,
     assert not evil.marker.exists()
 
 
+@pytest.mark.parametrize("name", ["optimizer.bin", "random_states_0.pkl"])
+def test_a_malicious_pickle_in_the_runs_own_checkpoint_stops_the_resume(data, lookupvit_run, tmp_path, capsys, name):
+    # as optimizer.bin it was a traceback through accelerate; as random_states_0.pkl accelerate skipped it silently,
+    # so the resume was no longer exact
+    evil = _Evil()
+    evil.marker = tmp_path / "ran"
+    run = tmp_path / "run"
+    shutil.copytree(lookupvit_run, run)
+    torch.save({"state": evil}, run / "checkpoints" / "step_00000002" / name)
+    log_before = (run / "log.txt").read_text()
+    capsys.readouterr()
+    assert _train("synthetic/lookupvit", data, run, "train.max_steps=4", resume=True) == 2
+    line = _one_line(capsys)
+    assert str(run / "checkpoints" / "step_00000002" / name) in line and "not safe to load" in line, line
+    assert "GLOBAL posix.system" in line
+    assert not evil.marker.exists() and (run / "log.txt").read_text().startswith(log_before)
+    assert not (run / "checkpoints" / "step_00000004").exists()
+
+
+@pytest.mark.parametrize("name", ["optimizer.bin", "random_states_0.pkl"])
+def test_a_checkpoint_missing_a_state_file_stops_the_resume(data, lookupvit_run, tmp_path, capsys, name):
+    run = tmp_path / "run"
+    shutil.copytree(lookupvit_run, run)
+    (run / "checkpoints" / "step_00000002" / name).unlink()
+    capsys.readouterr()
+    assert _train("synthetic/lookupvit", data, run, "train.max_steps=4", resume=True) == 2
+    line = _one_line(capsys)
+    assert f"{run / 'checkpoints' / 'step_00000002' / name} not found" in line, line
+
+
+def test_every_state_file_of_every_process_is_checked(lookupvit_run):
+    from mmlookup.engine.checkpoint import check_resumable
+
+    ckpt = lookupvit_run / "checkpoints" / "step_00000002"
+    check_resumable(ckpt, num_processes=1)
+    with pytest.raises(FileNotFoundError, match=r"random_states_1\.pkl not found"):
+        check_resumable(ckpt, num_processes=2)
+
+
 def test_a_checkpoint_of_another_encoder_is_one_line_naming_both(data, lookupvit_run, tmp_path, capsys):
     ckpt = str(lookupvit_run)
     geometry = ["--set", "model.num_frames=4", "--set", "model.img_size=32", "--set", "model.patch_size=8"]
@@ -227,3 +311,14 @@ def test_inputs_are_checked_before_a_model_or_checkpoint_is_read(tmp_path, capsy
     assert main(["eval-captions", str(results), str(refs), "--no-meteor"]) == 2
     line = _one_line(capsys)
     assert f"{results}:1:" in line and "not valid JSON" in line
+
+
+def test_checkpoint_files_are_as_readable_as_the_files_beside_them(lookupvit_run):
+    # safetensors writes through a private temporary file: model.safetensors was 0600 beside 0644 files, so a
+    # colleague could not read a shared run
+    neighbour = (lookupvit_run / "log.txt").stat().st_mode & 0o777
+    folders = [lookupvit_run / "checkpoints" / "best", *sorted((lookupvit_run / "checkpoints").glob("step_*"))]
+    modes = {str(f.relative_to(lookupvit_run)): oct(f.stat().st_mode & 0o777)
+             for folder in folders for f in folder.iterdir()}
+    assert any(name.endswith("model.safetensors") for name in modes)
+    assert modes == {name: oct(neighbour) for name in modes}

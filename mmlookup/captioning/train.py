@@ -53,10 +53,9 @@ TOKENIZER_DIR = "tokenizer"
 
 
 def encoder_checkpoint_file(checkpoint: str | Path) -> Path:
-    """The ``model.safetensors`` ``caption.encoder_checkpoint`` means: a run's ``checkpoints/best`` (else its
-    newest checkpoint), or a checkpoint folder."""
-    best = Path(checkpoint) / "checkpoints" / "best"
-    ckpt = best if (best / "model.safetensors").is_file() else resolve_checkpoint(checkpoint)
+    """The ``model.safetensors`` ``caption.encoder_checkpoint`` means: a checkpoint folder's, or the checkpoint a
+    run folder means (:func:`~mmlookup.checkpoints.run_checkpoint`: ``best``, else the newest)."""
+    ckpt = resolve_checkpoint(checkpoint)
     file = ckpt / "model.safetensors"
     if not file.is_file():
         raise FileNotFoundError(f"{file} not found; caption.encoder_checkpoint must be a classification run "

@@ -49,6 +49,7 @@ from mmlookup.checkpoints.hf_vit import read_hf
 from mmlookup.checkpoints.labels import CLASSES_FILE, id2label_names, label_maps, read_class_names
 from mmlookup.checkpoints.load import FORMATS, READERS, load_checkpoint, read_checkpoint
 from mmlookup.checkpoints.ours import (
+    BEST,
     FOLDER_VERSION,
     STATE_FILE,
     WEIGHTS,
@@ -60,6 +61,8 @@ from mmlookup.checkpoints.ours import (
     read_model_folder_config,
     resolve_checkpoint,
     resolve_reference,
+    resume_checkpoint,
+    run_checkpoint,
     run_dir_of,
 )
 from mmlookup.checkpoints.read import (
@@ -75,12 +78,13 @@ from mmlookup.checkpoints.timm import read_timm
 from mmlookup.checkpoints.torchvision import read_torchvision
 
 __all__ = [
-    "ARCH_KEYS", "CLASSES_FILE", "Checkpoint", "FOLDER_VERSION", "FORMATS", "HF_ACTIVATIONS", "HF_VIDEO_MODELS",
+    "ARCH_KEYS", "BEST", "CLASSES_FILE", "Checkpoint", "FOLDER_VERSION", "FORMATS", "HF_ACTIVATIONS", "HF_VIDEO_MODELS",
     "HF_VIDEO_TYPES", "LoadReport", "READERS", "STATE_FILE", "SourceMeta", "SourceParts", "StateDict", "WEIGHTS",
     "apply_checkpoint_config", "checkpoint_config", "detect_format", "find_recipe", "fit_to_model",
     "head_num_classes", "hf_video_encoder_kwargs", "hf_video_to_native", "id2label_names", "image_to_native",
     "is_model_folder", "label_maps", "latest_checkpoint", "load_checkpoint", "load_folder_weights", "read_checkpoint",
     "read_class_names", "read_hf", "read_mmlookup", "read_model_folder_config", "read_state_dict", "read_timm",
-    "read_torchvision", "resolve_checkpoint", "resolve_encoder_args", "resolve_reference", "run_dir_of",
+    "read_torchvision", "resolve_checkpoint", "resolve_encoder_args", "resolve_reference", "resume_checkpoint",
+    "run_checkpoint", "run_dir_of",
     "tensor_shapes", "torch_load", "vit_to_lookupvit", "weight_shapes", "WeightShapeError",
 ]

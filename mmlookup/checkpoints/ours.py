@@ -74,28 +74,61 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
+BEST = "best"                           # RUN/checkpoints/best: the checkpoint with the best validation score
+
+
+def run_checkpoint(run_dir: str | Path, name: str | None = None) -> Path:
+    """Which checkpoint a run folder means, the one rule for every command that uses a run's model (predict, app,
+    eval, sweep, visualize, caption, export, ``distill.teacher``, ``model.init_from``): ``RUN/checkpoints/NAME``
+    when ``name`` is given (it must exist), else ``best``, else the newest ``step_*``. Resuming is the one
+    exception: it continues from the newest (:func:`resume_checkpoint`)."""
+    run, ckpts = Path(run_dir), Path(run_dir) / "checkpoints"
+    if name is not None:
+        if name in ("", ".", "..") or Path(name).name != name:
+            raise ValueError(f"--checkpoint {name!r}: the name of one of {run}'s checkpoints (best, step_N), not a "
+                             f"path; to use another run's checkpoint, give that checkpoint folder as the model")
+        if not _is_checkpoint(ckpts / name):
+            found = sorted(p.name for p in ckpts.glob("[!.]*") if _is_checkpoint(p)) if ckpts.is_dir() else []
+            raise FileNotFoundError(f"run {run} has no checkpoint {name!r} (it has: {', '.join(found) or 'none'})")
+        return ckpts / name
+    if _is_checkpoint(ckpts / BEST):
+        return ckpts / BEST
+    latest = latest_checkpoint(run)
+    if latest is None:
+        raise FileNotFoundError(f"no checkpoint at {run} (expected a folder with {STATE_FILE} or a run folder "
+                                f"with checkpoints/best or checkpoints/step_*)")
+    return latest
+
+
+def _is_checkpoint(folder: Path) -> bool:
+    return (folder / STATE_FILE).is_file() or (folder / WEIGHTS).is_file()
+
+
 def resolve_checkpoint(path: str | Path) -> Path:
-    """Accept a checkpoint folder or a run folder (→ its newest checkpoint); raise with a clear message."""
+    """A checkpoint folder as it is; a run folder → the checkpoint it means (:func:`run_checkpoint`: ``best``,
+    else the newest); raise with a clear message when there is none."""
+    p = Path(path)
+    return p if (p / STATE_FILE).is_file() else run_checkpoint(p)
+
+
+def resume_checkpoint(path: str | Path) -> Path:
+    """What ``--resume DIR`` continues from: a checkpoint folder as it is, a run folder's newest ``step_*``."""
     p = Path(path)
     if (p / STATE_FILE).is_file():
         return p
     latest = latest_checkpoint(p)
     if latest is None:
-        raise FileNotFoundError(f"no checkpoint at {p} (expected a folder with {STATE_FILE} or a run folder "
-                                f"with checkpoints/step_*)")
+        raise FileNotFoundError(f"no checkpoint to resume at {p} (expected a checkpoint folder with {STATE_FILE} "
+                                f"or a run folder with checkpoints/step_*)")
     return latest
 
 
 def resolve_reference(ref: str) -> str:
-    """A run folder → its ``checkpoints/best`` (else the newest ``step_*``); any other reference unchanged (it must
+    """A run folder → the checkpoint it means (:func:`run_checkpoint`); any other reference unchanged (it must
     exist). What ``distill.teacher`` and ``model.init_from`` name."""
     path = Path(ref)
     if path.is_dir() and (path / "checkpoints").is_dir():
-        best = path / "checkpoints" / "best"
-        found = best if (best / WEIGHTS).is_file() else latest_checkpoint(path)
-        if found is None:
-            raise FileNotFoundError(f"run {path} has no checkpoint yet (checkpoints/best or step_*)")
-        return str(found)
+        return str(run_checkpoint(path))
     if not path.exists():
         raise FileNotFoundError(f"{ref}: no such run, folder or checkpoint file")
     return ref

@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from mmlookup.checkpoints import STATE_FILE, latest_checkpoint, read_state_dict, resolve_checkpoint, weight_shapes
 from mmlookup.engine.ema import ModelEma
+from mmlookup.hub import new_file_mode
 
 __all__ = ["EMA_FILE", "STATE_FILE", "TrainState", "check_checkpoint", "check_encoder_fits", "check_resumable",
            "checkpoint_encoder", "encoder_mismatch_error", "latest_checkpoint", "load_checkpoint", "load_weights",
@@ -61,6 +62,10 @@ def save_checkpoint(accelerator: Accelerator, ckpt_root: Path, state: TrainState
             save_file({k: v.contiguous() for k, v in ema.state_dict().items()}, str(tmp / EMA_FILE))
     accelerator.wait_for_everyone()  # save_state has no barrier of its own
     if accelerator.is_main_process:
+        mode = new_file_mode()  # safetensors writes through a private temporary file (0600): readable like the rest
+        for f in tmp.iterdir():
+            if f.is_file():
+                f.chmod(mode)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         if is_best:
@@ -124,27 +129,55 @@ def check_checkpoint(path: str | Path, *, use_ema: bool = False, recipe: Any = N
     return ckpt
 
 
-def check_resumable(ckpt: Path) -> None:
-    """Every file a resume reads is complete: the weights, Accelerate's ``optimizer*.bin`` / ``scheduler*.bin`` /
-    ``random_states_*.pkl`` and the EMA. Called before the run folder is touched, so a cut-short file is one line
-    naming it (and the run's ``log.txt`` is still whole), never a traceback after the log was cut back."""
+def check_resumable(ckpt: Path, num_processes: int | None = None) -> None:
+    """Every file a resume reads is there, complete and safe to load: the weights, Accelerate's ``optimizer.bin``,
+    ``scheduler*.bin`` and ``random_states_<rank>.pkl`` (one per process: ``num_processes``, default the launcher's
+    ``WORLD_SIZE``), and the EMA. Each torch file is unpickled as the resume will (``weights_only``, memory-mapped,
+    so no tensor data is read), which also catches one with objects a safe load refuses (a malicious pickle) that
+    Accelerate would otherwise report as a traceback (the optimizer) or silently skip (the random states, so the
+    resume would no longer be exact). Called before the run folder is touched: one line naming the file (and the
+    run's ``log.txt`` still whole), never a traceback after the log was cut back."""
     import zipfile
 
+    processes = num_processes if num_processes is not None else int(os.environ.get("WORLD_SIZE", "1"))
+    again = f"resume from an earlier checkpoint in {ckpt.parent} or start the run again"
+    for name in ("optimizer.bin", *(f"random_states_{i}.pkl" for i in range(processes))):
+        if not (ckpt / name).is_file():
+            raise FileNotFoundError(f"{ckpt / name} not found: the checkpoint is incomplete; {again}")
     for f in sorted(ckpt.iterdir()):
         if f.suffix == ".safetensors":
             weight_shapes(f)
         elif f.suffix in (".bin", ".pt", ".pth", ".pkl"):
             if not zipfile.is_zipfile(f):  # torch.save writes a zip archive; a cut-short one loses its directory
-                raise ValueError(f"{f} is cut short or corrupt (not a complete torch file); resume from an earlier "
-                                 f"checkpoint in {ckpt.parent} or start the run again")
+                raise ValueError(f"{f} is cut short or corrupt (not a complete torch file); {again}")
             try:
                 with zipfile.ZipFile(f) as z:
                     bad = z.testzip()
             except (zipfile.BadZipFile, OSError, EOFError) as e:
                 bad = f"({e})"
             if bad is not None:
-                raise ValueError(f"{f} is corrupt (damaged member {bad}); resume from an earlier checkpoint in "
-                                 f"{ckpt.parent} or start the run again")
+                raise ValueError(f"{f} is corrupt (damaged member {bad}); {again}")
+            _check_safe_load(f, again)
+
+
+def _check_safe_load(file: Path, again: str) -> None:
+    """Unpickle ``file`` as Accelerate's resume does (its ``load``: ``weights_only`` with NumPy's RNG types
+    allowed), memory-mapped; a refusal is one line naming the file and the object it refused."""
+    import pickle
+
+    from accelerate.utils.other import load
+
+    try:
+        load(file, map_location="cpu", mmap=True)
+    except Exception as e:  # any failure to load is this file's fault: one line, as for a cut-short file
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        if isinstance(e, pickle.UnpicklingError):
+            refused = next((line for line in lines if "GLOBAL" in line), lines[0] if lines else "")
+            raise ValueError(f"{file} is not safe to load ({' '.join(refused.split())[:200]}): it holds objects "
+                             f"beyond tensors and plain data, so it is not a checkpoint this project wrote; "
+                             f"{again}") from None
+        raise ValueError(f"{file} cannot be loaded ({type(e).__name__}: {' '.join(lines[:1])[:200]}); "
+                         f"{again}") from None
 
 
 def checkpoint_encoder(path: str | Path) -> tuple[str | None, Path | None]:

@@ -63,7 +63,8 @@ def check_recipe(recipe: Recipe, *, train: bool = True) -> None:
     if d.synthetic:
         return
     if not Path(d.root).is_dir():
-        raise FileNotFoundError(f"data.root={d.root!r}: no such folder")
+        raise FileNotFoundError(f"data.root={d.root!r}: no such folder (`mmlookup data synth DIR` writes the "
+                                f"synthetic set; data.root=DIR/k400)")
     keys = (("data.train_annotations", d.train_annotations),) if train else ()
     for key, name in (*keys, ("data.val_annotations", d.val_annotations)):
         path = name if os.path.exists(name) or os.path.isabs(name) else os.path.join(d.root, name)

@@ -32,7 +32,11 @@ def train_main(argv: list[str]) -> int:
     if args.keys:
         print("\n".join(valid_keys()))
         return 0
-    recipe = _load(args)
+    try:
+        recipe = _load(args)
+    except Exception as err:  # a recipe that does not load (syntax error, bad --set): the run folder is in --set
+        note_failure(output_dir_from_sets(args.set), err)
+        raise
     from mmlookup.engine.checks import check_recipe
     from mmlookup.engine.fit import fit
     from mmlookup.engine.preempt import TrainingStopped, signal_name
@@ -51,13 +55,21 @@ def train_main(argv: list[str]) -> int:
     return 0
 
 
-def note_failure(run_dir: str, err: BaseException) -> None:
+def note_failure(run_dir: str | None, err: BaseException) -> None:
     """End an existing ``RUN/log.txt`` with ``failed: ...``, so its last line is never an old ``stopped at step``
     line after a requeued job failed (a job script that requeues on that line would requeue forever)."""
+    if not run_dir:
+        return
     log = os.path.join(run_dir, "log.txt")
     if os.path.isfile(log) and _is_main_process():
         with open(log, "a") as f:
             f.write(f"failed: {type(err).__name__}: {' '.join(str(err).split())}\n")
+
+
+def output_dir_from_sets(sets: list[str]) -> str | None:
+    """The run folder a command line names with ``--set train.output_dir=DIR`` (the last one wins), if any."""
+    found = [value for key, _, value in (kv.partition("=") for kv in sets) if key.strip() == "train.output_dir"]
+    return found[-1].strip() if found else None
 
 
 def resume_command(args: argparse.Namespace) -> str:
@@ -81,7 +93,7 @@ def eval_main(argv: list[str]) -> int:
                                      "test protocol (eval.num_clips x eval.num_crops views, every grid).")
     parser.add_argument("recipe", help="recipe name or file, or the run's recipe.yaml")
     parser.add_argument("--checkpoint", default=None, help="checkpoint folder (RUN/checkpoints/step_N or best) "
-                        "or a run folder (its newest checkpoint); omit it to evaluate an imported classifier "
+                        "or a run folder (its best, else its newest); omit it to evaluate an imported classifier "
                         "given as --set model.pretrained=PATH")
     add_set_argument(parser)
     parser.add_argument("--ema", action="store_true", help="evaluate the EMA weights")

@@ -46,19 +46,22 @@ mmlookup eval recipe.yaml --checkpoint {run}/checkpoints/best
 """
 
 
-def export_run(run: str | Path, out: str | Path, checkpoint: str = "best") -> Path:
-    """Write ``run``'s ``checkpoint`` (default ``best``) to ``out`` as a model folder; return ``out``."""
+def export_run(run: str | Path, out: str | Path, checkpoint: str | None = None) -> Path:
+    """Write ``run``'s checkpoint ``checkpoint`` (a name under ``RUN/checkpoints``; default ``best``, else the
+    newest: :func:`~mmlookup.checkpoints.run_checkpoint`) to ``out`` as a model folder; return ``out``."""
+    from mmlookup.checkpoints import run_checkpoint
     from mmlookup.engine.checkpoint import load_weights
     from mmlookup.engine.sweep import latest_sweep
     from mmlookup.models import build_model
 
     run, out = Path(run), Path(out)
     recipe_file = run / "recipe.yaml"
-    ckpt = run / "checkpoints" / checkpoint
-    for path in (recipe_file, ckpt / "model.safetensors"):
-        if not path.exists():
-            raise FileNotFoundError(f"{path} not found: {run} is not a finished run folder (RUN/recipe.yaml and "
-                                    f"RUN/checkpoints/{checkpoint}/model.safetensors)")
+    if not recipe_file.is_file():
+        raise FileNotFoundError(f"{recipe_file} not found: {run} is not a finished run folder (RUN/recipe.yaml and "
+                                f"RUN/checkpoints/)")
+    ckpt = run_checkpoint(run, checkpoint)
+    if not (ckpt / "model.safetensors").is_file():
+        raise FileNotFoundError(f"{ckpt / 'model.safetensors'} not found: the checkpoint has no weights")
     # the run's weights replace any import or teacher initialisation (a distilled run exports without its teacher)
     recipe = derive(load_recipe(recipe_file), {"model.pretrained": "", "model.init_from": ""})
     num_classes = _num_classes(ckpt / "model.safetensors")
@@ -147,11 +150,13 @@ def _cost_section(encoder, recipe: Recipe) -> str:
 
 def export_main(argv: list[str]) -> int:
     """``mmlookup export RUN OUT_DIR [--checkpoint best]``."""
-    parser = argparse.ArgumentParser(prog="mmlookup export", description="Write a run's best checkpoint as a model "
-                                     "folder (config.json + model.safetensors + README.md model card).")
+    parser = argparse.ArgumentParser(prog="mmlookup export", description="Write a run's checkpoint (best, else the "
+                                     "newest; --checkpoint NAME for another) as a model folder (config.json + "
+                                     "model.safetensors + README.md model card).")
     parser.add_argument("run", help="run folder (train.output_dir)")
     parser.add_argument("out", help="output folder")
-    parser.add_argument("--checkpoint", default="best", help="checkpoint under RUN/checkpoints (default: best)")
+    parser.add_argument("--checkpoint", default=None, metavar="NAME", help="one of RUN's checkpoints (best, step_N; "
+                        "default: best, else the newest)")
     args = parser.parse_args(argv)
     try:
         export_run(args.run, args.out, args.checkpoint)

@@ -15,7 +15,7 @@ from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration
 from torch.utils.data import DataLoader, Dataset
 
-from mmlookup.checkpoints import CLASSES_FILE
+from mmlookup.checkpoints import CLASSES_FILE, resume_checkpoint
 from mmlookup.config import RESUME_FREE_KEYS, Recipe, load_recipe, recipe_diff, recipe_to_dict, save_recipe
 from mmlookup.engine.checkpoint import (
     check_checkpoint,
@@ -88,7 +88,7 @@ def find_resume(recipe: Recipe, resume: str | None, *, allow_recipe_change: bool
             return None
         ckpt = check_checkpoint(ckpt, recipe=recipe)
     else:
-        ckpt = check_checkpoint(resume, recipe=recipe)
+        ckpt = check_checkpoint(resume_checkpoint(resume), recipe=recipe)  # a run folder: its newest checkpoint
     check_resumable(ckpt)
     saved = ckpt.parent.parent / "recipe.yaml" if ckpt.parent.name == "checkpoints" else ckpt / "recipe.yaml"
     if saved.is_file():

@@ -323,7 +323,8 @@ def main(argv: list[str]) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n\n".join(__doc__.split("\n\n")[2:]))
     parser.add_argument("recipe", help="the run's recipe.yaml or a recipe file (data, clip and test protocol)")
-    parser.add_argument("--checkpoint", required=True, help="checkpoint folder or run folder (its newest checkpoint)")
+    parser.add_argument("--checkpoint", required=True, help="checkpoint folder or run folder (its best, else "
+                        "its newest checkpoint)")
     parser.add_argument("--encoders", nargs="+", default=None, metavar="FAMILY",
                         help=f"reducers to sweep on a ViT checkpoint (default: {' '.join(REDUCERS)})")
     parser.add_argument("--rates", nargs="+", default=[], metavar="FAMILY=V1,V2",

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 PREDICT_EPILOG = """\
-MODEL: a run folder (its best checkpoint), a checkpoint folder, a model folder (mmlookup export) or a Hugging Face
-VideoMAE / ViViT folder. INPUT: video or image files, folders (recursive), or .txt/.lst files listing paths.
+MODEL: a run folder (its best checkpoint, else its newest; --checkpoint NAME for another), a checkpoint folder, a
+model folder (mmlookup export) or a Hugging Face VideoMAE / ViViT folder. INPUT: video or image files, folders
+(recursive), or .txt/.lst files listing paths.
 Files that cannot be used are reported and counted; the exit code is 1 when any input failed, 0 otherwise.
 
 examples:
@@ -33,7 +34,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="views per forward pass (default 8)")
     p.add_argument("--views", default=None, metavar="CLIPSxCROPS",
                    help="test views, e.g. 1x1 or 2x3 (default: the recipe's test protocol)")
-    p.add_argument("--checkpoint", default="best", help="checkpoint of a run folder (default: best, else newest)")
+    p.add_argument("--checkpoint", default=None, metavar="NAME", help="one of a run folder's checkpoints (best, "
+                   "step_N; default: best, else the newest)")
     g = p.add_argument_group("compute setting (one of)")
     g.add_argument("--grid", default=None, help="LookupViT compressed grid TxHxW (default: the run's first)")
     g.add_argument("--keep-rate", type=float, default=None, help="EViT keep rate")

@@ -101,9 +101,9 @@ class Predictor:
         ``batch_size`` (views per forward pass), ``top_k``, ``views`` (``"CLIPSxCROPS"``; default the recipe's
         test protocol), ``grid`` (LookupViT), ``keep_rate`` (EViT), ``r`` (ToMe), ``budget`` (ATS),
         ``gmacs_budget`` / ``latency_budget`` (choose the setting: :mod:`mmlookup.inference.budget`),
-        ``checkpoint`` (a run's checkpoint name, default ``best``), ``verbose``.
+        ``checkpoint`` (a run's checkpoint name; default ``best``, else the newest), ``verbose``.
         """
-        checkpoint = options.pop("checkpoint", "best")
+        checkpoint = options.pop("checkpoint", None)
         return cls(load_for_inference(model, checkpoint=checkpoint), **options)
 
     # ------------------------------------------------------------------------------------------------ settings

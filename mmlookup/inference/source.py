@@ -67,22 +67,28 @@ class LoadedModel:
         return self.encoder.split("_")[0]
 
 
-def load_for_inference(model: str | Path, *, checkpoint: str = "best") -> LoadedModel:
-    """Load MODEL (see the module docstring) on the CPU in eval mode.
+def load_for_inference(model: str | Path, *, checkpoint: str | None = None) -> LoadedModel:
+    """Load MODEL (see the module docstring) on the CPU in eval mode. ``checkpoint`` names one of a run folder's
+    checkpoints (``best``, ``step_N``); by default the run's ``best``, else its newest
+    (:func:`~mmlookup.checkpoints.run_checkpoint`).
 
     Raises:
         FileNotFoundError: MODEL does not exist.
         ValueError: MODEL is none of the accepted kinds, or is not a classifier.
     """
-    from mmlookup.checkpoints import is_model_folder
+    from mmlookup.checkpoints import is_model_folder, run_checkpoint
 
     path = Path(model)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such run, checkpoint or model folder")
+    is_run = path.is_dir() and (path / "recipe.yaml").is_file() and (path / "checkpoints").is_dir()
+    if checkpoint is not None and not is_run:
+        raise ValueError(f"--checkpoint {checkpoint!r} names a checkpoint of a run folder, and {path} is not one "
+                         "(recipe.yaml + checkpoints/); give the checkpoint folder itself as the model")
     if path.is_dir() and (path / "train_state.json").is_file() and path.parent.name == "checkpoints":
         return _load_run(path.parent.parent, path)
-    if path.is_dir() and (path / "recipe.yaml").is_file() and (path / "checkpoints").is_dir():
-        return _load_run(path, None, checkpoint)
+    if is_run:
+        return _load_run(path, run_checkpoint(path, checkpoint))
     if is_model_folder(path):
         return _load_model_folder(path)
     if path.is_dir() and _hf_type(path) is not None:
@@ -104,7 +110,7 @@ def _preprocess_of(recipe) -> Preprocess:
                       short_side=d.short_side, mean=tuple(d.mean), std=tuple(d.std))
 
 
-def _load_run(run: Path, ckpt: Path | None, checkpoint: str = "best") -> LoadedModel:
+def _load_run(run: Path, ckpt: Path) -> LoadedModel:
     from mmlookup.checkpoints import read_class_names
     from mmlookup.config import derive
     from mmlookup.engine.checkpoint import check_checkpoint, load_weights
@@ -117,10 +123,6 @@ def _load_run(run: Path, ckpt: Path | None, checkpoint: str = "best") -> LoadedM
     recipe = read_run_recipe(run / "recipe.yaml")
     if recipe.task != "classify":
         raise ValueError(f"{run} is a {recipe.task!r} run, not a classifier (captioners: mmlookup caption)")
-    if ckpt is None:
-        ckpt = run / "checkpoints" / checkpoint
-        if not (ckpt / "model.safetensors").is_file():
-            ckpt = check_checkpoint(run)                   # the newest step_* (one line when there is none)
     use_ema = recipe.eval.use_ema and (ckpt / "ema.safetensors").is_file()
     check_checkpoint(ckpt, use_ema=use_ema, recipe=recipe)  # another encoder's weights: one line naming both
     recipe = derive(recipe, {"model.pretrained": "", "model.init_from": ""})  # the run's weights replace any import
