@@ -102,3 +102,39 @@ def test_debug_shows_the_traceback_and_data_commands_fail_in_one_line(tmp_path, 
     capsys.readouterr()
     assert main([]) == 2 and "usage: mmlookup" in capsys.readouterr().err
     assert main(["--version"]) == 0 and capsys.readouterr().out.startswith("mmlookup ")
+
+
+@pytest.fixture(scope="module")
+def lookupvit_folder(tmp_path_factory):
+    """A random-weight lookupvit_nano model folder on 4x32x32 clips: lookup grid 2x4x4."""
+    import torch
+
+    from mmlookup.models import create_classifier
+
+    torch.manual_seed(0)
+    model = create_classifier("lookupvit_nano", num_classes=3, num_frames=4, img_size=32, patch_size=8)
+    model.class_names = ["a", "b", "c"]
+    folder = tmp_path_factory.mktemp("models") / "lookupvit_nano"
+    model.save_pretrained(folder)
+    return folder
+
+
+def test_a_grid_larger_than_the_lookup_grid_is_one_line_in_every_command(lookupvit_folder, tmp_path, capsys):
+    from PIL import Image
+
+    image = tmp_path / "a.png"
+    Image.new("RGB", (32, 32), (90, 20, 200)).save(image)
+    why = "compressed grid 9x9x9 is larger than the lookup grid"
+    model = str(lookupvit_folder)
+    _fails(capsys, ["predict", model, str(image), "--grid", "9x9x9"], why, "2x4x4")
+    _fails(capsys, ["predict", model, str(image), "--grid", "1x5x4"], "1x5x4 is larger")  # one axis is enough
+    _fails(capsys, ["app", model, "--grid", "9x9x9", "--port", "7999"], why)
+    _fails(capsys, ["visualize", str(image), "--encoder", "lookupvit_nano", "--grid", "9x9x9", "--out",
+                    str(tmp_path / "viz")], "larger than the lookup grid 1x8x8")
+    _fails(capsys, ["eval", "synthetic/lookupvit", "--checkpoint", str(tmp_path / "none"),
+                    "--set", "model.grids=[[9,9,9]]"], "model.grids:", why)
+    _fails(capsys, ["bench", "--encoders", "lookupvit_nano", "--grids", "9x9x9", "--frames", "4", "--img-size",
+                    "32", "--no-images", "--no-timm", "--device", "cpu"], why)
+    assert not (tmp_path / "viz").exists()
+    # the grid that fits still runs, and an image gets t_p = 1 from a 2-frame grid
+    assert main(["predict", model, str(image), "--grid", "2x4x4"]) == 0
