@@ -138,3 +138,24 @@ def test_a_grid_larger_than_the_lookup_grid_is_one_line_in_every_command(lookupv
     assert not (tmp_path / "viz").exists()
     # the grid that fits still runs, and an image gets t_p = 1 from a 2-frame grid
     assert main(["predict", model, str(image), "--grid", "2x4x4"]) == 0
+
+
+def test_a_device_this_machine_lacks_is_one_line(lookupvit_folder, tmp_path, capsys, monkeypatch):
+    import torch
+
+    from mmlookup.devices import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    model = str(lookupvit_folder)
+    why = "--device cuda: this machine has no CUDA GPU"
+    _fails(capsys, ["predict", model, str(tmp_path / "a.png"), "--device", "cuda"], why, "use --device cpu")
+    _fails(capsys, ["app", model, "--device", "cuda", "--port", "7999"], why)
+    _fails(capsys, ["bench", "--small", "--device", "cuda"], why)
+    _fails(capsys, ["bench", "--train", "--small", "--device", "cuda"], why)
+    _fails(capsys, ["predict", model, "a.png", "--device", "gpu"], "--device 'gpu' is not a device", "cuda:N")
+    assert resolve_device(None) == resolve_device("auto") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(ValueError, match=r"has 2 CUDA GPUs \(cuda:0..cuda:1\)"):
+        resolve_device("cuda:2")

@@ -80,8 +80,9 @@ def build_bench_captioner(args: argparse.Namespace, memory: str, encoder: torch.
 
 def run_caption_bench(args: argparse.Namespace) -> tuple[list[CaptionBenchRow], str]:
     """Time every memory choice; returns the rows and a one-line description of the setting."""
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    from mmlookup.devices import resolve_device
+
+    device = resolve_device(args.device)
     repeats = args.repeats or (10 if device.type == "cuda" else 3)
     torch.manual_seed(0)
     kwargs = dict(img_size=args.img_size, num_frames=args.num_frames)

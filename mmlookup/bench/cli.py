@@ -216,8 +216,9 @@ def autocast_for(device: torch.device, dtype: str):
 
 def pick_device(device: str, dtype: str) -> tuple[torch.device, str]:
     """``auto`` → CUDA when available, else CPU; dtype ``auto`` → bf16 autocast on CUDA, fp32 on CPU."""
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if device == "auto" else device))
+    from mmlookup.devices import resolve_device
+
+    dev = resolve_device(device)
     return dev, (dtype if dtype != "auto" else ("bf16" if dev.type == "cuda" else "fp32"))
 
 

@@ -198,7 +198,9 @@ def measure_throughput(points: list[Point], *, batch_size: int = 4, repeats: int
     todo = [p for p in points if p.clips_per_s is None]
     if not todo:
         return "throughput from the reports"
-    dev = torch.device(device)
+    from mmlookup.devices import resolve_device
+
+    dev = resolve_device(device)
     runs, built = {}, {}
     for i, p in enumerate(todo):
         if p.run not in built:                                              # one encoder per run, every grid
