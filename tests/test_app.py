@@ -102,6 +102,23 @@ def test_app_captions_the_input_as_mmlookup_caption_does(data, run, tmp_path):
     assert result.caption == caption_files(recipe.train.output_dir, [clip], device="cpu")[0][1]
 
 
+def test_a_port_in_use_or_out_of_range_is_one_line_before_the_model_loads(tmp_path, capsys):
+    missing = str(tmp_path / "no_model")  # the port is checked first: no model is needed to see its error
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["app", missing, "--port", str(port)]) == 2
+        err = capsys.readouterr().err
+        assert err == f"mmlookup app: error: port {port} on 127.0.0.1 is in use (another app or server listens " \
+                      "there); pick another with --port\n"
+    for bad in ("99999", "0", "-1"):
+        assert main(["app", missing, "--port", bad]) == 2
+        assert capsys.readouterr().err == f"mmlookup app: error: --port {bad} is not a TCP port; valid: 1 to 65535\n"
+    assert main(["app", missing, "--port", str(port)]) == 2   # free now: the next mistake is the model
+    assert "no_model" in capsys.readouterr().err
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

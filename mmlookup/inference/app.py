@@ -32,6 +32,32 @@ def missing_app_dependency() -> str | None:
     return None
 
 
+def check_port(host: str, port: int) -> None:
+    """``port`` is a TCP port that ``host`` can listen on now (checked before the model loads, as Gradio binds it).
+
+    Raises:
+        ValueError: out of range, already in use, or an address this machine cannot listen on.
+    """
+    import errno
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise ValueError(f"--port {port} is not a TCP port; valid: 1 to 65535")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        raise ValueError(f"--host {host!r} is not an address here ({err.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Gradio does: a socket in TIME_WAIT is free
+        try:
+            s.bind(address)
+        except OSError as err:
+            why = "is in use (another app or server listens there); pick another with --port" \
+                if err.errno == errno.EADDRINUSE else f"cannot be opened ({err.strerror})"
+            raise ValueError(f"port {port} on {host} {why}") from None
+
+
 @dataclass
 class AppResult:
     """What the page shows for one request."""
@@ -246,9 +272,12 @@ def serve(predictor: Predictor, *, captioner: str | None = None, examples: list[
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["monospace"])  # no web fonts: offline
     allowed = sorted({str(Path(f).parent.resolve()) for f in files} | {str(app.out_dir)})
     blocks.queue(default_concurrency_limit=1)
-    blocks.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block, quiet=not block,
-                  show_error=True, ssr_mode=False, theme=theme, allowed_paths=allowed, footer_links=[],
-                  max_file_size="500mb")
+    try:
+        blocks.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block,
+                      quiet=not block, show_error=True, ssr_mode=False, theme=theme, allowed_paths=allowed,
+                      footer_links=[], max_file_size="500mb")
+    except OSError as err:  # taken between check_port and now: still one line
+        raise ValueError(f"port {port} on {host}: {' '.join(str(err).split())}") from None
     if block:
         return None
     return blocks

@@ -122,8 +122,9 @@ def app_main(argv: list[str]) -> int:
     if missing:
         print(f"mmlookup app: {missing}", file=sys.stderr)
         return 1
-    from mmlookup.inference.app import serve
+    from mmlookup.inference.app import check_port, serve
 
+    check_port(args.host, args.port)  # before the model loads
     predictor = predictor_from_args(args)
     serve(predictor, captioner=args.captioner, examples=args.examples, host=args.host, port=args.port)
     return 0
