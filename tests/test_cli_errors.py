@@ -171,3 +171,10 @@ def test_a_device_this_machine_lacks_is_one_line(lookupvit_folder, tmp_path, cap
     assert resolve_device("cuda:1") == torch.device("cuda:1")
     with pytest.raises(ValueError, match=r"has 2 CUDA GPUs \(cuda:0..cuda:1\)"):
         resolve_device("cuda:2")
+
+
+@pytest.mark.parametrize("option", ["--gmacs-budget", "--latency-budget"])
+def test_a_budget_that_is_not_a_positive_number_is_one_line(lookupvit_folder, capsys, option):
+    for value in ("nan", "inf", "0", "-1"):  # nan passed the old `<= 0` check
+        _fails(capsys, ["predict", str(lookupvit_folder), "a.png", option, value],
+               f"{option} must be a finite number > 0, got {value}")

@@ -206,14 +206,24 @@ def _parse_setting(family: str, text: str) -> tuple[dict[str, Any], Grid | None]
     return {}, None
 
 
+def check_budget(value: float, option: str) -> float:
+    """A compute budget is a finite number > 0 (``nan`` compares false with everything, so it would pass ``<= 0``).
+
+    Raises:
+        ValueError: naming ``option`` and the value given.
+    """
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{option} must be a finite number > 0, got {value:g}")
+    return value
+
+
 def choose_by_gmacs(loaded: LoadedModel, budget: float) -> Setting:
     """The most accurate setting whose GMACs per view are at most ``budget``.
 
     Raises:
         ValueError: no setting fits (the message names the cheapest one).
     """
-    if budget <= 0:
-        raise ValueError(f"--gmacs-budget must be > 0, got {budget:g}")
+    check_budget(budget, "--gmacs-budget")
     if loaded.sweep is None and loaded.family == "tome":
         from mmlookup.encoders.tome import r_for_gmacs
 
@@ -265,8 +275,7 @@ def choose_by_latency(loaded: LoadedModel, ms: float, device: torch.device, dtyp
     Raises:
         ValueError: none fits (the message names the fastest one timed).
     """
-    if ms <= 0:
-        raise ValueError(f"--latency-budget must be > 0 ms, got {ms:g}")
+    check_budget(ms, "--latency-budget")
     shape = view_shape(loaded)
     timed: list[tuple[float, Setting]] = []
     for s in candidates(loaded):
