@@ -178,3 +178,17 @@ def test_a_budget_that_is_not_a_positive_number_is_one_line(lookupvit_folder, ca
     for value in ("nan", "inf", "0", "-1"):  # nan passed the old `<= 0` check
         _fails(capsys, ["predict", str(lookupvit_folder), "a.png", option, value],
                f"{option} must be a finite number > 0, got {value}")
+
+
+def test_counts_of_one_are_singular(lookupvit_folder, tmp_path, capsys):
+    from PIL import Image
+
+    from mmlookup.words import plural
+
+    Image.new("RGB", (32, 32), (90, 20, 200)).save(tmp_path / "a.png")
+    capsys.readouterr()
+    assert main(["predict", str(lookupvit_folder), str(tmp_path / "a.png")]) == 0
+    assert "\n1 input: 1 predicted (0 with notes), 0 unreadable or unsupported;" in capsys.readouterr().out
+    assert [plural(n, "thread") for n in (0, 1, 2)] == ["0 threads", "1 thread", "2 threads"]
+    assert plural(1, "category", "categories") == "1 category" and plural(3, "category", "categories") == \
+        "3 categories"

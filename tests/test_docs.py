@@ -105,3 +105,33 @@ def test_readme_is_a_landing_page_whose_links_exist():
     assert len(links) > 10
     missing = [link for link in links if not (REPO / link).exists()]
     assert not missing, missing
+
+
+def test_documented_commands_and_defaults_write_under_runs_not_into_the_checkout(tmp_path, monkeypatch, capsys):
+    # `--json out.json`, `--out accuracy.png`, visualize's token_maps/ and gpu_check.md landed in the repo root,
+    # which git does not ignore; runs/ is ignored
+    assert "/runs/" in (REPO / ".gitignore").read_text().split()
+    texts = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md")), *sorted((REPO / "mmlookup").rglob("*.py")),
+             *sorted((REPO / "tools").glob("*.sh"))]
+    bad = []
+    for path in texts:
+        for m in re.finditer(r"--(?:out|json|csv) ([\w./-]+)", path.read_text()):
+            target = m.group(1)
+            placeholder = target.split("/")[0].split(".")[0].isupper()  # FILE.png, OUT, DIR/...
+            if placeholder or target.startswith(("/", "runs/", "$")):
+                continue
+            bad.append(f"{path.relative_to(REPO)}: {m.group(0)}")
+    assert not bad, bad
+    from PIL import Image
+
+    from mmlookup.bench.gpu_check import main as gpu_check
+    from mmlookup.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (32, 32), (90, 20, 200)).save(tmp_path / "a.png")
+    assert main(["visualize", "a.png", "--encoder", "lookupvit_nano", "--img-size", "32"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "runs"]
+    assert (tmp_path / "runs/token_maps/a_lookupvit_nano.png").is_file()
+    with pytest.raises(SystemExit):
+        gpu_check(["--help"])
+    assert "(default runs/gpu_check.md)" in capsys.readouterr().out

@@ -65,7 +65,7 @@ def test_run_records_classes_and_predict_prints_names_and_writes_json(data, runs
     assert [lab["score"] for lab in labels] == sorted((lab["score"] for lab in labels), reverse=True)
     for lab in labels:
         assert f"{lab['label']:<32} {lab['score']:.4f}" in printed
-    assert "1 inputs: 1 predicted (0 with notes), 0 unreadable" in printed
+    assert "1 input: 1 predicted (0 with notes), 0 unreadable" in printed
     # the same through the Python API
     api = Predictor.from_pretrained(runs["lookupvit"], top_k=3, verbose=False).predict(clip)
     assert [x["label"] for x in api[0]] == [x["label"] for x in labels]

@@ -55,14 +55,12 @@ def view_shape(loaded: LoadedModel) -> tuple[int, int, int, int]:
 
 def setting_gmacs(encoder: torch.nn.Module, shape: tuple[int, int, int, int], grid: Grid | None) -> tuple[float, str]:
     """GMACs per view: the analytic formula, ATS's upper bound, or a count on a zero clip; and a note."""
-    from mmlookup.bench.flops import analytic_gmacs, encoder_gmacs
+    from mmlookup.bench.flops import analytic_gmacs, gmacs_per_view
 
     if hasattr(encoder, "set_budget"):
         return ats_max_gmacs(encoder, shape), ", upper bound"
-    g = analytic_gmacs(encoder, shape, grid=grid)
-    if g is not None:
-        return g, ""
-    return encoder_gmacs(encoder, shape, grid=grid), ", counted"
+    return gmacs_per_view(encoder, shape, grid), "" if analytic_gmacs(encoder, shape, grid=grid) is not None \
+        else ", counted"
 
 
 def ats_max_gmacs(encoder: torch.nn.Module, shape: tuple[int, int, int, int]) -> float:

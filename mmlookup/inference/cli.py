@@ -13,7 +13,7 @@ VideoMAE / ViViT folder. INPUT: video or image files, folders (recursive), or .t
 Files that cannot be used are reported and counted; the exit code is 1 when any input failed, 0 otherwise.
 
 examples:
-  mmlookup predict runs/demo/lookupvit data/synthetic/k400/val --top-k 3 --json out.json
+  mmlookup predict runs/demo/lookupvit data/synthetic/k400/val --top-k 3 --json runs/predictions.json
   mmlookup predict runs/demo/lookupvit clip.mp4 --gmacs-budget 0.03      # the largest grid under the budget
   mmlookup predict runs/demo/vit clip.mp4 --latency-budget 20 --views 1x1
 """
@@ -83,6 +83,9 @@ def predict_main(argv: list[str]) -> int:
     summary = predictor.summary
     print(summary.line())
     records = [{"file": r.path, "labels": r.labels, "error": r.error, "notes": r.notes} for r in results]
+    for out in (args.json, args.csv):
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
     if args.json is not None:
         args.json.write_text(json.dumps({"model": str(predictor.loaded.source), "setting": predictor.setting.label,
                                          "encoder": predictor.setting.encoder, "gmacs": predictor.setting.gmacs,

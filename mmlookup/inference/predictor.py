@@ -22,6 +22,7 @@ from mmlookup.devices import resolve_device
 from mmlookup.inference.budget import Setting, apply, choose_by_gmacs, choose_by_latency, current_setting
 from mmlookup.inference.inputs import InputError, InputItem, Views, expand_inputs, read_views
 from mmlookup.inference.source import Grid, LoadedModel, describe, load_for_inference, set_dtype
+from mmlookup.words import plural
 
 Label = dict[str, Any]
 
@@ -51,7 +52,7 @@ class Summary:
     seconds: float
 
     def line(self) -> str:
-        return (f"{self.total} inputs: {self.predicted} predicted ({self.with_notes} with notes), "
+        return (f"{plural(self.total, 'input')}: {self.predicted} predicted ({self.with_notes} with notes), "
                 f"{self.failed} unreadable or unsupported; {self.seconds:.1f} s")
 
 
