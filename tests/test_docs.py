@@ -135,3 +135,15 @@ def test_documented_commands_and_defaults_write_under_runs_not_into_the_checkout
     with pytest.raises(SystemExit):
         gpu_check(["--help"])
     assert "(default runs/gpu_check.md)" in capsys.readouterr().out
+
+
+def test_a_page_that_runs_the_demos_other_runs_says_how_to_make_them_first():
+    # runs/demo/vit (evit, ats, tome) exist only after `mmlookup demo --all-encoders`; plain `demo` trains LookupViT
+    missing = []
+    for page in sorted((REPO / "docs").rglob("*.md")):
+        text = page.read_text()
+        blocks = [m for m in re.finditer(r"```(?:bash|sh)?\n(.*?)```", text, re.S)
+                  if re.search(r"^mmlookup .*runs/demo/(?:vit|evit|ats|tome)\b", m.group(1), re.M)]
+        if blocks and "--all-encoders" not in text[: blocks[0].end()]:
+            missing.append(str(page.relative_to(REPO)))
+    assert not missing, missing

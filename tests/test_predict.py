@@ -87,6 +87,22 @@ def test_exported_folder_carries_id2label_and_predicts_the_same(data, runs, tmp_
     assert [x["score"] for x in got[0]] == pytest.approx([x["score"] for x in from_run[0]], abs=1e-5)
 
 
+def test_eval_takes_an_exported_model_folder_as_predict_does(data, runs, tmp_path, capsys):
+    folder = export_run(runs["lookupvit"], tmp_path / "exported")
+    recipe = str(folder / "recipe.yaml")
+    sets = ["--set", f"train.output_dir={tmp_path / 'eval'}"]
+    assert main(["eval", recipe, "--checkpoint", str(runs["lookupvit"] / "checkpoints" / "best"),
+                 "--out", str(tmp_path / "run.json"), *sets]) == 0
+    assert main(["eval", recipe, "--checkpoint", str(folder), "--out", str(tmp_path / "folder.json"), *sets]) == 0
+    from_run, from_folder = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("run", "folder"))
+    assert from_folder["checkpoint"] == str(folder)
+    assert [r["combined"] for r in from_folder["results"]] == [r["combined"] for r in from_run["results"]]
+    capsys.readouterr()
+    assert main(["eval", "synthetic/vit", "--checkpoint", str(folder)]) == 2  # another encoder: one line
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds lookupvit_nano, the recipe builds vit_nano" in err and recipe in err
+
+
 def test_checkpoint_folder_and_runs_without_classes_json(data, runs, tmp_path):
     import shutil
 
