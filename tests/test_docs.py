@@ -147,3 +147,34 @@ def test_a_page_that_runs_the_demos_other_runs_says_how_to_make_them_first():
         if blocks and "--all-encoders" not in text[: blocks[0].end()]:
             missing.append(str(page.relative_to(REPO)))
     assert not missing, missing
+
+
+def test_cli_reference_text_blocks_show_names_not_rst_markup(hooks):
+    markdown = hooks.cli_markdown()
+    blocks = re.findall(r"```text\n(.*?)```", markdown, re.S)
+    assert len(blocks) > 20
+    shown = [line for block in blocks for line in block.splitlines() if "``" in line or re.search(r":[a-z]+:`", line)]
+    assert not shown, shown[:5]
+    assert "For LookupViT two counts are shown: GFLOPs counts the logits" in markdown  # was ``GFLOPs``
+    recipes = re.findall(r"```text\n(.*?)```", hooks.recipes_markdown("k400"), re.S)
+    assert recipes and not [block for block in recipes if "``" in block]
+
+
+def test_site_works_offline_scrolls_wide_content_and_its_home_page_lists_every_task():
+    import yaml
+
+    class Loader(yaml.SafeLoader):  # mkdocs.yml may hold !!python/name tags; only the theme is read here
+        pass
+
+    Loader.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix, node: None)
+    config = yaml.load((REPO / "mkdocs.yml").read_text(), Loader=Loader)
+    assert config["theme"]["font"] is False  # Material would fetch Roboto from Google Fonts
+    css = re.sub(r"/\*.*?\*/", "", (REPO / "docs/stylesheets/extra.css").read_text(), flags=re.S)
+    rules = dict(re.findall(r"([^{}]+)\{([^}]*)\}", css))
+    table = next(body for selector, body in rules.items() if ".md-typeset__table" in selector.split(",")[-1])
+    assert "overflow-x: auto" in table
+    assert any("pre > code" in s and "overflow-x: auto" in b for s, b in rules.items())
+    tasks = next(item["Tasks"] for item in config["nav"] if isinstance(item, dict) and "Tasks" in item)
+    home = (REPO / "docs/index.md").read_text()
+    missing = [page for entry in tasks for page in entry.values() if f"]({page})" not in home]
+    assert not missing, missing  # distillation was left out
