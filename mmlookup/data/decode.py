@@ -88,18 +88,28 @@ def native_stderr() -> Iterator[list[str]]:
             captured.append(tmp.read().decode("utf-8", errors="replace"))
 
 
+#: FFmpeg's log prefix (``[mov,mp4,... @ 0x5638..]``) and decord's (``[23:36:37] .../video_reader.cc:83:``)
+FFMPEG_LINE = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*")
+DECORD_LINE = re.compile(r"^\[\d\d:\d\d:\d\d\] \S+:\d+: ")
+
+
 def _native_reason(log: str, err: BaseException, path: str) -> str:
     """The whole reason a file did not open, from decord's and FFmpeg's lines (``ERROR opening: PATH, WHY`` and
-    ``[mov,mp4,... @ 0x..] moov atom not found``), else from the exception."""
-    why, details = "", []
+    ``[mov,mp4,... @ 0x..] moov atom not found``), else from the exception. Other lines (another thread's output
+    while fd 2 was held back) go to stderr as they were."""
+    why, details, other = "", [], []
     for line in log.splitlines():
         opening = re.search(r"ERROR opening: " + re.escape(path) + r", (.+)$", line)
         if opening:
             why = opening.group(1).strip()
-            continue
-        text = re.sub(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*", "", line).strip().rstrip(".")
-        if text and not re.match(r"^\[\d\d:\d\d:\d\d\]", text) and text not in details:
-            details.append(text)
+        elif FFMPEG_LINE.match(line):
+            text = FFMPEG_LINE.sub("", line).strip().rstrip(".")
+            if text and text not in details:
+                details.append(text)
+        elif not DECORD_LINE.match(line):
+            other.append(line)
+    if other:
+        sys.stderr.write("\n".join(other) + "\n")
     if why or details:
         return why + (f" ({'; '.join(details)})" if why and details else "; ".join(details) if not why else "")
     return _short_reason(err)
