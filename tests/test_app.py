@@ -129,16 +129,20 @@ def test_app_refuses_an_unmet_budget_keeps_counts_per_session_and_hides_upload_p
     assert example_label(str(upload), classes) == "clip.mp4"
 
 
-def test_served_page_translates_gradios_complete_and_prints_no_share_hint(run, tmp_path, capfd):
+def test_served_page_translates_gradios_complete_and_prints_no_share_hint(data, run, tmp_path, capfd):
     from mmlookup.inference import Predictor
     from mmlookup.inference.app import serve
 
-    blocks = serve(Predictor.from_pretrained(run, verbose=False), examples=[], port=_free_port(), block=False)
+    clip = a_clip(data)
+    blocks = serve(Predictor.from_pretrained(run, verbose=False), examples=[str(clip)], port=_free_port(),
+                   block=False)
     try:
         config = json.loads(urllib.request.urlopen(blocks.local_url + "config", timeout=30).read())
     finally:
         blocks.close()
     assert config["i18n_translations"]["en"]["common.complete"] == "Complete"  # the page showed the raw key
+    examples = [c["props"] for c in config["components"] if c.get("type") == "dataset"]
+    assert [e["sample_labels"] for e in examples] == [[clip.parent.name.replace("_", " ")]]  # the class, not the id
     printed = capfd.readouterr()
     assert "share=True" not in printed.out + printed.err
 
