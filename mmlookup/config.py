@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import importlib.util
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -316,6 +317,26 @@ def _is_path(name: str) -> bool:
             or ("/" in name and name.endswith(".py")))
 
 
+_SHADOW_NOTES: set[str] = set()
+
+
+def _note_shadowing(name: str, used: Path, local: list[Path], packaged: list[Path]) -> None:
+    """Say on stderr (once per process) which file ``name`` came from when a local file and a packaged recipe
+    share it: ``synthetic/lookupvit.py`` runs ``./synthetic/lookupvit.py``, ``synthetic/lookupvit`` the packaged."""
+    others = {p.resolve() for p in local + packaged} - {used.resolve()}
+    if not (local and packaged and others):
+        return
+    if used in packaged:
+        note = (f"recipe {name}: the packaged recipe {used.resolve()}; a local file {local[0]} has the same name "
+                f"(run it as ./{local[0]})")
+    else:
+        note = (f"recipe {name}: the local file {used.resolve()}, not the packaged recipe of that name "
+                f"(run that as {name.removeprefix('recipes/').removesuffix('.py')})")
+    if note not in _SHADOW_NOTES:
+        _SHADOW_NOTES.add(note)
+        print(note, file=sys.stderr)
+
+
 def _resolve_recipe_path(name: str) -> Path:
     """The recipe file for ``name``: a path (:func:`_is_path`) is a file (relative to the current folder, or
     ``recipes/...`` inside the package); a name is a packaged recipe first, so a local file of the same name never
@@ -324,9 +345,10 @@ def _resolve_recipe_path(name: str) -> Path:
     local = [Path(name)] + ([] if name.endswith((".py", ".yaml", ".yml")) else [Path(name + ".py")])
     packaged = [RECIPES_DIR / inside] + ([] if inside.endswith(".py") else [RECIPES_DIR / (inside + ".py")])
     candidates = local + packaged if _is_path(name) else packaged + local
-    for c in candidates:
-        if c.is_file():
-            return c
+    found = [c for c in candidates if c.is_file()]
+    if found:
+        _note_shadowing(name, found[0], [c for c in local if c.is_file()], [c for c in packaged if c.is_file()])
+        return found[0]
     raise FileNotFoundError(f"recipe {name!r} not found (looked in . and {RECIPES_DIR}); "
                             f"see `mmlookup list` for the available recipes")
 

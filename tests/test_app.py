@@ -104,6 +104,68 @@ def test_app_captions_the_input_as_mmlookup_caption_does(data, run, tmp_path):
     assert result.caption == caption_files(recipe.train.output_dir, [clip], device="cpu")[0][1]
 
 
+def test_app_refuses_an_unmet_budget_keeps_counts_per_session_and_hides_upload_paths(data, run, tmp_path):
+    from mmlookup.inference import Predictor
+    from mmlookup.inference.app import BUDGET_CHOICE, DemoApp, example_label, hide_upload_path, new_counts
+
+    app = DemoApp(Predictor.from_pretrained(run, verbose=False), out_dir=str(tmp_path / "maps"))
+    clip = str(a_clip(data))
+    mine, theirs = new_counts(), new_counts()
+    for budget in (0.001, float("nan"), None):  # below the cheapest setting, not a number, not given
+        r = app.analyse(clip, BUDGET_CHOICE, budget, mine)
+        assert not r.labels and r.token_map is None and "nothing predicted" in r.status, (budget, r)  # as predict
+    assert "budget not met" in app.analyse(clip, BUDGET_CHOICE, 0.001, mine).info
+    assert app.analyse(clip, None, None, mine).labels and mine["predicted"] == 1
+    # another browser session has its own counts
+    assert "inputs so far: 0 predicted" in app.analyse(None, None, None, theirs).status and theirs == new_counts()
+    upload = tmp_path / "gradio" / "4f2a9c0d1e" / "clip.mp4"  # Gradio's cache folder and hash
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(b"\0" * 64)
+    status = app.analyse(str(upload), None, None, mine).status
+    assert "**unreadable: clip.mp4**" in status and "4f2a9c0d1e" not in status and str(tmp_path) not in status
+    reason = f"PyAV: InvalidDataError: Invalid data found when processing input: '{upload}'"  # decoders name it
+    assert hide_upload_path(reason, str(upload)) == "PyAV: InvalidDataError: Invalid data found when processing " \
+                                                    "input: 'clip.mp4'"
+    classes = app.predictor.classes
+    assert example_label(clip, classes) == Path(clip).parent.name.replace("_", " ") in classes
+    assert example_label(str(upload), classes) == "clip.mp4"
+
+
+def test_served_page_translates_gradios_complete_and_prints_no_share_hint(data, run, tmp_path, capfd):
+    from mmlookup.inference import Predictor
+    from mmlookup.inference.app import serve
+
+    clip = a_clip(data)
+    blocks = serve(Predictor.from_pretrained(run, verbose=False), examples=[str(clip)], port=_free_port(),
+                   block=False)
+    try:
+        config = json.loads(urllib.request.urlopen(blocks.local_url + "config", timeout=30).read())
+    finally:
+        blocks.close()
+    assert config["i18n_translations"]["en"]["common.complete"] == "Complete"  # the page showed the raw key
+    examples = [c["props"] for c in config["components"] if c.get("type") == "dataset"]
+    assert [e["sample_labels"] for e in examples] == [[clip.parent.name.replace("_", " ")]]  # the class, not the id
+    printed = capfd.readouterr()
+    assert "share=True" not in printed.out + printed.err
+
+
+def test_a_port_in_use_or_out_of_range_is_one_line_before_the_model_loads(tmp_path, capsys):
+    missing = str(tmp_path / "no_model")  # the port is checked first: no model is needed to see its error
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["app", missing, "--port", str(port)]) == 2
+        err = capsys.readouterr().err
+        assert err == f"mmlookup app: error: port {port} on 127.0.0.1 is in use (another app or server listens " \
+                      "there); pick another with --port\n"
+    for bad in ("99999", "0", "-1"):
+        assert main(["app", missing, "--port", bad]) == 2
+        assert capsys.readouterr().err == f"mmlookup app: error: --port {bad} is not a TCP port; valid: 1 to 65535\n"
+    assert main(["app", missing, "--port", str(port)]) == 2   # free now: the next mistake is the model
+    assert "no_model" in capsys.readouterr().err
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -3,12 +3,22 @@ run folder left behind; ``--debug`` shows the traceback instead. In-process thro
 console script's entry point."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import socket
 
 import pytest
 
 from mmlookup.cli import main
+
+HAS_GRADIO = importlib.util.find_spec("gradio") is not None  # the app is an optional extra
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _fails(capsys, argv: list[str], *expected: str) -> str:
@@ -102,3 +112,83 @@ def test_debug_shows_the_traceback_and_data_commands_fail_in_one_line(tmp_path, 
     capsys.readouterr()
     assert main([]) == 2 and "usage: mmlookup" in capsys.readouterr().err
     assert main(["--version"]) == 0 and capsys.readouterr().out.startswith("mmlookup ")
+
+
+@pytest.fixture(scope="module")
+def lookupvit_folder(tmp_path_factory):
+    """A random-weight lookupvit_nano model folder on 4x32x32 clips: lookup grid 2x4x4."""
+    import torch
+
+    from mmlookup.models import create_classifier
+
+    torch.manual_seed(0)
+    model = create_classifier("lookupvit_nano", num_classes=3, num_frames=4, img_size=32, patch_size=8)
+    model.class_names = ["a", "b", "c"]
+    folder = tmp_path_factory.mktemp("models") / "lookupvit_nano"
+    model.save_pretrained(folder)
+    return folder
+
+
+def test_a_grid_larger_than_the_lookup_grid_is_one_line_in_every_command(lookupvit_folder, tmp_path, capsys):
+    from PIL import Image
+
+    image = tmp_path / "a.png"
+    Image.new("RGB", (32, 32), (90, 20, 200)).save(image)
+    why = "compressed grid 9x9x9 is larger than the lookup grid"
+    model = str(lookupvit_folder)
+    _fails(capsys, ["predict", model, str(image), "--grid", "9x9x9"], why, "2x4x4")
+    _fails(capsys, ["predict", model, str(image), "--grid", "1x5x4"], "1x5x4 is larger")  # one axis is enough
+    if HAS_GRADIO:
+        _fails(capsys, ["app", model, "--grid", "9x9x9", "--port", str(free_port())], why)
+    _fails(capsys, ["visualize", str(image), "--encoder", "lookupvit_nano", "--grid", "9x9x9", "--out",
+                    str(tmp_path / "viz")], "larger than the lookup grid 1x8x8")
+    _fails(capsys, ["eval", "synthetic/lookupvit", "--checkpoint", str(tmp_path / "none"),
+                    "--set", "model.grids=[[9,9,9]]"], "model.grids:", why)
+    _fails(capsys, ["bench", "--encoders", "lookupvit_nano", "--grids", "9x9x9", "--frames", "4", "--img-size",
+                    "32", "--no-images", "--no-timm", "--device", "cpu"], why)
+    assert not (tmp_path / "viz").exists()
+    # the grid that fits still runs, and an image gets t_p = 1 from a 2-frame grid
+    assert main(["predict", model, str(image), "--grid", "2x4x4"]) == 0
+
+
+def test_a_device_this_machine_lacks_is_one_line(lookupvit_folder, tmp_path, capsys, monkeypatch):
+    import torch
+
+    from mmlookup.devices import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    model = str(lookupvit_folder)
+    why = "--device cuda: this machine has no CUDA GPU"
+    _fails(capsys, ["predict", model, str(tmp_path / "a.png"), "--device", "cuda"], why, "use --device cpu")
+    if HAS_GRADIO:
+        _fails(capsys, ["app", model, "--device", "cuda", "--port", str(free_port())], why)
+    _fails(capsys, ["bench", "--small", "--device", "cuda"], why)
+    _fails(capsys, ["bench", "--train", "--small", "--device", "cuda"], why)
+    _fails(capsys, ["predict", model, "a.png", "--device", "gpu"], "--device 'gpu' is not a device", "cuda:N")
+    assert resolve_device(None) == resolve_device("auto") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(ValueError, match=r"has 2 CUDA GPUs \(cuda:0..cuda:1\)"):
+        resolve_device("cuda:2")
+
+
+@pytest.mark.parametrize("option", ["--gmacs-budget", "--latency-budget"])
+def test_a_budget_that_is_not_a_positive_number_is_one_line(lookupvit_folder, capsys, option):
+    for value in ("nan", "inf", "0", "-1"):  # nan passed the old `<= 0` check
+        _fails(capsys, ["predict", str(lookupvit_folder), "a.png", option, value],
+               f"{option} must be a finite number > 0, got {value}")
+
+
+def test_counts_of_one_are_singular(lookupvit_folder, tmp_path, capsys):
+    from PIL import Image
+
+    from mmlookup.words import plural
+
+    Image.new("RGB", (32, 32), (90, 20, 200)).save(tmp_path / "a.png")
+    capsys.readouterr()
+    assert main(["predict", str(lookupvit_folder), str(tmp_path / "a.png")]) == 0
+    assert "\n1 input: 1 predicted (0 with notes), 0 unreadable or unsupported;" in capsys.readouterr().out
+    assert [plural(n, "thread") for n in (0, 1, 2)] == ["0 threads", "1 thread", "2 threads"]
+    assert plural(1, "category", "categories") == "1 category" and plural(3, "category", "categories") == \
+        "3 categories"

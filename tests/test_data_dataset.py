@@ -156,3 +156,28 @@ def test_audio_only_mp4_says_no_video_stream(tmp_path):
     with pytest.raises(VideoDecodeError, match=r"audio\.mp4: no video stream") as err:
         read_clip(str(path), lambda n: np.arange(min(n, 2)))
     assert "st_nb" not in str(err.value)
+
+
+def test_a_file_that_does_not_open_gives_its_whole_reason_once_and_no_native_lines(fixture_set, capfd):
+    capfd.readouterr()
+    with pytest.raises(VideoDecodeError) as err:
+        read_clip(str(fixture_set / "text.mp4"), lambda n: np.arange(2))
+    # decord's exception says only `Error reading PATH...`; the why was on fd 2 (video_reader.cc, FFmpeg)
+    assert err.value.reason == "cannot open: Invalid data found when processing input (moov atom not found)"
+    with pytest.raises(VideoDecodeError, match="cannot open: .*partial file"):
+        check_video(str(fixture_set / "cut_faststart.mp4"))
+    native = capfd.readouterr().err
+    assert native == "", native
+    read_clip(str(fixture_set / "good0.mp4"), lambda n: np.arange(2))   # fd 2 is given back
+    os.write(2, b"fd 2 works\n")
+    assert capfd.readouterr().err == "fd 2 works\n"
+
+
+def test_other_output_held_back_with_the_native_lines_is_given_back(capsys):
+    from mmlookup.data.decode import _native_reason
+
+    log = ("[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d0c0] moov atom not found\nepoch 0:  50%|#####     | 2/4\n"
+           "[23:36:37] /src/video/video_reader.cc:83: ERROR opening: /x/a b, c.mp4, Invalid data found\n")
+    assert _native_reason(log, RuntimeError("Error reading"), "/x/a b, c.mp4") == \
+        "Invalid data found (moov atom not found)"
+    assert capsys.readouterr().err == "epoch 0:  50%|#####     | 2/4\n"  # another thread's line, not a reason

@@ -105,3 +105,76 @@ def test_readme_is_a_landing_page_whose_links_exist():
     assert len(links) > 10
     missing = [link for link in links if not (REPO / link).exists()]
     assert not missing, missing
+
+
+def test_documented_commands_and_defaults_write_under_runs_not_into_the_checkout(tmp_path, monkeypatch, capsys):
+    # `--json out.json`, `--out accuracy.png`, visualize's token_maps/ and gpu_check.md landed in the repo root,
+    # which git does not ignore; runs/ is ignored
+    assert "/runs/" in (REPO / ".gitignore").read_text().split()
+    texts = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md")), *sorted((REPO / "mmlookup").rglob("*.py")),
+             *sorted((REPO / "tools").glob("*.sh"))]
+    bad = []
+    for path in texts:
+        for m in re.finditer(r"--(?:out|json|csv) ([\w./-]+)", path.read_text()):
+            target = m.group(1)
+            placeholder = target.split("/")[0].split(".")[0].isupper()  # FILE.png, OUT, DIR/...
+            if placeholder or target.startswith(("/", "runs/", "$")):
+                continue
+            bad.append(f"{path.relative_to(REPO)}: {m.group(0)}")
+    assert not bad, bad
+    from PIL import Image
+
+    from mmlookup.bench.gpu_check import main as gpu_check
+    from mmlookup.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (32, 32), (90, 20, 200)).save(tmp_path / "a.png")
+    assert main(["visualize", "a.png", "--encoder", "lookupvit_nano", "--img-size", "32"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "runs"]
+    assert (tmp_path / "runs/token_maps/a_lookupvit_nano.png").is_file()
+    with pytest.raises(SystemExit):
+        gpu_check(["--help"])
+    assert "(default runs/gpu_check.md)" in capsys.readouterr().out
+
+
+def test_a_page_that_runs_the_demos_other_runs_says_how_to_make_them_first():
+    # runs/demo/vit (evit, ats, tome) exist only after `mmlookup demo --all-encoders`; plain `demo` trains LookupViT
+    missing = []
+    for page in sorted((REPO / "docs").rglob("*.md")):
+        text = page.read_text()
+        blocks = [m for m in re.finditer(r"```(?:bash|sh)?\n(.*?)```", text, re.S)
+                  if re.search(r"^mmlookup .*runs/demo/(?:vit|evit|ats|tome)\b", m.group(1), re.M)]
+        if blocks and "--all-encoders" not in text[: blocks[0].end()]:
+            missing.append(str(page.relative_to(REPO)))
+    assert not missing, missing
+
+
+def test_cli_reference_text_blocks_show_names_not_rst_markup(hooks):
+    markdown = hooks.cli_markdown()
+    blocks = re.findall(r"```text\n(.*?)```", markdown, re.S)
+    assert len(blocks) > 20
+    shown = [line for block in blocks for line in block.splitlines() if "``" in line or re.search(r":[a-z]+:`", line)]
+    assert not shown, shown[:5]
+    assert "For LookupViT two counts are shown: GFLOPs counts the logits" in markdown  # was ``GFLOPs``
+    recipes = re.findall(r"```text\n(.*?)```", hooks.recipes_markdown("k400"), re.S)
+    assert recipes and not [block for block in recipes if "``" in block]
+
+
+def test_site_works_offline_scrolls_wide_content_and_its_home_page_lists_every_task():
+    import yaml
+
+    class Loader(yaml.SafeLoader):  # mkdocs.yml may hold !!python/name tags; only the theme is read here
+        pass
+
+    Loader.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix, node: None)
+    config = yaml.load((REPO / "mkdocs.yml").read_text(), Loader=Loader)
+    assert config["theme"]["font"] is False  # Material would fetch Roboto from Google Fonts
+    css = re.sub(r"/\*.*?\*/", "", (REPO / "docs/stylesheets/extra.css").read_text(), flags=re.S)
+    rules = dict(re.findall(r"([^{}]+)\{([^}]*)\}", css))
+    table = next(body for selector, body in rules.items() if ".md-typeset__table" in selector.split(",")[-1])
+    assert "overflow-x: auto" in table
+    assert any("pre > code" in s and "overflow-x: auto" in b for s, b in rules.items())
+    tasks = next(item["Tasks"] for item in config["nav"] if isinstance(item, dict) and "Tasks" in item)
+    home = (REPO / "docs/index.md").read_text()
+    missing = [page for entry in tasks for page in entry.values() if f"]({page})" not in home]
+    assert not missing, missing  # distillation was left out

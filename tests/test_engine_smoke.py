@@ -111,6 +111,24 @@ def test_exact_resume_matches_uninterrupted_run(tmp_path):
     assert ra.results == rb.results
 
 
+
+def test_the_first_logged_window_after_a_resume_averages_the_steps_before_it_too(tmp_path):
+    # log every 4 steps, stop after step 3 (mid-window): the step-4 loss must be the mean of steps 1-4, as in the
+    # uninterrupted run, not of step 4 alone; and a resume at a window's end starts a fresh one (step 8)
+    extra = ["train.batch_size=2", "train.epochs=1", "train.log_every=4"]
+    data = (ToyClips(16), ToyClips(4, seed=1))  # 8 steps in the epoch
+    straight = toy_recipe(tmp_path / "a", "vit_nano", *extra)
+    fit(straight, accelerator=build_accelerator(straight), datasets=data)
+    for stop in (3, 4):
+        first = toy_recipe(tmp_path / f"b{stop}", "vit_nano", *extra, f"train.max_steps={stop}")
+        fit(first, accelerator=build_accelerator(first), datasets=data)
+        second = toy_recipe(tmp_path / f"b{stop}", "vit_nano", *extra)
+        fit(second, resume="auto", accelerator=build_accelerator(second), datasets=data)
+        la, lb = _loss_by_step(tmp_path / "a" / "run"), _loss_by_step(tmp_path / f"b{stop}" / "run")
+        assert sorted(la) == sorted(lb) == [4, 8]
+        for step in (4, 8):
+            assert float(lb[step]) == pytest.approx(float(la[step]), abs=2e-4), (stop, step, la, lb)
+
 def _weights(ckpt):
     from safetensors.torch import load_file
 

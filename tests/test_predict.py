@@ -65,7 +65,7 @@ def test_run_records_classes_and_predict_prints_names_and_writes_json(data, runs
     assert [lab["score"] for lab in labels] == sorted((lab["score"] for lab in labels), reverse=True)
     for lab in labels:
         assert f"{lab['label']:<32} {lab['score']:.4f}" in printed
-    assert "1 inputs: 1 predicted (0 with notes), 0 unreadable" in printed
+    assert "1 input: 1 predicted (0 with notes), 0 unreadable" in printed
     # the same through the Python API
     api = Predictor.from_pretrained(runs["lookupvit"], top_k=3, verbose=False).predict(clip)
     assert [x["label"] for x in api[0]] == [x["label"] for x in labels]
@@ -85,6 +85,22 @@ def test_exported_folder_carries_id2label_and_predicts_the_same(data, runs, tmp_
     got = from_folder.predict([clip])
     assert [x["label"] for x in got[0]] == [x["label"] for x in from_run[0]]
     assert [x["score"] for x in got[0]] == pytest.approx([x["score"] for x in from_run[0]], abs=1e-5)
+
+
+def test_eval_takes_an_exported_model_folder_as_predict_does(data, runs, tmp_path, capsys):
+    folder = export_run(runs["lookupvit"], tmp_path / "exported")
+    recipe = str(folder / "recipe.yaml")
+    sets = ["--set", f"train.output_dir={tmp_path / 'eval'}"]
+    assert main(["eval", recipe, "--checkpoint", str(runs["lookupvit"] / "checkpoints" / "best"),
+                 "--out", str(tmp_path / "run.json"), *sets]) == 0
+    assert main(["eval", recipe, "--checkpoint", str(folder), "--out", str(tmp_path / "folder.json"), *sets]) == 0
+    from_run, from_folder = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("run", "folder"))
+    assert from_folder["checkpoint"] == str(folder)
+    assert [r["combined"] for r in from_folder["results"]] == [r["combined"] for r in from_run["results"]]
+    capsys.readouterr()
+    assert main(["eval", "synthetic/vit", "--checkpoint", str(folder)]) == 2  # another encoder: one line
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds lookupvit_nano, the recipe builds vit_nano" in err and recipe in err
 
 
 def test_checkpoint_folder_and_runs_without_classes_json(data, runs, tmp_path):

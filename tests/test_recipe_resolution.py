@@ -32,6 +32,30 @@ def test_packaged_names_win_over_local_files_unless_the_argument_is_a_path(tmp_p
     assert load_recipe("recipes/synthetic/lookupvit.py").name == packaged  # not here: inside the package
 
 
+def test_a_local_file_sharing_a_packaged_name_is_named_on_stderr(tmp_path, monkeypatch, capsys):
+    import mmlookup.config as config
+
+    monkeypatch.setattr(config, "_SHADOW_NOTES", set())
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "synthetic").mkdir()
+    (tmp_path / "synthetic/lookupvit.py").write_text(LOCAL)
+    capsys.readouterr()
+    assert load_recipe("synthetic/lookupvit.py").name == "local_copy"
+    err = capsys.readouterr().err
+    assert err == (f"recipe synthetic/lookupvit.py: the local file {tmp_path.resolve() / 'synthetic/lookupvit.py'}, "
+                   "not the packaged recipe of that name (run that as synthetic/lookupvit)\n")
+    load_recipe("synthetic/lookupvit.py")
+    assert capsys.readouterr().err == ""  # once per process
+    load_recipe("synthetic/lookupvit")
+    packaged = (RECIPES_DIR / "synthetic/lookupvit.py").resolve()
+    assert capsys.readouterr().err == (f"recipe synthetic/lookupvit: the packaged recipe {packaged}; a local "
+                                       "file synthetic/lookupvit.py has the same name (run it as "
+                                       "./synthetic/lookupvit.py)\n")
+    load_recipe("synthetic/vit")  # no local file of that name: nothing to say
+    load_recipe(RECIPES_DIR / "synthetic/vit.py")
+    assert capsys.readouterr().err == ""
+
+
 def _fake_run(run: Path, recipe: Recipe) -> Path:
     """A run folder with its recipe.yaml and one complete (tiny) checkpoint: weights, optimizer and RNG state."""
     ckpt = run / "checkpoints" / "step_00000002"

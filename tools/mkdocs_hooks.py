@@ -83,6 +83,16 @@ def command_parsers() -> list[tuple[str, str, argparse.ArgumentParser]]:
     return found
 
 
+#: reStructuredText literals (````x````) and Sphinx roles (``:func:`~a.b` ``) of help texts and docstrings, which
+#: a ``text`` block would show as typed: there the name alone is shown.
+RST_MARKUP = re.compile(r"(?::[a-z]+:`~?([^`]+)`)|``(.+?)``")
+
+
+def _text_block(text: str) -> list[str]:
+    """A fenced ``text`` block of help text or a docstring, its RST markup reduced to the names."""
+    return ["```text", RST_MARKUP.sub(lambda m: m.group(1) or m.group(2), text.strip()), "```", ""]
+
+
 def _cell(text: str) -> str:
     return html.escape(" ".join(text.split()), quote=False).replace("|", "&#124;")
 
@@ -123,9 +133,9 @@ def parser_markdown(command: str, summary: str, parser: argparse.ArgumentParser)
     if summary:
         lines += [summary[0].upper() + summary[1:] + ".", ""]
     usage = parser.format_usage().strip()
-    lines += ["```text", usage, "```", ""]
+    lines += _text_block(usage)
     if parser.description:
-        lines += ["```text", parser.description.strip(), "```", ""] if "\n" in parser.description.strip() else \
+        lines += _text_block(parser.description) if "\n" in parser.description.strip() else \
             [_cell(parser.description), ""]
     rows = [a for a in parser._actions if not isinstance(a, argparse._HelpAction)]  # noqa: SLF001
     if rows:
@@ -134,7 +144,7 @@ def parser_markdown(command: str, summary: str, parser: argparse.ArgumentParser)
             lines.append(f"| {_argument(action)} | {_default(action)} | {_cell(_expand_help(parser, action))} |")
         lines.append("")
     if parser.epilog:
-        lines += ["```text", parser.epilog.strip(), "```", ""]
+        lines += _text_block(parser.epilog)
     return "\n".join(lines)
 
 
@@ -153,7 +163,7 @@ def recipes_markdown(folder: str) -> str:
     for file in files:
         doc = ast.get_docstring(ast.parse(file.read_text())) or ""
         name = f"{folder}/{file.stem}"
-        parts += [f"### `{name}`", "", "```text", doc.strip(), "```", ""]
+        parts += [f"### `{name}`", "", *_text_block(doc)]
     return "\n".join(parts)
 
 

@@ -8,7 +8,7 @@ forbidden until then), so the cases do the same number of decoding steps. Weight
 
     mmlookup bench --caption --small                     # CPU, < 1 min: lookupvit_nano, 64x64 images
     mmlookup bench --caption                             # lookupvit_base on 224x224 images, beam 3, 20 tokens
-    mmlookup bench --caption --input video --num-frames 16 --format json --out caption_bench.json
+    mmlookup bench --caption --input video --num-frames 16 --format json --out runs/caption_bench.json
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from mmlookup.bench.throughput import interleaved_throughput
 from mmlookup.captioning.config import CaptionCfg
 from mmlookup.captioning.model import CaptionModel, build_decoder
 from mmlookup.registry import create_encoder
+from mmlookup.words import plural
 
 
 @dataclass
@@ -80,8 +81,9 @@ def build_bench_captioner(args: argparse.Namespace, memory: str, encoder: torch.
 
 def run_caption_bench(args: argparse.Namespace) -> tuple[list[CaptionBenchRow], str]:
     """Time every memory choice; returns the rows and a one-line description of the setting."""
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    from mmlookup.devices import resolve_device
+
+    device = resolve_device(args.device)
     repeats = args.repeats or (10 if device.type == "cuda" else 3)
     torch.manual_seed(0)
     kwargs = dict(img_size=args.img_size, num_frames=args.num_frames)
@@ -114,7 +116,8 @@ def run_caption_bench(args: argparse.Namespace) -> tuple[list[CaptionBenchRow], 
     ref = next((r for r in rows if r.memory == "lookup"), None)
     for r in rows:
         r.decode_speedup = r.decode_captions_per_s / ref.decode_captions_per_s if ref else None
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    threads = plural(torch.get_num_threads(), "thread")
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({threads})"
     setting = (f"device: {where}, fp32, torch {torch.__version__}; {args.encoder} {args.input} "
                f"{frames}x{args.img_size}x{args.img_size}, batch {args.batch_size}, beam {args.num_beams}, "
                f"{args.max_length} tokens/caption, GPT-2 decoder {args.decoder_layers}x{args.decoder_width}, "

@@ -38,6 +38,7 @@ from mmlookup.bench.throughput import interleaved_throughput
 from mmlookup.encoders.common import parse_grid
 from mmlookup.layers.attention import set_fused_attn, use_fused_attn
 from mmlookup.registry import create_encoder, is_encoder
+from mmlookup.words import plural
 
 DEFAULT_GRIDS = ("2x5x5", "4x5x5", "4x7x7", "8x7x7")
 SMALL_GRIDS = ("2x3x3", "2x5x5", "4x5x5")
@@ -216,8 +217,9 @@ def autocast_for(device: torch.device, dtype: str):
 
 def pick_device(device: str, dtype: str) -> tuple[torch.device, str]:
     """``auto`` → CUDA when available, else CPU; dtype ``auto`` → bf16 autocast on CUDA, fp32 on CPU."""
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if device == "auto" else device))
+    from mmlookup.devices import resolve_device
+
+    dev = resolve_device(device)
     return dev, (dtype if dtype != "auto" else ("bf16" if dev.type == "cuda" else "fp32"))
 
 
@@ -369,9 +371,9 @@ def main(argv: list[str] | None = None) -> int:
                               args.compile)
     table = format_rows(rows, args.format)
     header = (f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'} "
-              f"({torch.get_num_threads()} threads), dtype {dtype}, video batch {args.batch_size}, image batch "
-              f"{args.image_batch}, compile {args.compile}, torch {torch.__version__}; ratios against the ViT of "
-              f"the same input, timed in interleaved turns")
+              f"({plural(torch.get_num_threads(), 'thread')}), dtype {dtype}, video batch {args.batch_size}, "
+              f"image batch {args.image_batch}, compile {args.compile}, torch {torch.__version__}; ratios against the "
+              f"ViT of the same input, timed in interleaved turns")
     print(header)
     print(table)
     if args.out:

@@ -11,7 +11,7 @@ by the real loader) and 50 steps of ``recipes/coco/caption_synthetic.py``.
 ``--dry-run`` runs the same code on CPU at tiny sizes (nano models on 8x64² clips, two training steps of each
 recipe on the few-clip synthetic set) in well under a minute; CI runs it.
 
-    tools/gpu_check.sh                    # on a GPU node; writes gpu_check.md
+    tools/gpu_check.sh                    # on a GPU node; writes runs/gpu_check.md
     tools/gpu_check.sh --dry-run          # CPU, tiny
 """
 from __future__ import annotations
@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from mmlookup.words import plural
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="tools/gpu_check.sh", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dry-run", action="store_true", help="same code, tiny sizes, on CPU")
-    p.add_argument("--out", default="gpu_check.md", help="Markdown report (default gpu_check.md)")
+    p.add_argument("--out", default="runs/gpu_check.md", help="Markdown report (default runs/gpu_check.md)")
     p.add_argument("--skip-recipes", action="store_true", help="only the bench tables")
     args = p.parse_args(argv)
     from mmlookup.bench.throughput import device_peak_tflops
@@ -161,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         name = torch.cuda.get_device_name(device)
         peak_txt = f"dense bf16 peak {peak:.0f} TFLOP/s" if peak else "unknown peak (MFU not computed)"
     else:
-        name, peak_txt = f"CPU ({torch.get_num_threads()} threads), dry run at tiny sizes", "no peak (CPU)"
+        name, peak_txt = f"CPU ({plural(torch.get_num_threads(), 'thread')}), dry run at tiny sizes", "no peak (CPU)"
     t0 = time.perf_counter()
     lines = [f"## GPU check: {name}", "", f"torch {torch.__version__}, {peak_txt}; MFU = achieved FLOP/s "
              "(2 x executed MACs x clips/s) / peak. Ratios against ViT of the same size, timed in interleaved turns.",
@@ -172,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             lines += recipe_section(sizes, Path(tmp), args.dry_run)
     lines.append(f"total {time.perf_counter() - t0:.0f} s")
     report = "\n".join(lines) + "\n"
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(report)
     print(report)
     return 0

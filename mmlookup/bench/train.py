@@ -37,6 +37,7 @@ import torch.nn as nn
 from mmlookup.bench.cli import Case, autocast_for, build_cases, num, pick_device, render_table
 from mmlookup.bench.flops import flop_counter
 from mmlookup.bench.throughput import device_peak_tflops, interleaved_throughput
+from mmlookup.words import plural
 
 TRAIN_GRIDS = ("2x5x5", "4x5x5", "4x7x7")
 TRAIN_SMALL_GRIDS = ("2x3x3", "2x5x5")
@@ -226,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     peak = device_peak_tflops(device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     peak_txt = "" if device.type != "cuda" else (f", bf16 peak {peak:.0f} TFLOP/s" if peak else ", unknown peak")
-    print(f"train step (fwd+bwd+AdamW): device {name} ({torch.get_num_threads()} threads{peak_txt}), dtype {dtype}, "
+    threads = plural(torch.get_num_threads(), "thread")
+    print(f"train step (fwd+bwd+AdamW): device {name} ({threads}{peak_txt}), dtype {dtype}, "
           f"batch {batch}, compile {args.compile}, torch {torch.__version__}"
           + (f", teacher {args.teacher} (frozen, no_grad)" if teacher is not None else ""))
     table = format_train_rows(rows, args.format)

@@ -26,9 +26,14 @@ Options for feeding a fast accelerator (``mmlookup bench --data`` measures them)
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import sys
+import tempfile
+import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -56,6 +61,58 @@ class VideoInfo:
 def _short_reason(err: BaseException) -> str:
     text = " ".join(str(err).split())
     return f"{type(err).__name__}: {text[:160]}" if text else type(err).__name__
+
+
+_FD2_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def native_stderr() -> Iterator[list[str]]:
+    """Hold back what native code writes to file descriptor 2 inside the block (decord's C++ log, FFmpeg's
+    ``av_log``: Python's ``sys.stderr`` never sees them); the text is in the yielded list afterwards."""
+    captured: list[str] = []
+    with _FD2_LOCK, tempfile.TemporaryFile() as tmp:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):  # no fd 2 to hold back (closed): nothing to quiet
+            yield captured
+            return
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            captured.append(tmp.read().decode("utf-8", errors="replace"))
+
+
+#: FFmpeg's log prefix (``[mov,mp4,... @ 0x5638..]``) and decord's (``[23:36:37] .../video_reader.cc:83:``)
+FFMPEG_LINE = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*")
+DECORD_LINE = re.compile(r"^\[\d\d:\d\d:\d\d\] \S+:\d+: ")
+
+
+def _native_reason(log: str, err: BaseException, path: str) -> str:
+    """The whole reason a file did not open, from decord's and FFmpeg's lines (``ERROR opening: PATH, WHY`` and
+    ``[mov,mp4,... @ 0x..] moov atom not found``), else from the exception. Other lines (another thread's output
+    while fd 2 was held back) go to stderr as they were."""
+    why, details, other = "", [], []
+    for line in log.splitlines():
+        opening = re.search(r"ERROR opening: " + re.escape(path) + r", (.+)$", line)
+        if opening:
+            why = opening.group(1).strip()
+        elif FFMPEG_LINE.match(line):
+            text = FFMPEG_LINE.sub("", line).strip().rstrip(".")
+            if text and text not in details:
+                details.append(text)
+        elif not DECORD_LINE.match(line):
+            other.append(line)
+    if other:
+        sys.stderr.write("\n".join(other) + "\n")
+    if why or details:
+        return why + (f" ({'; '.join(details)})" if why and details else "; ".join(details) if not why else "")
+    return _short_reason(err)
 
 
 BACKENDS: tuple[str, ...] = ("decord", "torchcodec")
@@ -130,14 +187,17 @@ def open_video(path: str, short_side: int = 0):  # -> decord.VideoReader (decord
         probed = _probe_size(path)
         size = None if probed is None else scaled_size(*probed, short_side)
     try:
-        if size is None:
-            reader = decord.VideoReader(path, num_threads=1)
-        else:
-            reader = decord.VideoReader(path, num_threads=1, height=size[0], width=size[1])
-    except Exception as err:  # decord raises RuntimeError / DECORDError with ffmpeg's message
+        with native_stderr() as log:
+            if size is None:
+                reader = decord.VideoReader(path, num_threads=1)
+            else:
+                reader = decord.VideoReader(path, num_threads=1, height=size[0], width=size[1])
+    except Exception as err:  # decord raises `Error reading PATH...`; the why went to fd 2 (held back in `log`)
         if _video_streams(path) == 0:  # decord's own words would be `st_nb >= 0 (-1381258232 vs. 0)`
             raise VideoDecodeError(path, "no video stream (an audio-only or data-only file)") from None
-        raise VideoDecodeError(path, f"cannot open ({_short_reason(err)})") from None
+        raise VideoDecodeError(path, f"cannot open: {_native_reason(''.join(log), err, path)}") from None
+    if log and log[0]:  # a file that opened: FFmpeg's warnings pass through as before
+        sys.stderr.write(log[0])
     if usable_frames(reader) < 1:
         raise VideoDecodeError(path, "no frames")
     return reader

@@ -136,6 +136,22 @@ class LookupBlock(nn.Module):
         return kv[0], kv[1]
 
 
+def fit_compressed_grid(grid: str | Sequence[int], lookup_grid: Sequence[int]) -> tuple[int, int, int]:
+    """``grid`` as a compressed grid over ``lookup_grid``; an image (lookup ``t = 1``) gets ``t_p = 1``.
+
+    Every command that takes a grid comes through here (the forward pass, the GMACs formula, the recipe check), so
+    a grid larger than the lookup grid on any axis is one clear error before any work: it would upsample the
+    tokens it is meant to compress, at many times the trained cost.
+    """
+    t, h, w = parse_grid(grid)
+    cgrid = (1 if lookup_grid[0] == 1 else t, h, w)
+    if any(c > n for c, n in zip(cgrid, lookup_grid)):
+        raise ValueError(f"compressed grid {'x'.join(map(str, cgrid))} is larger than the lookup grid "
+                         f"{'x'.join(map(str, lookup_grid))} of this model and input: each of t, h, w must be at "
+                         "most the lookup grid's")
+    return cgrid
+
+
 class LookupViT(Encoder):
     """Spatio-temporal LookupViT encoder; ``forward(video, grid=(t_p, h_p, w_p))`` runs at any compressed grid.
 
@@ -219,9 +235,8 @@ class LookupViT(Encoder):
                 blk.zero_new_branches()
 
     def compressed_grid(self, grid, lookup_grid: tuple[int, int, int]) -> tuple[int, int, int]:
-        """The compressed grid to use: ``grid`` (or the default); an image (lookup ``t = 1``) gets ``t_p = 1``."""
-        t, h, w = parse_grid(self.default_grid if grid is None else grid)
-        return (1 if lookup_grid[0] == 1 else t, h, w)
+        """The compressed grid to use: ``grid`` (or the default) checked by :func:`fit_compressed_grid`."""
+        return fit_compressed_grid(self.default_grid if grid is None else grid, lookup_grid)
 
     def initial_compressed(self, lookup: torch.Tensor, lookup_grid: tuple[int, int, int],
                            cgrid: tuple[int, int, int]) -> torch.Tensor:

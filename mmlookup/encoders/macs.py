@@ -7,6 +7,7 @@ import torch.nn as nn
 from mmlookup.encoders.lookupvit import LookupViT
 from mmlookup.encoders.vit import VideoViT
 from mmlookup.layers.attention import use_fused_attn
+from mmlookup.layers.resize import resize_macs
 
 # ---- analytic formulas (DESIGN §4); MACs per block, LayerNorm/softmax/GELU/residuals not counted ----
 
@@ -51,5 +52,6 @@ def analytic_gmacs(encoder: nn.Module, video_shape: tuple[int, int, int, int], g
         m = cg[0] * cg[1] * cg[2]
         fused = use_fused_attn() and encoder.blocks[0].reuse == "logits"
         ratio = encoder.blocks[0].mlp.fc1.out_features / d
-        return (embed + encoder.depth * lookup_block_macs(n, m, d, fused=fused, lookup_mlp_ratio=ratio)) / 1e9
+        resize = resize_macs(lgrid, cg, d)  # p0 = R(l0): small, but counted, so formula and counter agree
+        return (embed + resize + encoder.depth * lookup_block_macs(n, m, d, fused=fused, lookup_mlp_ratio=ratio)) / 1e9
     return None

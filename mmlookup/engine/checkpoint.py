@@ -44,6 +44,9 @@ class TrainState:
     epoch_loss_sum: float = 0.0  # sum over its optimizer steps of the process-mean training loss
     epoch_steps: int = 0
     epoch_replaced: int = 0  # training samples whose video was unreadable and replaced
+    # the steps since the last logged training loss, so the first window logged after a resume averages all of them
+    window_loss_sum: float = 0.0
+    window_steps: int = 0
 
 
 def save_checkpoint(accelerator: Accelerator, ckpt_root: Path, state: TrainState, *, keep_last: int,

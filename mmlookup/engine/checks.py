@@ -31,6 +31,7 @@ def check_recipe(recipe: Recipe, *, train: bool = True) -> None:
         raise ValueError(f"model.encoder={m.encoder!r} is not a registered encoder; valid: "
                          f"{', '.join(list_encoders())}")
     check_encoder_kwargs(m.encoder, m.encoder_kwargs, has_grids=bool(m.grids))
+    check_grids(recipe)
     if m.pretrained and not Path(m.pretrained).exists():
         raise FileNotFoundError(f"model.pretrained={m.pretrained!r}: no such file or folder")
     t = recipe.distill
@@ -94,6 +95,22 @@ def check_encoder_kwargs(encoder: str, kwargs: dict, *, has_grids: bool = False)
         allowed = [k for k in valid if k not in owned]
         raise ValueError(f"model.encoder_kwargs: {encoder} takes no argument {', '.join(map(repr, unknown))}; "
                          f"valid: {', '.join(allowed)}")
+
+
+def check_grids(recipe: Recipe) -> None:
+    """A LookupViT recipe's ``model.grids`` each fit in the lookup grid its clip geometry gives."""
+    m = recipe.model
+    if m.encoder.split("_")[0] != "lookupvit":
+        return
+    from mmlookup.encoders.lookupvit import fit_compressed_grid
+
+    side = m.img_size // m.patch_size
+    lookup = (1 if m.num_frames == 1 else m.num_frames // m.tubelet_size, side, side)
+    for g in m.grids:
+        try:
+            fit_compressed_grid(g, lookup)
+        except ValueError as err:
+            raise ValueError(f"model.grids: {err}") from None
 
 
 def check_text_file(key: str, path: str, *, shown: str | None = None) -> None:

@@ -5,6 +5,7 @@ import argparse
 import os
 import shlex
 import sys
+from pathlib import Path
 
 from mmlookup.config import list_recipes, valid_keys
 from mmlookup.engine.args import _load, _parse
@@ -104,6 +105,7 @@ def eval_main(argv: list[str]) -> int:
     from mmlookup.engine.checks import check_recipe
     from mmlookup.engine.fit import run_eval
 
+    recipe, args.checkpoint = model_folder_as_pretrained(recipe, args.checkpoint)
     check_recipe(recipe, train=False)
     if args.checkpoint is None and (recipe.task == "caption" or not recipe.model.pretrained):
         raise ValueError("nothing to evaluate: pass --checkpoint (a run's checkpoint) or "
@@ -118,6 +120,25 @@ def eval_main(argv: list[str]) -> int:
                          recipe=recipe)
     run_eval(recipe, args.checkpoint, use_ema=use_ema, out=args.out)
     return 0
+
+
+def model_folder_as_pretrained(recipe, checkpoint: str | None):
+    """``--checkpoint`` naming a model folder (``mmlookup export``, ``save_pretrained``), which predict, the app,
+    ``create_classifier`` and ``distill.teacher`` take too: evaluated as the classifier it holds
+    (``model.pretrained``, its own head), after checking that it holds the recipe's encoder."""
+    from mmlookup.checkpoints import is_model_folder
+    from mmlookup.checkpoints.ours import read_model_folder_config
+    from mmlookup.config import derive
+
+    if checkpoint is None or recipe.task != "classify" or not is_model_folder(checkpoint):
+        return recipe, checkpoint
+    held = read_model_folder_config(checkpoint).get("encoder")
+    if held != recipe.model.encoder:
+        beside = Path(checkpoint) / "recipe.yaml"
+        hint = f"; evaluate it with its own recipe: mmlookup eval {beside} --checkpoint {checkpoint}" \
+            if beside.is_file() else ""
+        raise ValueError(f"model folder {checkpoint} holds {held}, the recipe builds {recipe.model.encoder}{hint}")
+    return derive(recipe, {"model.pretrained": str(checkpoint), "model.init_from": ""}), None
 
 
 def list_main(argv: list[str]) -> int:

@@ -40,12 +40,12 @@ class DemoRow:
 
 def _gmacs(recipe: Recipe, grid) -> float | None:
     try:
-        from mmlookup.bench.flops import encoder_gmacs
+        from mmlookup.bench.flops import gmacs_per_view
         from mmlookup.models import build_encoder
     except ImportError:
         return None
     m = recipe.model
-    return encoder_gmacs(build_encoder(recipe), video_shape=(3, m.num_frames, m.img_size, m.img_size),
+    return gmacs_per_view(build_encoder(recipe).eval(), video_shape=(3, m.num_frames, m.img_size, m.img_size),
                          grid=tuple(grid) if grid else None)
 
 

@@ -56,22 +56,26 @@ class TrainLoop:
     after_step: Callable[[], bool] | None = None
     stopped: bool = False  # set when ``after_step`` asked to stop
     distill: Distiller | None = None  # knowledge distillation from a frozen teacher (recipe ``distill``)
-    # this process's epoch totals since they were last added to ``state`` (:meth:`sync_counts`)
-    pending: tuple[torch.Tensor, torch.Tensor] | None = None
+    # this process's epoch and log-window totals since they were last added to ``state`` (:meth:`sync_counts`)
+    pending: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
     pending_steps: int = 0
+    pending_window_steps: int = 0
 
     def sync_counts(self) -> None:
-        """Add the epoch's pending loss sum and unreadable-video count, reduced over processes, to ``state`` (so a
-        checkpoint carries them). Collective: every process calls it (before each save and at the epoch's end)."""
+        """Add the epoch's pending loss sum and unreadable-video count, and the log window's loss sum, reduced over
+        processes, to ``state`` (so a checkpoint carries them). Collective: every process calls it (before each
+        save, at the epoch's end and when the loss is logged)."""
         if self.pending is None:
             return
-        loss, replaced = self.pending
+        loss, replaced, window = self.pending
         self.state.epoch_loss_sum += self.accelerator.reduce(loss, "mean").item()
         self.state.epoch_replaced += int(self.accelerator.reduce(replaced, "sum").item())
         self.state.epoch_steps += self.pending_steps
-        loss.zero_()
-        replaced.zero_()
-        self.pending_steps = 0
+        self.state.window_loss_sum += self.accelerator.reduce(window, "mean").item()
+        self.state.window_steps += self.pending_window_steps
+        for t in self.pending:
+            t.zero_()
+        self.pending_steps = self.pending_window_steps = 0
 
     @property
     def max_steps(self) -> int:
@@ -123,6 +127,7 @@ def train_one_epoch(run: TrainLoop, epoch: int) -> tuple[float, int]:
     last = min(spe, run.max_steps - epoch * spe)
     if first == 0:  # a new epoch: its counts start at zero (a resume mid-epoch keeps those of its checkpoint)
         st.epoch_loss_sum, st.epoch_steps, st.epoch_replaced = 0.0, 0, 0
+        st.window_loss_sum, st.window_steps = 0.0, 0
     if first >= last:
         return float("nan"), 0
     loader = acc.skip_first_batches(run.loader, first * accum) if first > 0 else run.loader
@@ -132,9 +137,8 @@ def train_one_epoch(run: TrainLoop, epoch: int) -> tuple[float, int]:
     hold, ramp = (round(e * spe) for e in (cfg.keep_rate_warmup_epochs, cfg.keep_rate_ramp_epochs))
     model.train()
     total, window = torch.zeros((), device=acc.device), torch.zeros((), device=acc.device)
-    in_window = 0
     replaced = torch.zeros((), dtype=torch.long, device=acc.device)
-    run.pending, run.pending_steps = (total, replaced), 0
+    run.pending, run.pending_steps, run.pending_window_steps = (total, replaced, window), 0, 0
     bar = tqdm(range(first, last), desc=f"epoch {epoch}", disable=not acc.is_local_main_process, leave=False)
     for _ in bar:
         step = st.step
@@ -175,11 +179,11 @@ def train_one_epoch(run: TrainLoop, epoch: int) -> tuple[float, int]:
         run.pending_steps += 1
         total += step_loss
         window += step_loss
-        in_window += 1
-        if st.step % cfg.log_every == 0:
-            mean = acc.reduce(window, "mean").item() / in_window
-            window.zero_()
-            in_window = 0
+        run.pending_window_steps += 1
+        if st.step % cfg.log_every == 0:  # the window's steps before a resume are in the state
+            run.sync_counts()
+            mean = st.window_loss_sum / max(1, st.window_steps)
+            st.window_loss_sum, st.window_steps = 0.0, 0
             bar.set_postfix(loss=f"{mean:.4f}", lr=f"{lr:.2e}")
             if run.logger is not None:
                 run.logger.scalars({"train/loss": mean, "train/lr": lr}, st.step)

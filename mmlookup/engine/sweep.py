@@ -31,6 +31,7 @@ import torch
 
 from mmlookup.engine.args import _load, _parse, add_set_argument
 from mmlookup.engine.checkpoint import check_checkpoint
+from mmlookup.words import plural
 
 REDUCERS = ("evit", "ats", "tome")
 BACKBONES = ("vit", "evit", "ats", "tome")
@@ -216,7 +217,7 @@ def run_sweep(recipe, checkpoint: str, variants: list[Variant], *, out: Path, th
 
     ``dataset``: the validation set (default: the recipe's). One process: run it without ``accelerate launch``.
     """
-    from mmlookup.bench.flops import encoder_gmacs
+    from mmlookup.bench.flops import encoder_gmacs, gmacs_per_view
     from mmlookup.engine.evaluate import evaluate
     from mmlookup.engine.setup import _num_classes, build_accelerator, build_dataset, build_loader
 
@@ -238,8 +239,11 @@ def run_sweep(recipe, checkpoint: str, variants: list[Variant], *, out: Path, th
                               num_crops=recipe.eval.num_crops)
         finally:
             handle.remove()
-        gmacs = sum(encoder_gmacs(model.encoder, tuple(clips.shape[1:]), v.grid, video=c[None])
-                    for c in clips[:gmacs_clips]) / min(gmacs_clips, len(clips))
+        if hasattr(model.encoder, "set_budget"):  # ATS: the cost depends on the clip, so counted on real ones
+            gmacs = sum(encoder_gmacs(model.encoder, tuple(clips.shape[1:]), v.grid, video=c[None])
+                        for c in clips[:gmacs_clips]) / min(gmacs_clips, len(clips))
+        else:  # the number predict and demo give for the same setting
+            gmacs = gmacs_per_view(model.encoder, tuple(clips.shape[1:]), v.grid)
         r = report.results[0].combined
         rows.append(SweepRow(v.encoder, v.family, v.setting, r.top1, r.top5, gmacs, None, counter.mean(),
                              report.num_videos, f"{report.num_clips}x{report.num_crops}"))
@@ -268,7 +272,7 @@ def _measure_speed(rows: list[SweepRow], models: dict, clips: torch.Tensor, repe
     for i, row in enumerate(rows):
         row.clips_per_s = timings[str(i)].clips_per_s
     cpu = clips.device.type == "cpu"
-    where = f"cpu, {torch.get_num_threads()} threads" if cpu else str(clips.device)
+    where = f"cpu, {plural(torch.get_num_threads(), 'thread')}" if cpu else str(clips.device)
     return (f"clips/s: batch {len(clips)} of validation clips, median of {repeats} repeats taken in turns, {where}, "
             f"fp32, classifier included")
 

@@ -32,6 +32,59 @@ def missing_app_dependency() -> str | None:
     return None
 
 
+def check_port(host: str, port: int) -> None:
+    """``port`` is a TCP port that ``host`` can listen on now (checked before the model loads, as Gradio binds it).
+
+    Raises:
+        ValueError: out of range, already in use, or an address this machine cannot listen on.
+    """
+    import errno
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise ValueError(f"--port {port} is not a TCP port; valid: 1 to 65535")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        raise ValueError(f"--host {host!r} is not an address here ({err.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Gradio does: a socket in TIME_WAIT is free
+        try:
+            s.bind(address)
+        except OSError as err:
+            why = "is in use (another app or server listens there); pick another with --port" \
+                if err.errno == errno.EADDRINUSE else f"cannot be opened ({err.strerror})"
+            raise ValueError(f"port {port} on {host} {why}") from None
+
+
+def new_counts() -> dict[str, int]:
+    """What one page session has seen so far (a ``gr.State``: per browser session, never shared)."""
+    return {"predicted": 0, "unreadable": 0, "with notes": 0}
+
+
+def hide_upload_path(text: str, path: str) -> str:
+    """``text`` with ``path`` (the server's upload copy: Gradio's cache folder and hash) shown as its file name."""
+    p = Path(path)
+    for long in (str(p), str(p.resolve()) if p.is_absolute() else None):
+        if long:
+            text = text.replace(long, p.name)
+    for folder in (str(p.parent), str(p.parent.resolve())):
+        if folder not in (".", "/"):
+            text = text.replace(folder + os.sep, "")
+    return text
+
+
+def example_label(path: str, classes: list[str]) -> str:
+    """An example's button text: its class when its folder is one of the model's classes (the K400 layout
+    ``videos/<class>/<clip>.mp4``), else its file name."""
+    folder = Path(path).parent.name
+    for name in (folder, folder.replace("_", " ")):
+        if name in classes:
+            return name
+    return Path(path).name
+
+
 @dataclass
 class AppResult:
     """What the page shows for one request."""
@@ -50,11 +103,12 @@ class DemoApp:
         self.predictor = predictor
         self.out_dir = Path(out_dir or tempfile.mkdtemp(prefix="mmlookup_app_"))
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.counts = {"predicted": 0, "unreadable": 0, "with notes": 0}
+        self.counts = new_counts()  # the counts of callers that keep none (each page session keeps its own)
         self.captioner = _Captioner(captioner) if captioner else None
         from mmlookup.inference.budget import candidates
 
         self.settings = {self._choice(s): s for s in candidates(predictor.loaded)}
+        self.settings = self.settings or {self._choice(predictor.setting): predictor.setting}  # no grids recorded
         self.default_choice = self._choice(predictor.setting) if self._choice(predictor.setting) in self.settings \
             else next(iter(self.settings))
 
@@ -68,51 +122,57 @@ class DemoApp:
     def choices(self) -> list[str]:
         return [*self.settings, BUDGET_CHOICE]
 
-    def set_setting(self, choice: str | None, gmacs_budget: float | None) -> str:
-        """Apply a choice of the control; return a line saying what runs (or why the budget cannot be met)."""
+    def set_setting(self, choice: str | None, gmacs_budget: float | None) -> tuple[str, bool]:
+        """Apply a choice of the control; return a line saying what runs, and whether anything can run: a budget
+        no setting meets is refused, as ``mmlookup predict --gmacs-budget`` refuses it (exit code 2)."""
         from mmlookup.inference.budget import apply
 
         p = self.predictor
         if choice == BUDGET_CHOICE:
-            if not gmacs_budget or gmacs_budget <= 0:
-                return "set a GMACs budget > 0"
+            if gmacs_budget is None:
+                return "set a GMACs budget > 0", False
             try:
                 p.configure(gmacs_budget=float(gmacs_budget))
             except ValueError as err:
-                return f"**budget not met:** {err}"
-            return f"GMACs budget {gmacs_budget:g}: chose {p.setting.describe()}"
+                return f"**budget not met:** {err}", False
+            return f"GMACs budget {gmacs_budget:g}: chose {p.setting.describe()}", True
         setting = self.settings.get(choice or self.default_choice, self.settings[self.default_choice])
         p.model = apply(p.loaded, setting)
         p.grid, p.setting = setting.grid, setting
-        return f"setting: {setting.describe()}"
+        return f"setting: {setting.describe()}", True
 
-    def analyse(self, path: str | None, choice: str | None = None, gmacs_budget: float | None = None) -> AppResult:
-        """Predict one file with the chosen setting; never raises for a bad file (it is reported and counted)."""
+    def analyse(self, path: str | None, choice: str | None = None, gmacs_budget: float | None = None,
+                counts: dict[str, int] | None = None) -> AppResult:
+        """Predict one file with the chosen setting; never raises for a bad file (it is reported and counted in
+        ``counts``, the page session's, default the app's own); a budget no setting meets predicts nothing."""
         import torch
 
         from mmlookup.inference.inputs import InputError
 
+        counts = self.counts if counts is None else counts
         res = AppResult()
-        chosen = self.set_setting(choice, gmacs_budget)
+        chosen, runnable = self.set_setting(choice, gmacs_budget)
+        res.info = chosen
+        if not runnable:
+            res.status = self._counts("nothing predicted: choose a setting or a budget that can be met", counts)
+            return res
         if not path:
-            res.status = self._counts("upload a video or image, or pick an example")
-            res.info = chosen
+            res.status = self._counts("upload a video or image, or pick an example", counts)
             return res
         p = self.predictor
         name = Path(path).name
         try:
             views = p.read(path)
         except InputError as err:
-            self.counts["unreadable"] += 1
-            res.status = self._counts(f"**unreadable: {name}**: {err.reason}")
-            res.info = chosen
+            counts["unreadable"] += 1
+            res.status = self._counts(f"**unreadable: {name}**: {hide_upload_path(err.reason, path)}", counts)
             return res
         start = time.perf_counter()
         probs = p.probabilities(views.video[None])
         seconds = time.perf_counter() - start
         res.labels = {x["label"]: x["score"] for x in p.top(probs, 5)[0]}
-        self.counts["predicted"] += 1
-        self.counts["with notes"] += bool(views.notes)
+        counts["predicted"] += 1
+        counts["with notes"] += bool(views.notes)
         v = views.video.shape[0]
         res.info = (f"{chosen}  \n**{p.setting.gmacs:.4g} GMACs per view** ({v} view{'s' if v > 1 else ''}); "
                     f"latency **{seconds * 1e3:.0f} ms** for this input ({seconds * 1e3 / v:.0f} ms per view) on "
@@ -121,12 +181,12 @@ class DemoApp:
         if self.captioner is not None:
             with torch.inference_mode():
                 res.caption = self.captioner(path)
-        notes = "".join(f"  \nnote: {n}" for n in views.notes)
-        res.status = self._counts(f"predicted {name}{notes}")
+        notes = "".join(f"  \nnote: {hide_upload_path(n, path)}" for n in views.notes)
+        res.status = self._counts(f"predicted {name}{notes}", counts)
         return res
 
-    def _counts(self, head: str) -> str:
-        c = self.counts
+    @staticmethod
+    def _counts(head: str, c: dict[str, int]) -> str:
         return f"{head}  \ninputs so far: {c['predicted']} predicted ({c['with notes']} with notes), " \
                f"{c['unreadable']} unreadable"
 
@@ -214,7 +274,8 @@ def build_blocks(app: DemoApp, examples: list[str] | None = None):
                 budget = gr.Number(value=None, label="GMACs budget per view (with 'GMACs budget')",
                                    elem_id="budget")
                 if examples:
-                    gr.Examples(examples=[[e] for e in examples], inputs=[media], label="examples")
+                    gr.Examples(examples=[[e] for e in examples], inputs=[media], label="examples",
+                                example_labels=[example_label(e, p.classes) for e in examples])
             with gr.Column():
                 labels = gr.Label(num_top_classes=5, label="top-5", elem_id="labels")
                 info = gr.Markdown(elem_id="info")
@@ -222,13 +283,15 @@ def build_blocks(app: DemoApp, examples: list[str] | None = None):
                 status = gr.Markdown(elem_id="status")
         token_map = gr.Image(label="token map", type="filepath", elem_id="token_map")
 
-        def run(path, choice, gmacs_budget):
-            r = app.analyse(path, choice, gmacs_budget)
-            return r.labels or None, r.info, r.caption, r.status, r.token_map
+        counts = gr.State(new_counts)  # one per browser session: "inputs so far" are that page's
 
-        outputs = [labels, info, caption, status, token_map]
+        def run(path, choice, gmacs_budget, seen):
+            r = app.analyse(path, choice, gmacs_budget, seen)
+            return r.labels or None, r.info, r.caption, r.status, r.token_map, seen
+
+        outputs = [labels, info, caption, status, token_map, counts]
         for event in (media.change, setting.change, budget.submit):
-            event(run, inputs=[media, setting, budget], outputs=outputs)
+            event(run, inputs=[media, setting, budget, counts], outputs=outputs)
     return blocks
 
 
@@ -246,9 +309,19 @@ def serve(predictor: Predictor, *, captioner: str | None = None, examples: list[
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["monospace"])  # no web fonts: offline
     allowed = sorted({str(Path(f).parent.resolve()) for f in files} | {str(app.out_dir)})
     blocks.queue(default_concurrency_limit=1)
-    blocks.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block, quiet=not block,
-                  show_error=True, ssr_mode=False, theme=theme, allowed_paths=allowed, footer_links=[],
-                  max_file_size="500mb")
-    if block:
-        return None
-    return blocks
+    # Gradio 6's status tracker announces `common.complete`, a key its English table lacks: the page showed the raw key
+    i18n = gr.I18n(en={"common.complete": "Complete"})
+    try:  # quiet: Gradio's own lines end with "set `share=True`", which this offline app never does
+        blocks.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True, quiet=True,
+                      show_error=True, ssr_mode=False, theme=theme, allowed_paths=allowed, footer_links=[],
+                      max_file_size="500mb", i18n=i18n)
+    except OSError as err:  # taken between check_port and now: still one line
+        raise ValueError(f"port {port} on {host}: {' '.join(str(err).split())}") from None
+    if not block:
+        return blocks
+    print(f"mmlookup app: {blocks.local_url} (Ctrl+C stops it)", flush=True)
+    try:
+        blocks.block_thread()
+    finally:
+        blocks.close()
+    return None

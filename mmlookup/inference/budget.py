@@ -55,14 +55,12 @@ def view_shape(loaded: LoadedModel) -> tuple[int, int, int, int]:
 
 def setting_gmacs(encoder: torch.nn.Module, shape: tuple[int, int, int, int], grid: Grid | None) -> tuple[float, str]:
     """GMACs per view: the analytic formula, ATS's upper bound, or a count on a zero clip; and a note."""
-    from mmlookup.bench.flops import analytic_gmacs, encoder_gmacs
+    from mmlookup.bench.flops import analytic_gmacs, gmacs_per_view
 
     if hasattr(encoder, "set_budget"):
         return ats_max_gmacs(encoder, shape), ", upper bound"
-    g = analytic_gmacs(encoder, shape, grid=grid)
-    if g is not None:
-        return g, ""
-    return encoder_gmacs(encoder, shape, grid=grid), ", counted"
+    return gmacs_per_view(encoder, shape, grid), "" if analytic_gmacs(encoder, shape, grid=grid) is not None \
+        else ", counted"
 
 
 def ats_max_gmacs(encoder: torch.nn.Module, shape: tuple[int, int, int, int]) -> float:
@@ -206,14 +204,24 @@ def _parse_setting(family: str, text: str) -> tuple[dict[str, Any], Grid | None]
     return {}, None
 
 
+def check_budget(value: float, option: str) -> float:
+    """A compute budget is a finite number > 0 (``nan`` compares false with everything, so it would pass ``<= 0``).
+
+    Raises:
+        ValueError: naming ``option`` and the value given.
+    """
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{option} must be a finite number > 0, got {value:g}")
+    return value
+
+
 def choose_by_gmacs(loaded: LoadedModel, budget: float) -> Setting:
     """The most accurate setting whose GMACs per view are at most ``budget``.
 
     Raises:
         ValueError: no setting fits (the message names the cheapest one).
     """
-    if budget <= 0:
-        raise ValueError(f"--gmacs-budget must be > 0, got {budget:g}")
+    check_budget(budget, "--gmacs-budget")
     if loaded.sweep is None and loaded.family == "tome":
         from mmlookup.encoders.tome import r_for_gmacs
 
@@ -265,8 +273,7 @@ def choose_by_latency(loaded: LoadedModel, ms: float, device: torch.device, dtyp
     Raises:
         ValueError: none fits (the message names the fastest one timed).
     """
-    if ms <= 0:
-        raise ValueError(f"--latency-budget must be > 0 ms, got {ms:g}")
+    check_budget(ms, "--latency-budget")
     shape = view_shape(loaded)
     timed: list[tuple[float, Setting]] = []
     for s in candidates(loaded):

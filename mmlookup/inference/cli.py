@@ -14,7 +14,7 @@ model folder (mmlookup export) or a Hugging Face VideoMAE / ViViT folder. INPUT:
 Files that cannot be used are reported and counted; the exit code is 1 when any input failed, 0 otherwise.
 
 examples:
-  mmlookup predict runs/demo/lookupvit data/synthetic/k400/val --top-k 3 --json out.json
+  mmlookup predict runs/demo/lookupvit data/synthetic/k400/val --top-k 3 --json runs/predictions.json
   mmlookup predict runs/demo/lookupvit clip.mp4 --gmacs-budget 0.03      # the largest grid under the budget
   mmlookup predict runs/demo/vit clip.mp4 --latency-budget 20 --views 1x1
 """
@@ -85,6 +85,9 @@ def predict_main(argv: list[str]) -> int:
     summary = predictor.summary
     print(summary.line())
     records = [{"file": r.path, "labels": r.labels, "error": r.error, "notes": r.notes} for r in results]
+    for out in (args.json, args.csv):
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
     if args.json is not None:
         args.json.write_text(json.dumps({"model": str(predictor.loaded.source), "setting": predictor.setting.label,
                                          "encoder": predictor.setting.encoder, "gmacs": predictor.setting.gmacs,
@@ -124,8 +127,9 @@ def app_main(argv: list[str]) -> int:
     if missing:
         print(f"mmlookup app: {missing}", file=sys.stderr)
         return 1
-    from mmlookup.inference.app import serve
+    from mmlookup.inference.app import check_port, serve
 
+    check_port(args.host, args.port)  # before the model loads
     predictor = predictor_from_args(args)
     serve(predictor, captioner=args.captioner, examples=args.examples, host=args.host, port=args.port)
     return 0

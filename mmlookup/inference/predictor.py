@@ -18,9 +18,11 @@ from typing import Any, Iterable, Sequence
 
 import torch
 
+from mmlookup.devices import resolve_device
 from mmlookup.inference.budget import Setting, apply, choose_by_gmacs, choose_by_latency, current_setting
 from mmlookup.inference.inputs import InputError, InputItem, Views, expand_inputs, read_views
 from mmlookup.inference.source import Grid, LoadedModel, describe, load_for_inference, set_dtype
+from mmlookup.words import plural
 
 Label = dict[str, Any]
 
@@ -50,7 +52,7 @@ class Summary:
     seconds: float
 
     def line(self) -> str:
-        return (f"{self.total} inputs: {self.predicted} predicted ({self.with_notes} with notes), "
+        return (f"{plural(self.total, 'input')}: {self.predicted} predicted ({self.with_notes} with notes), "
                 f"{self.failed} unreadable or unsupported; {self.seconds:.1f} s")
 
 
@@ -81,7 +83,7 @@ class Predictor:
         if gmacs_budget is not None and latency_budget is not None:
             raise ValueError("give a GMACs budget or a latency budget, not both")
         self.loaded, self.batch_size, self.top_k, self.verbose = loaded, batch_size, top_k, verbose
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = resolve_device(device)
         self.dtype = set_dtype(loaded.model, dtype)
         loaded.model.to(self.device).eval()
         if views is not None:

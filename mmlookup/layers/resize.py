@@ -59,6 +59,18 @@ def resize_grid(x: torch.Tensor, in_grid: Grid, out_grid: Grid) -> torch.Tensor:
     return y.reshape(b, _prod(out_grid), d)
 
 
+def resize_macs(in_grid: Grid, out_grid: Grid, d: int) -> int:
+    """Multiply-accumulates of :func:`resize_grid` on one sample of width ``d``: each resampled axis is an
+    ``(n_out, n_in)`` matrix applied to every line of the grid as it is at that point (axes in the same order)."""
+    cur, total = [int(g) for g in in_grid], 0
+    for axis, n_out in enumerate(int(g) for g in out_grid):
+        n_in = cur[axis]
+        if n_in != n_out:
+            total += n_out * n_in * (_prod(cur) // n_in) * d
+            cur[axis] = n_out
+    return total
+
+
 def _prod(g: Grid) -> int:
     out = 1
     for v in g:

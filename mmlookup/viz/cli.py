@@ -62,7 +62,7 @@ def visualize_parser() -> argparse.ArgumentParser:
                    help="dense: consecutive frames the run's frame interval apart (K400 style); segment: frames "
                    "spread over the whole video (default: the run's sampling; segment without a run)")
     p.add_argument("--out", help="output prefix: writes PREFIX.gif and PREFIX.png (default: "
-                   "token_maps/<media>_<encoder>)")
+                   "runs/token_maps/<media>_<encoder>)")
     p.add_argument("--cell", type=int, default=96, help="panel width in pixels (default 96)")
     p.add_argument("--fps", type=float, default=3.0, help="GIF frames per second (default 3)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights when there is no checkpoint")
@@ -91,7 +91,7 @@ def visualize_main(argv: list[str]) -> int:
                            std=loaded.std)
         maps = token_maps(loaded.encoder, media.video, grid=args.grid or loaded.grid, layers=args.layers,
                           queries=args.tokens)
-        prefix = Path(args.out or f"token_maps/{Path(args.media).stem}_{loaded.name}")
+        prefix = Path(args.out or f"runs/token_maps/{Path(args.media).stem}_{loaded.name}")
         layout = Layout(cell=args.cell)
         title = f"{loaded.name} ({loaded.weights}) on {Path(args.media).name}"
         labels = [f"frame {i}" for i in media.frame_indices]
@@ -118,7 +118,7 @@ def plot_parser() -> argparse.ArgumentParser:
                                 "table (printed and written next to the picture).")
     p.add_argument("runs", nargs="+", help="run folders (with recipe.yaml and eval.json), folders of runs "
                    "(runs/demo), or eval JSON files")
-    p.add_argument("--out", required=True, help="picture to write, e.g. accuracy_vs_compute.png")
+    p.add_argument("--out", required=True, help="picture to write, e.g. runs/demo/accuracy.png")
     p.add_argument("--metric", default="auto", help="top1 | top5 | mean_class (classification), CIDEr | Bleu_4 | "
                    "METEOR | ROUGE_L (captioning); default top1 or CIDEr")
     p.add_argument("--head", default="combined", help="classification head: combined (default), compressed, lookup")

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mmlookup.words import plural
+
 Grid = tuple[int, int, int]
 CLASSIFY_METRICS = ("top1", "top5", "mean_class")
 METRIC_NAMES = {"top1": "top-1 (%)", "top5": "top-5 (%)", "mean_class": "mean-class top-1 (%)"}
@@ -178,10 +180,10 @@ def build_recipe_encoder(recipe: Any):
 
 def count_encoder_gmacs(recipe: Any, grid: Grid | None) -> float:
     """GMACs per view of the recipe's encoder on one ``(3, T, H, W)`` clip at ``grid``."""
-    from mmlookup.bench.flops import encoder_gmacs
+    from mmlookup.bench.flops import gmacs_per_view
 
     m = recipe.model
-    return encoder_gmacs(build_recipe_encoder(recipe), (3, m.num_frames, m.img_size, m.img_size), grid=grid)
+    return gmacs_per_view(build_recipe_encoder(recipe), (3, m.num_frames, m.img_size, m.img_size), grid=grid)
 
 
 def measure_throughput(points: list[Point], *, batch_size: int = 4, repeats: int = 10, device: str = "cpu") -> str:
@@ -198,7 +200,9 @@ def measure_throughput(points: list[Point], *, batch_size: int = 4, repeats: int
     todo = [p for p in points if p.clips_per_s is None]
     if not todo:
         return "throughput from the reports"
-    dev = torch.device(device)
+    from mmlookup.devices import resolve_device
+
+    dev = resolve_device(device)
     runs, built = {}, {}
     for i, p in enumerate(todo):
         if p.run not in built:                                              # one encoder per run, every grid
@@ -213,7 +217,7 @@ def measure_throughput(points: list[Point], *, batch_size: int = 4, repeats: int
     for i, p in enumerate(todo):
         p.clips_per_s, p.throughput_source = timings[str(i)].clips_per_s, "measured"
     threads = torch.get_num_threads() if dev.type == "cpu" else None
-    where = f"{dev.type}, {threads} threads" if threads else str(dev)
+    where = f"{dev.type}, {plural(threads, 'thread')}" if threads else str(dev)
     return f"throughput measured here: batch {batch_size}, median of {repeats}, {where}, fp32"
 
 
