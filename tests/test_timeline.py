@@ -27,7 +27,7 @@ PRE = Preprocess(num_frames=8, img_size=32, frame_interval=4)
 @pytest.fixture(scope="module")
 def video(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("long") / "long.mp4"
-    write_long_video(path, LongVideoCfg(seconds=20, seed=3))
+    write_long_video(path, LongVideoCfg(seconds=20, seed=3, size=32))
     return path
 
 
@@ -124,7 +124,7 @@ def test_unreadable_stretch_is_reported_with_its_time_range_and_the_rest_goes_on
 def test_real_files_short_missing_and_not_a_video(folder, tmp_path):
     p = Predictor.from_pretrained(folder, verbose=False)
     short = tmp_path / "short.mp4"
-    write_long_video(short, LongVideoCfg(seconds=1.5))                     # 18 frames < one 29-frame window
+    write_long_video(short, LongVideoCfg(seconds=1.5, size=32))                     # 18 frames < one 29-frame window
     r = p.predict_timeline(short, progress=False)
     assert len(r.starts) == 1 and len(r.segments) == 1 and "shorter than one window" in r.notes[0]
     assert r.segments[0].label == p.predict(str(short))[0][0]["label"]      # the same answer as a clip
@@ -215,7 +215,7 @@ def test_long_video_ground_truth_and_metrics(video):
     truth = read_truth(video.with_suffix(".json"))
     assert truth.frames == 240 and truth.segments[0].start == 0 and truth.segments[-1].end == 240
     assert all(a.end == b.start and a.label != b.label for a, b in zip(truth.segments, truth.segments[1:]))
-    assert ground_truth(LongVideoCfg(seconds=20, seed=3))["segments"] == json.loads(video.with_suffix(".json")
+    assert ground_truth(LongVideoCfg(seconds=20, seed=3, size=32))["segments"] == json.loads(video.with_suffix(".json")
                                                                                     .read_text())["segments"]
     segs = [(s.label, s.start, s.end) for s in truth.segments]
     assert segment_f1(segs, segs) == (100.0, 100.0, 100.0)

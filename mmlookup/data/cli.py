@@ -221,7 +221,7 @@ def longvideo_main(argv: list[str]) -> int:
     p.add_argument("out", help="output video (.mp4); the ground truth goes beside it as .json")
     p.add_argument("--minutes", type=float, default=1.0, help="length (default 1)")
     p.add_argument("--classes", default="demo", choices=CLASS_SETS, help="the demo's 8 motions or motion16's 16")
-    p.add_argument("--size", type=int, default=32, help="frame side (default 32, what the demo model reads)")
+    p.add_argument("--size", type=int, default=112, help="frame side (default 112, the synthetic set's)")
     p.add_argument("--max-clips", type=int, default=4, help="a segment is 1..N clips of its class (default 4)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)

@@ -35,7 +35,7 @@ class LongVideoCfg:
 
     seconds: float = 60.0
     classes: str = "demo"             # demo (8 motions, K400 label names) | motion16 (its 16 video classes)
-    size: int = 32                    # frame side (the demo model reads 32x32)
+    size: int = 112                   # frame side (the synthetic set's; the demo model reads it scaled to 32)
     fps: int = 0                      # 0: the set's own (demo 12, motion16 8)
     clip_frames: int = 0              # 0: the set's own (demo 32, motion16 8)
     max_clips: int = 4
