@@ -250,3 +250,16 @@ def test_perfect_timeline_scores_100_and_the_cli_writes_everything(folder, video
         with pytest.raises(SystemExit) as exit_:
             main(["predict", str(folder), str(video), *extra])
         assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_demo_page_timeline_logic(folder, video, tmp_path):
+    from mmlookup.inference.app import DemoApp
+
+    app = DemoApp(Predictor.from_pretrained(folder, verbose=False), out_dir=str(tmp_path))
+    picture, text = app.timeline(str(video), "1x2x2,2x4x4", 0.2)
+    assert Path(picture).stat().st_size > 1000 and "| start s | end s | label | score |" in text
+    assert "cascade grid 1x2x2" in text and "GMACs per window" in text
+    picture, text = app.timeline(str(video), "rho=0.5,1.0", 0.2)
+    assert picture is None and "is a evit setting" in text
+    picture, text = app.timeline(str(tmp_path / "gone.mp4"))
+    assert picture is None and "unreadable: gone.mp4" in text
