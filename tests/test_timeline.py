@@ -263,3 +263,20 @@ def test_demo_page_timeline_logic(folder, video, tmp_path):
     assert picture is None and "is a evit setting" in text
     picture, text = app.timeline(str(tmp_path / "gone.mp4"))
     assert picture is None and "unreadable: gone.mp4" in text
+
+
+def test_min_segment_gives_short_runs_to_the_more_probable_neighbour():
+    a, b, c = torch.eye(3) * 0.7 + 0.1
+    mix = a * 0.4 + c * 0.6                                                 # top c, but a beats b over it
+    probs = torch.stack([a, a, a, b, b, a, a, mix, b, b, b])
+    bounds = tl.owner_bounds(list(range(0, 110, 10)), 20, 120)
+    assert tl.window_labels(probs, bounds) == [0, 0, 0, 1, 1, 0, 0, 2, 1, 1, 1]
+    # 25 frames: the one-window run of c goes first, to a (0.38 over it, b 0.1); then the 20-frame run of b
+    labels = tl.window_labels(probs, bounds, min_frames=25)
+    assert labels == [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]
+    segs = tl.merge_segments(probs, bounds, list("abc"), fps=10, min_frames=25)
+    assert [(s.label, s.start_s, s.end_s) for s in segs] == [("a", 0.0, 8.5), ("b", 8.5, 12.0)]
+    holed = probs.clone()
+    holed[7] = float("nan")                                                 # no borrowing across an unreadable window
+    assert tl.window_labels(holed, bounds, min_frames=25)[:7] == [0] * 7
+    assert tl.window_labels(holed, bounds, min_frames=25)[7] == -1

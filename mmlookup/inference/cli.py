@@ -121,6 +121,8 @@ def add_timeline_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--stride", default=None, metavar="SECONDS|FRAMESf", help="step between windows; default half "
                    "the window")
     g.add_argument("--smooth", type=int, default=1, metavar="N", help="average probabilities over N windows (odd)")
+    g.add_argument("--min-segment", default=None, metavar="SECONDS|FRAMESf",
+                   help="shorter runs of windows take a neighbour's label (default: none)")
     g.add_argument("--plot", type=Path, default=None, metavar="PNG", help="draw the timeline to this picture")
     g.add_argument("--truth", type=Path, default=None, metavar="JSON",
                    help="ground-truth segments (mmlookup data longvideo): print frame accuracy and segment F1")
@@ -139,9 +141,9 @@ def add_timeline_options(p: argparse.ArgumentParser) -> None:
 def check_timeline_args(args: argparse.Namespace) -> str | None:
     """The one-line problem with the long-video options, checked before anything is loaded."""
     if not args.timeline:
-        used = [o for o in ("window", "stride", "plot", "truth", "cascade", "confidence", "calibration")
+        used = [o for o in ("window", "stride", "min_segment", "plot", "truth", "cascade", "confidence", "calibration")
                 if getattr(args, o) is not None] + (["smooth"] if args.smooth != 1 else [])
-        return f"--{used[0]} needs --timeline" if used else None
+        return f"--{used[0].replace('_', '-')} needs --timeline" if used else None
     if len(args.inputs) != 1:
         return f"--timeline takes one video, got {len(args.inputs)} inputs"
     if args.smooth < 1 or args.smooth % 2 == 0:
@@ -184,7 +186,8 @@ def timeline_main(args: argparse.Namespace) -> int:
                 cascade.calibrate(calibration_views(predictor, path, args), budget)
             print(cascade.describe())
         result = predictor.predict_timeline(path, window=args.window, stride=args.stride, smooth=args.smooth,
-                                            top_k=args.top_k, cascade=cascade, progress=not args.no_progress)
+                                            min_segment=args.min_segment, top_k=args.top_k, cascade=cascade,
+                                            progress=not args.no_progress)
     except InputError as err:
         print(f"{path}\n  error: {err.reason}")
         return 1

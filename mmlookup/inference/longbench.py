@@ -108,26 +108,27 @@ def score_timeline(result: TimelineResult, truth: Truth) -> dict[str, Any]:
 
 
 def sweep(predictor, videos: Sequence[str | Path], *, windows: Sequence[str | None] = (None,),
-          strides: Sequence[str | None] = (None,), smooths: Sequence[int] = (1,), cascade=None,
-          progress: bool = False) -> list[dict[str, Any]]:
-    """Score every ``window x stride x smooth`` choice on every video (its ground truth beside it, ``.json``);
-    one row per choice with the metrics averaged over the videos, windows per second, and the mean GMACs per window
-    (per view; the cascade's spend when ``cascade`` is given)."""
+          strides: Sequence[str | None] = (None,), smooths: Sequence[int] = (1,),
+          min_segments: Sequence[str | None] = (None,), cascade=None, progress: bool = False) -> list[dict[str, Any]]:
+    """Score every ``window x stride x smooth x min_segment`` choice on every video (its ground truth beside it,
+    ``.json``); one row per choice with the metrics averaged over the videos, windows per second, and the mean GMACs
+    per window (per view; the cascade's spend when ``cascade`` is given)."""
     truths = [read_truth(Path(v).with_suffix(".json")) for v in videos]
     rows = []
     for window in windows:
         for stride in strides:
-            for smooth in smooths:
+            for smooth, shortest in ((a, b) for a in smooths for b in min_segments):
                 scores, speed, gmacs, count = [], [], [], 0
                 for video, truth in zip(videos, truths):
                     r = predictor.predict_timeline(video, window=window, stride=stride, smooth=smooth,
-                                                   cascade=cascade, progress=progress)
+                                                   min_segment=shortest, cascade=cascade, progress=progress)
                     scores.append(score_timeline(r, truth))
                     speed.append(r.windows_per_s)
                     d = r.to_dict()
                     gmacs.append(d.get("mean_gmacs_per_window") or predictor.setting.gmacs)
                     count += len(r.starts)
                 rows.append({"window": window or "clip span", "stride": stride or "window/2", "smooth": smooth,
+                             "min_segment": shortest or "-",
                              "window_frames": r.window, "stride_frames": r.stride, "windows": count,
                              **{k: float(np.mean([s[k] for s in scores]))
                                 for k in ("frame_accuracy", "precision_50", "recall_50", "f1_50")},
@@ -135,7 +136,8 @@ def sweep(predictor, videos: Sequence[str | Path], *, windows: Sequence[str | No
     return rows
 
 
-def markdown(rows: list[dict[str, Any]], first: Sequence[str] = ("window", "stride", "smooth")) -> str:
+def markdown(rows: list[dict[str, Any]], first: Sequence[str] = ("window", "stride", "smooth", "min_segment")
+             ) -> str:
     """The rows as a GitHub markdown table."""
     header = list(first) + ["frame acc. %", "F1@0.5 %", "GMACs/window", "windows/s"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]

@@ -260,7 +260,8 @@ class Predictor:
     # ------------------------------------------------------------------------------------------------ long videos
 
     def predict_timeline(self, path: str | Path, *, window: str | float | None = None,
-                         stride: str | float | None = None, smooth: int = 1, top_k: int | None = None,
+                         stride: str | float | None = None, smooth: int = 1,
+                         min_segment: str | float | None = None, top_k: int | None = None,
                          cascade: Any = None, progress: bool = True, batch_windows: int | None = None,
                          prefetch: int = 2):
         """A timeline of labels over a long video: windows read as the recipe reads test clips, decoded as a stream
@@ -272,6 +273,8 @@ class Predictor:
                 span.
             stride: step between window starts (same units); default half the window.
             smooth: moving average of the probabilities over this many windows (odd; 1 = none).
+            min_segment: shortest segment (same units as ``window``): shorter runs of windows take a neighbour's
+                label (the one more probable over them); default none.
             top_k: labels kept per window (default the predictor's ``top_k``).
             cascade: a :class:`~mmlookup.inference.cascade.Cascade` with its threshold set: each window runs its
                 settings cheapest first (adaptive compute) instead of the predictor's one setting.
@@ -292,5 +295,6 @@ class Predictor:
         if batch_windows is None:
             batch_windows = max(1, self.batch_size // max(1, pre.num_clips * pre.num_crops))
         return run_timeline(str(path), pre, self.classes, cascade if cascade is not None else self.probabilities,
-                            window=window, stride=stride, smooth=smooth, top_k=top_k or self.top_k,
+                            window=window, stride=stride, smooth=smooth, min_segment=min_segment,
+                            top_k=top_k or self.top_k,
                             batch_windows=batch_windows, prefetch_batches=prefetch, progress=progress)

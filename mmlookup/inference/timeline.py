@@ -254,6 +254,7 @@ class TimelineResult:
     raw_probs: torch.Tensor                       # (N, K) before smoothing
     top_k: int = 5
     smooth: int = 1
+    min_segment: int = 0                          # frames: shorter runs of windows were absorbed by a neighbour
     segments: list[Segment] = field(default_factory=list)
     unreadable: list[Stretch] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -297,6 +298,7 @@ class TimelineResult:
             windows.append(w)
         out = {"video": self.path, "fps": self.fps, "frames": self.num_frames, "duration_s": round(self.duration_s, 4),
                "window_frames": self.window, "stride_frames": self.stride, "smooth": self.smooth,
+               "min_segment_frames": self.min_segment,
                "segments": [asdict(s) for s in self.segments], "unreadable": [asdict(s) for s in self.unreadable],
                "notes": self.notes, "windows": windows, "seconds": round(self.seconds, 3),
                "windows_per_s": round(self.windows_per_s, 3)}
@@ -356,25 +358,58 @@ def owner_bounds(starts: list[int], window: int, num_frames: int) -> list[tuple[
     return list(zip(cuts[:-1], cuts[1:]))
 
 
-def merge_segments(probs: torch.Tensor, bounds: list[tuple[int, int]], classes: list[str], fps: float
-                   ) -> list[Segment]:
+def window_labels(probs: torch.Tensor, bounds: list[tuple[int, int]], min_frames: int = 0) -> list[int]:
+    """Top label per window (``-1`` for an unreadable one). With ``min_frames``, a run of windows with one label
+    that owns fewer frames is given to the neighbouring run (left or right, not across an unreadable window) whose
+    label has the higher mean probability over it, shortest run first, until every run is long enough or has no
+    readable neighbour."""
+    bad = torch.isnan(probs).any(1) if len(probs) else torch.zeros(0, dtype=torch.bool)
+    labels = [-1 if b else int(row.argmax()) for row, b in zip(probs, bad.tolist())]
+    if min_frames <= 0:
+        return labels
+    while True:
+        runs, i = [], 0
+        while i < len(labels):
+            j = i
+            while j + 1 < len(labels) and labels[j + 1] == labels[i]:
+                j += 1
+            runs.append((i, j))
+            i = j + 1
+        short = [(bounds[b][1] - bounds[a][0], k) for k, (a, b) in enumerate(runs)
+                 if labels[a] >= 0 and bounds[b][1] - bounds[a][0] < min_frames]
+        changed = False
+        for _, k in sorted(short):
+            a, b = runs[k]
+            options = [labels[runs[n][0]] for n in (k - 1, k + 1) if 0 <= n < len(runs) and labels[runs[n][0]] >= 0]
+            if options:
+                best = max(options, key=lambda c: float(probs[a:b + 1, c].mean()))
+                labels[a:b + 1] = [best] * (b - a + 1)
+                changed = True
+                break
+        if not changed:
+            return labels
+
+
+def merge_segments(probs: torch.Tensor, bounds: list[tuple[int, int]], classes: list[str], fps: float,
+                   min_frames: int = 0) -> list[Segment]:
     """Consecutive readable windows with the same top label → one :class:`Segment` each (an unreadable window, a
-    NaN row, ends a segment); the score is the mean probability of the label over the merged windows."""
+    NaN row, ends a segment); the score is the mean probability of the label over the merged windows. Runs shorter
+    than ``min_frames`` are absorbed by a neighbour first (:func:`window_labels`)."""
     out: list[Segment] = []
     run: list[int] = []
     label = -1
+    tops = window_labels(probs, bounds, min_frames)
 
     def close() -> None:
         if run:
             out.append(Segment(classes[label], round(bounds[run[0]][0] / fps, 4), round(bounds[run[-1]][1] / fps, 4),
                                round(float(probs[run, label].mean()), 6)))
 
-    for i, row in enumerate(probs):
-        if torch.isnan(row).any():
+    for i, top in enumerate(tops):
+        if top < 0:
             close()
             run, label = [], -1
             continue
-        top = int(row.argmax())
         if top != label:
             close()
             run, label = [], top
@@ -434,12 +469,13 @@ ProbsFn = Callable[[torch.Tensor], "torch.Tensor | tuple[torch.Tensor, list[str]
 
 
 def run_timeline(path: str, pre: Preprocess, classes: list[str], probs_fn: ProbsFn, *,
-                 window: str | float | None = None,
-                 stride: str | float | None = None, smooth: int = 1, top_k: int = 5, batch_windows: int = 8,
+                 window: str | float | None = None, stride: str | float | None = None, smooth: int = 1,
+                 min_segment: str | float | None = None, top_k: int = 5, batch_windows: int = 8,
                  prefetch_batches: int = 2, progress: bool = True,
                  source: FrameSource | None = None) -> TimelineResult:
     """The timeline of ``path`` (see the module docstring). ``probs_fn`` maps views ``(b, V, C, T, H, W)`` to
-    probabilities ``(b, K)``, or to ``(probs, settings, gmacs)`` per window (a cascade).
+    probabilities ``(b, K)``, or to ``(probs, settings, gmacs)`` per window (a cascade). ``min_segment`` (seconds or
+    ``"Nf"`` frames, like ``window``): runs of windows shorter than it are absorbed by a neighbour.
 
     Raises:
         InputError: the file cannot be opened at all (a stretch that does not decode is reported instead).
@@ -459,6 +495,7 @@ def run_timeline(path: str, pre: Preprocess, classes: list[str], probs_fn: Probs
     default = clip_span(pre)
     win = parse_span(window, fps, default, "window")
     step = parse_span(stride, fps, max(1, win // 2), "stride")
+    shortest = parse_span(min_segment, fps, 0, "min-segment")
     smooth_probs(torch.zeros(0, 1), smooth)                              # checks the width before any work
     notes = []
     if n < win:
@@ -490,8 +527,9 @@ def run_timeline(path: str, pre: Preprocess, classes: list[str], probs_fn: Probs
     probs = smooth_probs(raw, smooth)
     bounds = owner_bounds([w.start for w in plan], plan[0].length, n)
     result = TimelineResult(path, fps, n, plan[0].length, step, list(classes), [w.start for w in plan], probs, raw,
-                            top_k=top_k, smooth=smooth, notes=notes, settings=settings, gmacs=gmacs)
-    result.segments = merge_segments(probs, bounds, classes, fps)
+                            top_k=top_k, smooth=smooth, min_segment=shortest, notes=notes, settings=settings,
+                            gmacs=gmacs)
+    result.segments = merge_segments(probs, bounds, classes, fps, shortest)
     result.unreadable = unreadable_stretches(failed, bounds, fps)
     if len(failed) == len(plan):
         notes.append("no window decoded")
