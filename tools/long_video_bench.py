@@ -215,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         p = Predictor.from_pretrained(args.runs[0], verbose=False)
         rows = lb.sweep(p, videos, windows=("29f", "48f"), strides=("7f", "14f", "29f"))
         rows += lb.sweep(p, videos, windows=("29f",), strides=("7f", "14f"), smooths=(3, 5, 9))
+        rows += lb.sweep(p, videos, windows=("29f",), strides=("14f",), smooths=(1, 3), min_segments=("1.5", "2.5"))
         rows += lb.sweep(p, videos, windows=("32f",), strides=("32f",))     # aligned with the clips: an oracle
         print(f"\n{args.runs[0]} at {p.setting.describe()}:\n")
         print(lb.markdown(rows))
