@@ -34,10 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mmlookup import Predictor  # noqa: E402
 from mmlookup.data.longvideo import LongVideoCfg, write_long_video  # noqa: E402
 from mmlookup.inference import longbench as lb  # noqa: E402
+from mmlookup.inference import timeline as tl  # noqa: E402
 from mmlookup.inference.cascade import Cascade, calibrate, confidence, levels_for, parse_cascade  # noqa: E402
-from mmlookup.inference.timeline import TimelineResult, merge_segments, owner_bounds, sample_windows  # noqa: E402
 
 THRESHOLDS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, math.inf)
+SMOOTH, MIN_SEGMENT_S = 3, 2.5        # the long-video scores of the cascade table: --smooth 3 --min-segment 2.5
 CASCADES = {"lookupvit": "1x2x2,2x2x2,2x4x4", "evit": "rho=0.5,0.7,1.0", "tome": "r=8,4,0"}
 
 
@@ -58,7 +59,7 @@ def stage_probs_on_clips(cascade: Cascade, paths: list[str]) -> list[torch.Tenso
     return [cascade.stage_probs(j, views) for j in range(len(cascade.stages))]
 
 
-def stage_timelines(cascade: Cascade, video: str) -> list[TimelineResult]:
+def stage_timelines(cascade: Cascade, video: str) -> list[tl.TimelineResult]:
     """One timeline per stage (the predictor's fixed setting swapped for the stage's)."""
     p = cascade.predictor
     out = []
@@ -73,9 +74,12 @@ def pick(stage: list[torch.Tensor], confs: torch.Tensor, threshold: float) -> tu
     return probs, level
 
 
-def rescored(t: TimelineResult, probs: torch.Tensor, truth: lb.Truth) -> dict:
-    t2 = TimelineResult(t.path, t.fps, t.num_frames, t.window, t.stride, t.classes, t.starts, probs, probs)
-    t2.segments = merge_segments(probs, owner_bounds(t.starts, t.window, t.num_frames), t.classes, t.fps)
+def rescored(t: tl.TimelineResult, raw: torch.Tensor, truth: lb.Truth) -> dict:
+    """Score per-window probabilities as the timeline would with ``--smooth 3 --min-segment 2.5``."""
+    probs = tl.smooth_probs(raw, SMOOTH)
+    t2 = tl.TimelineResult(t.path, t.fps, t.num_frames, t.window, t.stride, t.classes, t.starts, probs, raw)
+    t2.segments = tl.merge_segments(probs, tl.owner_bounds(t.starts, t.window, t.num_frames), t.classes, t.fps,
+                                 int(round(MIN_SEGMENT_S * t.fps)))
     return lb.score_timeline(t2, truth)
 
 
@@ -111,7 +115,7 @@ def evaluate_run(run: Path, family: str, videos: list[str], measure: str, budget
         long_cost = float(np.mean(np.concatenate([gm[lv.numpy()] for _, lv in picks])))
         rows.append(row(f"C={c:g}", "cascade", vp, float(gm[vl.numpy()].mean()), [pp for pp, _ in picks], long_cost))
     budget = budget_fraction * max(cascade.gmacs)
-    views = sample_windows(calibration_video, p.loaded.preprocess, count=64)
+    views = tl.sample_windows(calibration_video, p.loaded.preprocess, count=64)
     calib = [cascade.stage_probs(j, views) for j in range(len(cascade.stages) - 1)]
     try:
         c, _ = calibrate(torch.stack([confidence(s, measure) for s in calib]), cascade.gmacs, budget)
@@ -176,8 +180,9 @@ def plot(rows: list[dict], out: Path) -> None:
                     ax.errorbar([r[cost]], [r[acc]], yerr=[r[acc + "_std"]], fmt=marker, color=col, ms=8 if
                                 marker == "o" else 12, markeredgecolor="black", markeredgewidth=0.6, capsize=3)
                     if r["kind"] == "fixed":
-                        ax.annotate(r["setting"], (r[cost], r[acc]), textcoords="offset points", xytext=(4, -10),
-                                    fontsize=7)
+                        k = sum(1 for q in rows if q["family"] == fam and q["kind"] == "fixed" and q[cost] < r[cost])
+                        ax.annotate(r["setting"], (r[cost], r[acc]), textcoords="offset points",
+                                    xytext=(4, -11 if k % 2 else 5), fontsize=7)
         ax.set_xlabel("mean GMACs per view (window)")
         ax.set_ylabel(title)
         ax.grid(True, alpha=0.3)
