@@ -121,6 +121,18 @@ def test_unreadable_stretch_is_reported_with_its_time_range_and_the_rest_goes_on
     assert all(s.end_s <= stretch.start_s or s.start_s >= stretch.end_s for s in result.segments)
 
 
+def test_a_damaged_real_file_reports_stretches_and_labels_the_rest(video, tmp_path):
+    damaged = tmp_path / "damaged.mp4"
+    data = bytearray(video.read_bytes())
+    data[len(data) // 2:len(data) // 2 + len(data) // 10] = bytes(len(data) // 10)   # zeros over 10% mid-file
+    damaged.write_bytes(bytes(data))
+    result = tl.run_timeline(str(damaged), PRE, class_names("demo"), uniform, progress=False)
+    assert result.unreadable and all(u.reason.startswith("DECORDError: ") and "[" not in u.reason
+                                     for u in result.unreadable)
+    covered = sum(s.end_s - s.start_s for s in result.segments) + sum(u.end_s - u.start_s for u in result.unreadable)
+    assert covered == pytest.approx(result.duration_s, abs=1e-3) and result.segments
+
+
 def test_real_files_short_missing_and_not_a_video(folder, tmp_path):
     p = Predictor.from_pretrained(folder, verbose=False)
     short = tmp_path / "short.mp4"

@@ -20,6 +20,7 @@ import csv
 import json
 import math
 import queue
+import re
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -109,7 +110,7 @@ class FrameSource(Protocol):
 
 
 class DecordSource:
-    """One decord ``VideoReader`` kept open over the whole timeline (reopened after a failed batch), frames scaled
+    """One decord ``VideoReader`` kept open over the whole timeline (reopened after a failure), frames scaled
     to ``short_side`` by the decoder; only the asked frames are ever decoded into memory."""
 
     def __init__(self, path: str, short_side: int = 0) -> None:
@@ -124,12 +125,19 @@ class DecordSource:
         self.fps = float(self.reader.get_avg_fps()) or 1.0
 
     def get(self, indices: list[int]) -> np.ndarray:
+        """The frames at ``indices``; after a failure, tried once more on a freshly opened reader (decord's state
+        after an error depends on what it decoded before, so a retry on a fresh reader makes the outcome a property
+        of the frames asked for)."""
         from mmlookup.data.decode import open_video
 
         try:
             return self.reader.get_batch(indices).asnumpy()
         except Exception:
-            self.reader = open_video(self.path, self.short_side)  # a failed seek can leave decord's state broken
+            self.reader = open_video(self.path, self.short_side)
+        try:
+            return self.reader.get_batch(indices).asnumpy()
+        except Exception:
+            self.reader = open_video(self.path, self.short_side)
             raise
 
 
@@ -140,9 +148,13 @@ class _Batch:
     failed: list[tuple[int, str]]            # (position, reason)
 
 
+_DECORD_NOISE = re.compile(r"\[\d\d:\d\d:\d\d\] \S+:\d+: |Check failed: ")
+
+
 def _short(err: BaseException) -> str:
-    text = " ".join(str(err).split())
-    return f"{type(err).__name__}: {text[:120]}" if text else type(err).__name__
+    """The decoder's reason in one short line (decord's time stamps and source locations dropped)."""
+    text = _DECORD_NOISE.sub("", " ".join(str(err).split()))
+    return f"{type(err).__name__}: {text[:160]}" if text else type(err).__name__
 
 
 def _read_batches(source: FrameSource, plan: list[Window], batch_windows: int,
