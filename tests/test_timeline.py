@@ -86,6 +86,32 @@ def test_streaming_decodes_window_batches_never_the_whole_video(video):
     assert result.segments and result.unreadable == [] and result.notes == []
 
 
+def test_prefetch_runs_ahead_in_another_thread_by_at_most_depth():
+    import threading
+    import time
+
+    produced, threads = [], set()
+
+    def items():
+        for i in range(8):
+            threads.add(threading.current_thread().name)
+            produced.append(i)
+            yield i
+
+    ahead = []
+    for i in tl.prefetch(items(), depth=2):
+        time.sleep(0.02)                                                     # the consumer is the slow side
+        ahead.append(len(produced) - (i + 1))
+    assert threads == {"timeline-decode"} and max(ahead) <= 3 and max(ahead) >= 1
+
+    def broken():
+        yield 1
+        raise RuntimeError("decoder died")
+
+    with pytest.raises(RuntimeError, match="decoder died"):
+        list(tl.prefetch(broken()))
+
+
 def test_segments_merge_windows_with_the_same_label_and_tile_the_video():
     eye = torch.eye(3) * 0.7 + 0.1
     probs = torch.stack([eye[0], eye[0], eye[1], eye[1], eye[1], eye[0]])
@@ -257,6 +283,14 @@ def test_perfect_timeline_scores_100_and_the_cli_writes_everything(folder, video
     data = json.loads((tmp_path / "t.json").read_text())
     assert data["segments"] and data["windows"][0]["labels"] and data["frames"] == 240
     assert (tmp_path / "t.csv").read_text().startswith("kind,start_s,end_s,label,score,setting\nsegment,0.000,")
+    budget = 0.03
+    assert main(["predict", str(folder), str(video), "--timeline", "--cascade", "1x2x2,2x2x2,2x4x4", "--gmacs-budget",
+                 str(budget), "--json", str(tmp_path / "c.json"), "--no-progress"]) == 0
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert data["setting"] == "cascade" and data["calibration"]["mean_gmacs"] <= budget
+    assert data["calibration"]["clips"] == len(data["windows"])                # 17 windows, fewer than 64
+    assert {w["setting"] for w in data["windows"]} <= {"grid 1x2x2", "grid 2x2x2", "grid 2x4x4"}
+    assert "escalate while margin <" in capsys.readouterr().out
     for extra, message in ((["--timeline", "--cascade", "1x2x2,2x2x2"], "--cascade needs --confidence C or "
                             "--gmacs-budget X"), (["--smooth", "3"], "--smooth needs --timeline")):
         with pytest.raises(SystemExit) as exit_:
