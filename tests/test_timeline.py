@@ -255,6 +255,14 @@ def test_long_video_ground_truth_and_metrics(video):
     assert all(a.end == b.start and a.label != b.label for a, b in zip(truth.segments, truth.segments[1:]))
     assert ground_truth(LongVideoCfg(seconds=20, seed=3, size=32))["segments"] == json.loads(video.with_suffix(".json")
                                                                                     .read_text())["segments"]
+    m16 = ground_truth(LongVideoCfg(seconds=30, classes="motion16", seed=1))
+    assert m16["fps"] == 8 and {s["label"] for s in m16["segments"]} <= set(class_names("motion16"))
+    from mmlookup.data.longvideo import _clip_frames
+
+    frames = _clip_frames(np.random.default_rng(0), LongVideoCfg(classes="motion16", size=32).resolved(), "approaching")
+    assert frames.shape == (8, 32, 32, 3)
+    with pytest.raises(ValueError, match="unknown class set"):
+        LongVideoCfg(classes="k700").resolved()
     segs = [(s.label, s.start, s.end) for s in truth.segments]
     assert segment_f1(segs, segs) == (100.0, 100.0, 100.0)
     shifted = [(lab, a + (b - a) // 3, b + (b - a) // 3) for lab, a, b in segs]   # IoU 0.5 exactly: still a match
