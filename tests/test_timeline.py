@@ -70,6 +70,8 @@ def test_spans_and_windows_cover_the_video_and_sample_like_test_clips():
     plan = tl.plan_windows(100, PRE, 29, 14)
     assert [w.start for w in plan] == [0, 14, 28, 42, 56, 70, 71]           # the last window ends on the last frame
     assert plan[1].indices.tolist() == [[14 + 4 * k for k in range(8)]]     # dense, centred: span 29 fills it
+    seg = tl.plan_windows(100, Preprocess(num_frames=8, img_size=32, sampling="segment"), 40, 20)
+    assert seg[1].indices.tolist() == [[20 + int(2.5 + 5 * k) for k in range(8)]]   # TSN centres inside the window
     short = tl.plan_windows(10, PRE, 29, 14)
     assert len(short) == 1 and short[0].length == 10 and short[0].indices.max() < 10   # loops as the recipe does
 
