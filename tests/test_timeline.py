@@ -206,6 +206,19 @@ def test_cascade_escalates_only_unsure_items_and_pays_every_stage_it_ran():
     assert level.tolist() == [0, 0, 0, 0] and len(calls) == 1
 
 
+def test_the_simulated_cost_is_what_the_running_cascade_spends():
+    g = torch.Generator().manual_seed(0)
+    stage_probs = [torch.softmax(torch.randn(50, 5, generator=g) * 2, -1) for _ in range(3)]
+    gmacs = [1.0, 2.0, 4.0]
+    x = torch.arange(50)
+    confs = torch.stack([confidence(p) for p in stage_probs[:-1]])
+    for c in (0.0, 0.2, 0.5, 0.9, float("inf")):
+        fns = [lambda idx, p=p: p[idx] for p in stage_probs]
+        probs, level, spent = escalate(fns, gmacs, x, c)
+        assert float(spent.mean()) == pytest.approx(cascade_cost(confs, gmacs, c))
+        assert torch.equal(probs, torch.stack(stage_probs)[level, x])
+
+
 def test_calibration_meets_the_budget_with_the_largest_threshold():
     confs = torch.tensor([[0.1, 0.2, 0.3, 0.9], [0.05, 0.5, 0.6, 0.95]])    # after stage 0 and stage 1
     gmacs = [1.0, 2.0, 4.0]                                                   # cumulative 1, 3, 7
