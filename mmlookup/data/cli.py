@@ -212,6 +212,29 @@ def synth_main(argv: list[str]) -> int:
     return 0
 
 
+def longvideo_main(argv: list[str]) -> int:
+    """``mmlookup data longvideo OUT.mp4``: see :mod:`mmlookup.data.longvideo`."""
+    from mmlookup.data.longvideo import CLASS_SETS, LongVideoCfg, write_long_video
+
+    p = argparse.ArgumentParser(prog="mmlookup data longvideo", description="Write a long synthetic video of clips of "
+                                "known classes and its ground-truth segments (OUT.json) for the long-video benchmark.")
+    p.add_argument("out", help="output video (.mp4); the ground truth goes beside it as .json")
+    p.add_argument("--minutes", type=float, default=1.0, help="length (default 1)")
+    p.add_argument("--classes", default="demo", choices=CLASS_SETS, help="the demo's 8 motions or motion16's 16")
+    p.add_argument("--size", type=int, default=112, help="frame side (default 112, the synthetic set's)")
+    p.add_argument("--max-clips", type=int, default=4, help="a segment is 1..N clips of its class (default 4)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    try:
+        truth = write_long_video(args.out, LongVideoCfg(seconds=args.minutes * 60, classes=args.classes,
+                                                        size=args.size, max_clips=args.max_clips, seed=args.seed))
+    except ValueError as err:
+        p.error(str(err))
+    print(f"wrote {args.out}: {truth['frames']} frames at {truth['fps']} fps, {len(truth['segments'])} segments "
+          f"(ground truth {os.path.splitext(args.out)[0]}.json)")
+    return 0
+
+
 def resize_main(argv: list[str]) -> int:
     """``mmlookup data resize SRC DST``: see :mod:`mmlookup.data.resize`."""
     from mmlookup.data.resize import main as resize
@@ -219,17 +242,19 @@ def resize_main(argv: list[str]) -> int:
     return resize(argv)
 
 
-SUBCOMMANDS = {"synth": synth_main, "scan": scan_main, "stats": stats_main, "resize": resize_main}
+SUBCOMMANDS = {"synth": synth_main, "scan": scan_main, "stats": stats_main, "resize": resize_main,
+               "longvideo": longvideo_main}
 
 
 def main(argv: list[str]) -> int:
     """Dispatch ``mmlookup data SUBCOMMAND``."""
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in SUBCOMMANDS:
-        print("usage: mmlookup data {synth,scan,stats,resize} ...\n"
+        print("usage: mmlookup data {synth,scan,stats,resize,longvideo} ...\n"
               "  synth OUT [--seed S] [--tiny] [sizes]   write the synthetic dataset\n"
               "  scan ANNOTATIONS [ROOT]                 list missing/undecodable videos (exit 1 if any)\n"
               "  stats ANNOTATIONS [ROOT]                frames / fps / resolution distributions\n"
-              "  resize SRC DST [--short-side 256]       re-encode videos to a short side with a short GOP",
+              "  resize SRC DST [--short-side 256]       re-encode videos to a short side with a short GOP\n"
+              "  longvideo OUT.mp4 [--minutes 1]         a long video of known segments (+ OUT.json)",
               file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     return SUBCOMMANDS[argv[0]](argv[1:])

@@ -3,7 +3,10 @@
 Upload (or pick an example) video or image; the page shows the top-5 classes as a bar chart, the token map of
 ``mmlookup visualize`` (:mod:`mmlookup.viz`), the GMACs per view and the measured latency of the setting in use,
 and a caption when a captioning run is given. A control (compressed grid / keep rate / r / ATS budget, or a GMACs
-budget) re-runs the current file at once. Unreadable inputs are shown with their reason and counted.
+budget) re-runs the current file at once. Unreadable inputs are shown with their reason and counted. For a long
+video, **timeline** draws its label bands and segments (:mod:`mmlookup.inference.timeline`), optionally through a
+cascade of settings (:mod:`mmlookup.inference.cascade`; the picture then shows which setting answered each window),
+with a progress bar while it runs.
 
 Offline: Gradio's analytics are off, no share link is made, no web font is requested (system fonts), and
 server-side rendering (a Node process) is off. Needs the optional extra ``pip install mmlookup[app]``.
@@ -185,6 +188,44 @@ class DemoApp:
         res.status = self._counts(f"predicted {name}{notes}", counts)
         return res
 
+    def timeline(self, path: str | None, cascade: str = "", confidence: float | None = None,
+                 smooth: int = 3, counts: dict[str, int] | None = None) -> tuple[str | None, str]:
+        """A long video's timeline (:meth:`Predictor.predict_timeline`): the picture (label bands, top score and, with
+        a cascade, the setting that answered each window) and a markdown table of the segments. Never raises for a
+        bad file or bad cascade text: the reason is the markdown."""
+        from mmlookup.inference.inputs import InputError
+
+        if not path:
+            return None, "upload a long video, then press **timeline**"
+        p, name = self.predictor, Path(path).name
+        try:
+            runner = None
+            if cascade and cascade.strip():
+                from mmlookup.inference.cascade import Cascade, parse_cascade
+
+                if confidence is None:
+                    return None, "give the cascade a confidence threshold C (0..1)"
+                runner = Cascade(p, parse_cascade(p.loaded, cascade), threshold=float(confidence))
+            result = p.predict_timeline(path, smooth=smooth, cascade=runner, progress=True)
+        except InputError as err:
+            counts = self.counts if counts is None else counts
+            counts["unreadable"] += 1
+            return None, self._counts(f"**unreadable: {name}**: {hide_upload_path(err.reason, path)}", counts)
+        except ValueError as err:
+            return None, f"**cannot run:** {hide_upload_path(str(err), path)}"
+        from mmlookup.viz.timeline import plot_timeline
+
+        picture = plot_timeline(result, self.out_dir / f"timeline_{len(list(self.out_dir.iterdir()))}.png")
+        lines = [f"**{name}**: {result.duration_s:.1f} s, {len(result.starts)} windows of {result.window} frames "
+                 f"every {result.stride}, {result.windows_per_s:.1f} windows/s" +
+                 (f"; {runner.describe()}; mean {result.to_dict()['mean_gmacs_per_window']:.4g} GMACs per window"
+                  if runner else f"; {p.setting.describe()}"), "",
+                 "| start s | end s | label | score |", "|---|---|---|---|"]
+        lines += [f"| {s.start_s:.2f} | {s.end_s:.2f} | {s.label} | {s.score:.3f} |" for s in result.segments]
+        lines += [f"| {u.start_s:.2f} | {u.end_s:.2f} | *unreadable* | {u.reason} |" for u in result.unreadable]
+        lines += [f"note: {n}" for n in result.notes]
+        return str(picture), "\n".join(lines)
+
     @staticmethod
     def _counts(head: str, c: dict[str, int]) -> str:
         return f"{head}  \ninputs so far: {c['predicted']} predicted ({c['with notes']} with notes), " \
@@ -282,8 +323,21 @@ def build_blocks(app: DemoApp, examples: list[str] | None = None):
                 caption = gr.Textbox(label="caption", visible=app.captioner is not None, elem_id="caption")
                 status = gr.Markdown(elem_id="status")
         token_map = gr.Image(label="token map", type="filepath", elem_id="token_map")
+        with gr.Accordion("long video: timeline of labels (and adaptive compute)", open=False):
+            with gr.Row():
+                cascade = gr.Textbox(label="cascade settings, cheapest first (e.g. 1x2x2,2x2x2,2x4x4; empty: the "
+                                     "setting above)", elem_id="cascade")
+                threshold = gr.Number(value=0.3, label="escalate while top-2 margin < C", elem_id="confidence")
+                go = gr.Button("timeline", elem_id="timeline_button")
+            picture = gr.Image(label="timeline", type="filepath", elem_id="timeline")
+            segments = gr.Markdown(elem_id="segments")
 
         counts = gr.State(new_counts)  # one per browser session: "inputs so far" are that page's
+
+        def timeline(path, cascade_text, c, seen, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - Gradio's API
+            return (*app.timeline(path, cascade_text, c, counts=seen), seen)
+
+        go.click(timeline, inputs=[media, cascade, threshold, counts], outputs=[picture, segments, counts])
 
         def run(path, choice, gmacs_budget, seen):
             r = app.analyse(path, choice, gmacs_budget, seen)

@@ -258,3 +258,45 @@ class Predictor:
         self.summary = Summary(len(results), sum(r.ok for r in results), sum(not r.ok for r in results),
                                sum(bool(r.ok and r.notes) for r in results), time.perf_counter() - start)
         return results
+
+    # ------------------------------------------------------------------------------------------------ long videos
+
+    def predict_timeline(self, path: str | Path, *, window: str | float | None = None,
+                         stride: str | float | None = None, smooth: int = 1,
+                         min_segment: str | float | None = None, top_k: int | None = None,
+                         cascade: Any = None, progress: bool = True, batch_windows: int | None = None,
+                         prefetch: int = 2):
+        """A timeline of labels over a long video: windows read as the recipe reads test clips, decoded as a stream
+        in a background thread, classified in batches, merged into segments (:mod:`mmlookup.inference.timeline`).
+
+        Args:
+            path: a video file.
+            window: window length: seconds (``2.5`` or ``"2.5s"``) or frames (``"29f"``); default one test clip's
+                span.
+            stride: step between window starts (same units); default half the window.
+            smooth: moving average of the probabilities over this many windows (odd; 1 = none).
+            min_segment: shortest segment (same units as ``window``): shorter runs of windows take a neighbour's
+                label (the one more probable over them); default none.
+            top_k: labels kept per window (default the predictor's ``top_k``).
+            cascade: a :class:`~mmlookup.inference.cascade.Cascade` with its threshold set: each window runs its
+                settings cheapest first (adaptive compute) instead of the predictor's one setting.
+            progress: a progress bar with ETA.
+            batch_windows: windows per forward pass (default: ``batch_size`` views' worth, at least 1).
+            prefetch: decoded batches kept ready ahead of the model (decoding overlaps compute).
+
+        Returns:
+            a :class:`~mmlookup.inference.timeline.TimelineResult` (``segments``, ``unreadable``, ``notes``,
+            ``to_dict()``, ``write_json``, ``write_csv``).
+
+        Raises:
+            InputError: the file cannot be opened at all (a stretch that does not decode is reported instead).
+        """
+        from mmlookup.inference.timeline import run_timeline
+
+        pre = self.loaded.preprocess
+        if batch_windows is None:
+            batch_windows = max(1, self.batch_size // max(1, pre.num_clips * pre.num_crops))
+        return run_timeline(str(path), pre, self.classes, cascade if cascade is not None else self.probabilities,
+                            window=window, stride=stride, smooth=smooth, min_segment=min_segment,
+                            top_k=top_k or self.top_k,
+                            batch_windows=batch_windows, prefetch_batches=prefetch, progress=progress)
