@@ -6,8 +6,9 @@
     predictor.predict(["a.mp4", "b.jpg"])    # one list per input (Hugging Face pipelines' shape)
     probs = predictor.probabilities(clips)   # batched tensors (B, C, T, H, W), normalised: (B, classes)
 
-``mmlookup predict`` and ``mmlookup app`` are thin layers over it. Views are averaged as softmax probabilities
-and LookupViT's two heads are averaged, exactly as evaluation does (DESIGN §4).
+``mmlookup predict`` and ``mmlookup app`` are thin layers over it. Views are averaged as softmax probabilities;
+the classifier's ``(B, K)`` logits already combine a two-head LookupViT's heads as evaluation does (the mean of
+their probabilities, DESIGN §4).
 """
 from __future__ import annotations
 
@@ -168,7 +169,7 @@ class Predictor:
     @torch.inference_mode()
     def probabilities(self, clips: torch.Tensor) -> torch.Tensor:
         """Class probabilities ``(B, K)`` of normalised clips ``(B, C, T, H, W)`` or views ``(B, V, C, T, H, W)``
-        (views averaged), in batches of ``batch_size`` views; heads averaged as in evaluation."""
+        (views averaged), in batches of ``batch_size`` views; softmax of the classifier's ``(B, K)`` logits."""
         if clips.ndim == 5:
             clips = clips[:, None]
         if clips.ndim != 6:
@@ -178,8 +179,8 @@ class Predictor:
         out = []
         for i in range(0, len(flat), self.batch_size):
             x = flat[i:i + self.batch_size].to(self.device, self.dtype)
-            logits = self.model(x, self.grid) if self.grid is not None else self.model(x)
-            out.append(logits.float().softmax(-1).mean(1).cpu())            # (n, K): heads averaged
+            logits = self.model(x, self.grid) if self.grid is not None else self.model(x)   # (n, K), heads combined
+            out.append(logits.float().softmax(-1).cpu())
         return torch.cat(out).unflatten(0, (b, v)).mean(1)
 
     def top(self, probs: torch.Tensor, k: int | None = None) -> list[list[Label]]:
