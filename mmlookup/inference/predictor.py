@@ -2,7 +2,7 @@
 
     from mmlookup import Predictor
     predictor = Predictor.from_pretrained("runs/demo/lookupvit", gmacs_budget=0.05)
-    predictor.predict("clip.mp4")            # [[{"label": "rotating clockwise", "score": 0.93}, ...]]
+    predictor.predict("clip.mp4")            # [{"label": "rotating clockwise", "score": 0.93}, ...]
     predictor.predict(["a.mp4", "b.jpg"])    # one list per input (Hugging Face pipelines' shape)
     probs = predictor.probabilities(clips)   # batched tensors (B, C, T, H, W), normalised: (B, classes)
 
@@ -21,6 +21,7 @@ import torch
 
 from mmlookup.inference.budget import Setting, apply, choose_by_gmacs, choose_by_latency, current_setting
 from mmlookup.inference.inputs import InputError, InputItem, Views, expand_inputs, read_views
+from mmlookup.inference.preprocess import check_clips
 from mmlookup.inference.source import Grid, LoadedModel, describe, load_for_inference, set_dtype
 
 Label = dict[str, Any]
@@ -169,11 +170,17 @@ class Predictor:
     @torch.inference_mode()
     def probabilities(self, clips: torch.Tensor) -> torch.Tensor:
         """Class probabilities ``(B, K)`` of normalised clips ``(B, C, T, H, W)`` or views ``(B, V, C, T, H, W)``
-        (views averaged), in batches of ``batch_size`` views; softmax of the classifier's ``(B, K)`` logits."""
+        (views averaged), in batches of ``batch_size`` views; softmax of the classifier's ``(B, K)`` logits.
+
+        Tensors are not normalised for you (``uint8`` is refused): :func:`mmlookup.create_transform` turns decoded
+        frames into this input. A wrong rank, channel axis, frame count or size, dtype, an empty batch or NaN / inf
+        values are a one-line ``ValueError`` (:func:`~mmlookup.inference.preprocess.check_clips`).
+        """
+        enc = self.model.encoder
+        size = enc.img_size[0] if isinstance(enc.img_size, (tuple, list)) else enc.img_size
+        clips = check_clips(clips, int(enc.num_frames), int(size))
         if clips.ndim == 5:
             clips = clips[:, None]
-        if clips.ndim != 6:
-            raise ValueError(f"expected clips (B, C, T, H, W) or views (B, V, C, T, H, W), got {tuple(clips.shape)}")
         b, v = clips.shape[:2]
         flat = clips.flatten(0, 1)
         out = []
@@ -197,16 +204,21 @@ class Predictor:
         return read_views(str(path), self.loaded.preprocess)
 
     def predict(self, inputs: str | Path | torch.Tensor | Sequence[str | Path], top_k: int | None = None
-                ) -> list[list[Label]]:
-        """Top-k ``[{"label", "score"}]`` per input: file paths (one or many) or a clip tensor (see
-        :meth:`probabilities`).
+                ) -> list[Label] | list[list[Label]]:
+        """Top-k ``[{"label", "score"}]``, as a Hugging Face pipeline returns them: one path (or one clip tensor
+        ``(C, T, H, W)``) gives one flat list; a list of paths or a batch ``(B, C, T, H, W)`` / views
+        ``(B, V, C, T, H, W)`` gives one list per input (see :meth:`probabilities` for tensors).
 
         Raises:
             InputError: a path that cannot be read (``predict_files`` reports and goes on instead).
+            ValueError: a tensor that is not this model's input.
         """
         if isinstance(inputs, torch.Tensor):
+            if inputs.ndim == 4:
+                return self.top(self.probabilities(inputs[None]), top_k)[0]
             return self.top(self.probabilities(inputs), top_k)
-        paths = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+        single = isinstance(inputs, (str, Path))
+        paths = [inputs] if single else list(inputs)
         for path in paths:
             if Path(path).is_dir():
                 raise InputError(str(path), "a folder: predict takes files (predict_files expands folders)")
@@ -214,7 +226,8 @@ class Predictor:
         for r in results:
             if r.error is not None:
                 raise InputError(r.path, r.error)
-        return [r.labels for r in results]
+        labels = [r.labels for r in results]
+        return labels[0] if single else labels
 
     def predict_files(self, inputs: Iterable[str | Path], *, top_k: int | None = None, progress: bool = True,
                       expand: bool = True) -> list[FileResult]:
