@@ -322,3 +322,34 @@ def test_tensor_users_get_the_evaluation_transform_and_one_line_errors(data, run
             p.probabilities(tensor)
         assert "\n" not in str(err.value)
     torch.testing.assert_close(p.probabilities(good.double()), p.probabilities(good))   # other floats are cast
+
+
+def test_export_onnx_and_predict_with_onnxruntime_give_the_default_backends_labels(data, runs, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "onnx"
+    assert main(["export", str(runs["lookupvit"]), str(out), "--format", "onnx", "--grid", "1x2x2"]) == 0
+    deploy = json.loads((out / "deploy.json").read_text())["onnx"]
+    assert deploy["setting"]["grid"] == [1, 2, 2] and deploy["input_shape"][0] == "batch"
+    pre = json.loads((out / "preprocessor_config.json").read_text())
+    assert pre["num_frames"] == 4 and pre["crop_size"] == {"height": 32, "width": 32}
+    assert json.loads((out / "config.json").read_text())["id2label"]
+    clips = sorted((data / "videos").rglob("*.mp4"))[:4]
+    results = {}
+    for backend in ("pytorch", "onnxruntime"):
+        capsys.readouterr()
+        js = tmp_path / f"{backend}.json"
+        setting = ["--grid", "1x2x2"] if backend == "pytorch" else []       # the graph was exported at 1x2x2
+        assert main(["predict", str(out), *map(str, clips), *setting, "--json", str(js), "--backend", backend]) == 0
+        results[backend] = json.loads(js.read_text())["results"]
+    for a, b in zip(results["pytorch"], results["onnxruntime"]):
+        assert [x["label"] for x in a["labels"]] == [x["label"] for x in b["labels"]]
+        assert [x["score"] for x in a["labels"]] == pytest.approx([x["score"] for x in b["labels"]], abs=1e-5)
+    p = Predictor.from_pretrained(out, backend="onnxruntime", verbose=False)
+    assert p.grid == (1, 2, 2) and "onnxruntime" in p.describe()
+    with pytest.raises(ValueError, match="exported with"):
+        p.configure(grid="2x2x2")
+    with pytest.raises(ValueError, match="needs a folder with model.onnx"):
+        Predictor.from_pretrained(runs["lookupvit"], backend="onnxruntime", verbose=False)
+    with pytest.raises(SystemExit) as err:
+        main(["export", str(runs["lookupvit"]), str(tmp_path / "x"), "--keep-rate", "0.5", "--format", "onnx"])
+    assert err.value.code == 2 and "--keep-rate is for evit models" in capsys.readouterr().err

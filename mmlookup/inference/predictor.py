@@ -77,7 +77,7 @@ class Predictor:
                  batch_size: int = 8, top_k: int = 5, views: str | tuple[int, int] | None = None,
                  grid: Grid | str | None = None, keep_rate: float | None = None, r: int | None = None,
                  budget: Any = "unset", gmacs_budget: float | None = None, latency_budget: float | None = None,
-                 verbose: bool = True) -> None:
+                 verbose: bool = True, backend: str = "pytorch") -> None:
         if batch_size < 1 or top_k < 1:
             raise ValueError(f"batch_size and top_k must be >= 1, got {batch_size} and {top_k}")
         if gmacs_budget is not None and latency_budget is not None:
@@ -92,6 +92,11 @@ class Predictor:
         self.latency_ms: float | None = None
         self.model = loaded.model
         self.grid: Grid | None = None
+        self.backend, self._ort = backend, None
+        if backend == "onnxruntime":
+            self._ort = self._open_onnx(loaded, dtype)
+        elif backend != "pytorch":
+            raise ValueError(f"unknown backend {backend!r}; valid: pytorch, onnxruntime")
         self.configure(grid=grid, keep_rate=keep_rate, r=r, budget=budget, gmacs_budget=gmacs_budget,
                        latency_budget=latency_budget)
 
@@ -103,7 +108,9 @@ class Predictor:
         ``batch_size`` (views per forward pass), ``top_k``, ``views`` (``"CLIPSxCROPS"``; default the recipe's
         test protocol), ``grid`` (LookupViT), ``keep_rate`` (EViT), ``r`` (ToMe), ``budget`` (ATS),
         ``gmacs_budget`` / ``latency_budget`` (choose the setting: :mod:`mmlookup.inference.budget`),
-        ``checkpoint`` (a run's checkpoint name, default ``best``), ``verbose``.
+        ``checkpoint`` (a run's checkpoint name, default ``best``), ``verbose``, ``backend`` (``pytorch`` or
+        ``onnxruntime``: the folder's ``model.onnx`` from ``mmlookup export RUN OUT --format onnx``, float32, at the
+        setting it was exported with; the same outputs as the PyTorch backend to float tolerance).
         """
         checkpoint = options.pop("checkpoint", "best")
         return cls(load_for_inference(model, checkpoint=checkpoint), **options)
@@ -119,6 +126,15 @@ class Predictor:
         manual = {k: v for k, v in (("grid", grid), ("keep_rate", keep_rate), ("r", r)) if v is not None}
         if budget != "unset":
             manual["budget"] = budget
+        if self._ort is not None:
+            if manual or gmacs_budget is not None or latency_budget is not None:
+                raise ValueError(f"the ONNX graph runs at the setting it was exported with ({self._ort.setting}); "
+                                 "re-export with mmlookup export --format onnx --grid/--keep-rate/--r/--budget, or "
+                                 "use --backend pytorch")
+            exported = self._ort.setting.get("grid")
+            self.setting = current_setting(loaded, grid=tuple(exported) if exported else None)
+            self.grid = self.setting.grid
+            return self.setting
         if manual and (gmacs_budget is not None or latency_budget is not None):
             raise ValueError(f"--{next(iter(manual)).replace('_', '-')} fixes the setting; a compute budget "
                              "chooses it: give one or the other")
@@ -151,6 +167,22 @@ class Predictor:
         self.setting = setting
         return setting
 
+    def _open_onnx(self, loaded: LoadedModel, dtype: str) -> Any:
+        """The onnxruntime session of a model folder's ``model.onnx``; the PyTorch model is set to the graph's
+        setting so that descriptions and input checks match what runs."""
+        from mmlookup.inference.budget import _set_knob
+        from mmlookup.inference.ort import OrtClassifier
+
+        if loaded.kind != "model folder":
+            raise ValueError(f"backend onnxruntime needs a folder with model.onnx, {loaded.source} is a {loaded.kind}: "
+                             f"mmlookup export RUN OUT --format onnx")
+        if dtype not in ("float32", "fp32"):
+            raise ValueError(f"backend onnxruntime runs the float32 graph; --dtype {dtype} is for backend pytorch")
+        session = OrtClassifier(loaded.source, device=self.device.type)
+        _set_knob(loaded.model.encoder, {k: v for k, v in session.setting.items() if k in ("keep_rate", "r",
+                                                                                             "budget")})
+        return session
+
     def _say(self, text: str) -> None:
         if self.verbose:
             print(text)
@@ -158,8 +190,9 @@ class Predictor:
     def describe(self) -> str:
         """What runs: the model line, the views and the compute setting."""
         p = self.loaded.preprocess
+        backend = "; onnxruntime (model.onnx)" if self._ort is not None else ""
         return (f"{describe(self.loaded)}; views {p.num_clips}x{p.num_crops}; setting {self.setting.describe()}; "
-                f"{self.device}, {str(self.dtype).replace('torch.', '')}")
+                f"{self.device}, {str(self.dtype).replace('torch.', '')}{backend}")
 
     @property
     def classes(self) -> list[str]:
@@ -186,7 +219,10 @@ class Predictor:
         out = []
         for i in range(0, len(flat), self.batch_size):
             x = flat[i:i + self.batch_size].to(self.device, self.dtype)
-            logits = self.model(x, self.grid) if self.grid is not None else self.model(x)   # (n, K), heads combined
+            if self._ort is not None:
+                logits = self._ort(x)                                    # (n, K) from model.onnx
+            else:
+                logits = self.model(x, self.grid) if self.grid is not None else self.model(x)  # (n, K), heads combined
             out.append(logits.float().softmax(-1).cpu())
         return torch.cat(out).unflatten(0, (b, v)).mean(1)
 
