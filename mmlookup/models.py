@@ -24,7 +24,7 @@ from mmlookup.encoders.reducing import vit_geometry
 from mmlookup.encoders.vit import VideoViT
 from mmlookup.heads import build_head, combine_logits, resolve_pool
 from mmlookup.hub import FolderMixin, register_folder_io
-from mmlookup.registry import create_encoder, resolve_checkpoint_args
+from mmlookup.registry import NO_HUB_WEIGHTS, check_encoder_arguments, create_encoder, resolve_checkpoint_args
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +138,12 @@ def create_classifier(
     Returns:
         The :class:`VideoClassifier`; ``forward(video)`` returns logits ``(B, K)`` (``forward_heads``: per head).
     """
+    if "pretrained" in encoder_kwargs:
+        raise ValueError(NO_HUB_WEIGHTS)
     if checkpoint is not None:
+        user_keys = {k for k, v in encoder_kwargs.items() if v is not None}
         name, encoder_kwargs = resolve_checkpoint_args(name, checkpoint, encoder_kwargs)
+        check_encoder_arguments(name, encoder_kwargs, user_keys, checkpoint)
     elif name is None:
         raise ValueError("create_classifier needs an encoder name or a checkpoint (an mmlookup model folder)")
     encoder = create_encoder(name, **encoder_kwargs)
@@ -315,15 +319,21 @@ def load_folder(folder: str | Path, *, map_location: str = "cpu", strict: bool =
     """Rebuild the encoder or classifier of a model folder and load its weights (no recipe needed)."""
     folder = Path(folder)
     cfg = read_model_folder_config(folder)
+    model = load_folder_config_model(cfg, read_class_names(folder))
+    load_folder_weights(model, folder, map_location=map_location, strict=strict)
+    return model.eval()
+
+
+def load_folder_config_model(cfg: dict[str, Any], class_names: list[str] | None = None) -> nn.Module:
+    """The encoder or classifier a model folder's ``config.json`` describes, with fresh weights."""
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg["encoder_kwargs"].items()}
     model: nn.Module = create_encoder(cfg["encoder"], **kwargs)
     if cfg["kind"] == "classifier":
         h = cfg["head"]
         head = build_head(model, h["pool"], h["num_classes"], h["dropout"], fc_norm=h.get("fc_norm", False),
                           fc_norm_eps=h.get("fc_norm_eps", 1e-6))
-        model = VideoClassifier(model, head, read_class_names(folder))
-    load_folder_weights(model, folder, map_location=map_location, strict=strict)
-    return model.eval()
+        model = VideoClassifier(model, head, class_names)
+    return model
 
 
 register_folder_io(folder_config, load_folder)

@@ -211,3 +211,13 @@ def test_classifiers_return_b_k_logits_combined_as_evaluation_combines_heads():
         if heads.shape[1] == 1:
             assert torch.equal(out, heads[:, 0])       # one head: its own logits
     assert model.forward_heads(x, features=True)[1].shape == (3, 1, model.encoder.embed_dim)
+
+
+def test_hub_habits_are_one_line_errors_that_say_what_to_do():
+    for build in (lambda **kw: mmlookup.create_encoder("lookupvit_base", **kw),
+                  lambda **kw: mmlookup.create_classifier("lookupvit_nano", 3, **kw)):
+        with pytest.raises(ValueError, match="downloads no weights; pass checkpoint=PATH") as err:
+            build(pretrained=True)
+        assert "\n" not in str(err.value)
+        with pytest.raises(ValueError, match="takes no argument 'colour'; valid: .*num_frames"):
+            build(colour="red")

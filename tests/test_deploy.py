@@ -94,3 +94,15 @@ def test_torch_export_pt2_runs_at_any_batch(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(program(clips), model(clips), atol=1e-5, rtol=0)
         torch.testing.assert_close(program(clips[:1]), model(clips[:1]), atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["lookupvit", "ats"])
+def test_torch_compile_equals_eager(family):
+    """``torch.compile`` (inductor, the default backend) gives the eager (B, K) logits; slow only for the compile
+    time on a CPU (the ONNX and .pt2 tests above cover tracing the same models)."""
+    model = build(family)
+    compiled = torch.compile(model)
+    clips = real_clips(3)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(clips), model(clips), atol=1e-4, rtol=1e-4)

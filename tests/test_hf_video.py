@@ -181,3 +181,10 @@ def test_reducers_run_reduced_on_an_imported_videomae(tmp_path):
             logits = model.head(out)
         assert logits.shape == (2, 1, 5) and torch.isfinite(logits).all()
         assert min(out.info["tokens_per_layer"]) < 32, family
+
+
+def test_lookupvit_from_a_videomae_folder_names_model_init_from(tmp_path):
+    videomae().save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="checkpoint's config sets act_layer.*model.init_from") as err:
+        create_classifier("lookupvit", checkpoint=tmp_path, verbose=False)
+    assert "\n" not in str(err.value)

@@ -353,3 +353,27 @@ def test_export_onnx_and_predict_with_onnxruntime_give_the_default_backends_labe
     with pytest.raises(SystemExit) as err:
         main(["export", str(runs["lookupvit"]), str(tmp_path / "x"), "--keep-rate", "0.5", "--format", "onnx"])
     assert err.value.code == 2 and "--keep-rate is for evit models" in capsys.readouterr().err
+
+
+def test_exported_folder_loads_in_transformers_with_the_clis_labels(data, runs, tmp_path, capsys, monkeypatch):
+    """AutoModelForVideoClassification and pipeline("video-classification") with trust_remote_code, offline, give
+    the top-1 label and score of mmlookup predict (the folder carries model_type, auto_map, the modeling and
+    processing files and the video preprocessor config)."""
+    transformers = pytest.importorskip("transformers")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = export_run(runs["lookupvit"], tmp_path / "hf")
+    cfg = json.loads((folder / "config.json").read_text())
+    assert cfg["model_type"] == "mmlookup" and "AutoModelForVideoClassification" in cfg["auto_map"]
+    clip = a_clip(data)
+    out = tmp_path / "cli.json"
+    assert main(["predict", str(folder), str(clip), "--json", str(out)]) == 0
+    cli = json.loads(out.read_text())["results"][0]["labels"][0]
+    pipe = transformers.pipeline("video-classification", model=str(folder), trust_remote_code=True)
+    top = pipe(str(clip))[0]
+    assert top["label"] == cli["label"] and abs(top["score"] - cli["score"]) <= 1e-4
+    model = transformers.AutoModelForVideoClassification.from_pretrained(str(folder), trust_remote_code=True)
+    views = Predictor.from_pretrained(folder, verbose=False).read(clip).video
+    with torch.no_grad():
+        probs = model(pixel_values=views[None]).logits.softmax(-1)[0]
+    assert model.config.id2label[int(probs.argmax())] == cli["label"]
+    assert abs(float(probs.max()) - cli["score"]) <= 1e-4

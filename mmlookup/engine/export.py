@@ -19,6 +19,7 @@ from typing import Any
 
 from mmlookup.checkpoints import read_class_names, tensor_shapes
 from mmlookup.config import Recipe, derive, load_recipe
+from mmlookup.hf import write_remote_code
 
 CARD = """---
 library_name: mmlookup
@@ -105,6 +106,7 @@ def export_run(run: str | Path, out: str | Path, checkpoint: str = "best", fmt: 
     )
     (out / "README.md").write_text(card)
     write_preprocessor_config(out, recipe)
+    write_remote_code(out)                                      # transformers: AutoModel / pipeline, trust_remote_code
     print(f"exported {ckpt} ({'EMA ' if use_ema else ''}step {state.step}) -> {out}")
     if fmt != "folder":
         from mmlookup.inference.budget import _set_knob

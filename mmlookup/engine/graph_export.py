@@ -105,15 +105,17 @@ def setting_of(classifier: nn.Module, grid: tuple[int, int, int] | None) -> dict
     enc = classifier.encoder
     setting: dict[str, Any] = {"encoder": enc.encoder_config["name"] if hasattr(enc, "encoder_config") else
                                type(enc).__name__}
+    if grid is None and hasattr(enc, "compressed_grid"):                 # LookupViT: its default grid
+        grid = enc.compressed_grid(None, enc.lookup_grid)
     if grid is not None:
         setting["grid"] = list(grid)
     for attr in ("keep_rate", "r"):
         if hasattr(enc, attr):
             setting[attr] = getattr(enc, attr)
     blocks = getattr(enc, "blocks", [])
-    budgets = {repr(b.budget) for b in blocks if getattr(b, "sample", False)}
-    if budgets:
-        setting["budget"] = next(b.budget for b in blocks if getattr(b, "sample", False))
+    sampling = [b for b in blocks if getattr(b, "sample", False)]
+    if sampling:
+        setting["budget"] = sampling[0].budget
     return setting
 
 
