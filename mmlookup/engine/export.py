@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from mmlookup.checkpoints import read_class_names, tensor_shapes
+from mmlookup.checkpoints import classifier_classes, read_class_names
 from mmlookup.config import Recipe, derive, load_recipe
 from mmlookup.hf import write_remote_code
 
@@ -89,7 +89,7 @@ def export_run(run: str | Path, out: str | Path, checkpoint: str = "best", fmt: 
         if SETTING_FAMILIES.get(key) != family:
             raise ValueError(f"--{key.replace('_', '-')} is for {SETTING_FAMILIES.get(key, '?')} models; this run is "
                              f"{recipe.model.encoder}")
-    num_classes = _num_classes(ckpt / "model.safetensors")
+    num_classes = classifier_classes(ckpt / "model.safetensors")
     model = build_model(recipe, num_classes)
     use_ema = recipe.eval.use_ema and (ckpt / "ema.safetensors").is_file()
     state = load_weights(model, ckpt, use_ema=use_ema)
@@ -147,14 +147,6 @@ def _run_classes(run: Path, recipe: Recipe, num_classes: int) -> list[str] | Non
         print(f"note: no class names for {run} (no classes.json, annotations not found): the folder's config.json "
               "gets no id2label, so predictions will name classes by index")
     return names
-
-
-def _num_classes(weights: Path) -> int:
-    shapes = tensor_shapes(weights)
-    for key in ("head.fc.weight", "head.fc_lookup.weight"):
-        if key in shapes:
-            return int(shapes[key][0])
-    raise ValueError(f"{weights} has no classification head (head.fc / head.fc_lookup)")
 
 
 def _data_section(recipe: Recipe) -> str:
