@@ -14,7 +14,8 @@ query* pays, ``softmax(q̄ Kᵀ/√d)`` with ``q̄`` the mean of the real tokens
 ``torch.export``) cannot express. Under :func:`fixed_token_shapes` (and whenever ``torch.export`` traces) every
 sampling layer keeps ``min(K, N)`` slots (``K`` sample points, ``N`` input patches): the distinct picks first, the
 rest masked padding, so the tokens, mask and logits are those of the ragged computation; only the padded rows cost
-work. ``searchsorted`` becomes a count of smaller CDF values and row-wise layers run on every row, padding zeroed.
+work. ``searchsorted`` becomes a count of smaller CDF values and row-wise layers run on every row, padding zeroed;
+the encoders' ``info["tokens_per_layer"]`` is then a tensor (no ``.tolist()`` in a traced graph).
 """
 from __future__ import annotations
 
