@@ -20,11 +20,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "train": ("mmlookup.engine.cli:train_main", "train from a recipe: mmlookup train RECIPE [--set k=v ...]"),
     "eval": ("mmlookup.engine.cli:eval_main", "evaluate a checkpoint: mmlookup eval RECIPE --checkpoint DIR"),
-    "export": ("mmlookup.engine.export:export_main", "a run's best checkpoint as a model folder: export RUN OUT"),
+    "export": ("mmlookup.engine.export:export_main", "a run's best checkpoint as a model folder (and ONNX / .pt2 "
+               "graph): export RUN OUT [--format onnx]"),
     "sweep": ("mmlookup.engine.sweep:main", "training-free sweep: one ViT checkpoint with EViT / ATS / ToMe at many "
               "rates (or LookupViT at its grids): table + plot"),
     "list": ("mmlookup.engine.cli:list_main", "list encoders and recipes"),
     "bench": ("mmlookup.bench.cli:main", "parameters, GFLOPs, throughput and memory of encoders (and --data)"),
+    "bench-onnx": ("mmlookup.bench.onnx:main", "onnxruntime vs PyTorch speed of every family (mmlookup[deploy])"),
     "data": ("mmlookup.data.cli:main", "data tools: synth, scan, stats"),
     "caption": ("mmlookup.captioning.cli:caption_main", "caption images or videos with a trained captioner"),
     "eval-captions": ("mmlookup.captioning.cli:eval_captions_main", "score a COCO results file against references"),

@@ -1,8 +1,9 @@
 """Classification heads on the encoder contract (DESIGN §4).
 
-A head maps an :class:`~mmlookup.encoders.base.EncoderOutput` to logits of shape ``(B, H, K)``: one row per
-head, so single-head and LookupViT's two-head classifiers share one training and evaluation path. The loss
-sums cross-entropy over heads; inference averages the heads' probabilities (:func:`combine_probs`).
+A head maps an :class:`~mmlookup.encoders.base.EncoderOutput` to per-head logits of shape ``(B, H, K)``: one row
+per head, so single-head and LookupViT's two-head classifiers share one training and evaluation path. The loss
+sums cross-entropy over heads; inference averages the heads' probabilities (:func:`combine_probs`). A classifier's
+``forward`` returns those heads combined into ``(B, K)`` (:func:`combine_logits`); ``forward_heads`` keeps them.
 
 Pooling (``model.pool``, chosen by :func:`resolve_pool`):
 
@@ -19,6 +20,8 @@ checkpoints share one naming (``head.fc.weight``). ``head.features(out)`` return
 ``(B, H, D)`` (feature distillation matches it to a teacher's).
 """
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn as nn
@@ -179,3 +182,16 @@ def build_head(encoder: nn.Module, pool: str, num_classes: int, dropout: float =
 def combine_probs(logits: torch.Tensor) -> torch.Tensor:
     """Average of the heads' softmax probabilities: ``(B, H, K)`` logits → ``(B, K)`` probabilities."""
     return logits.float().softmax(dim=-1).mean(dim=1)
+
+
+def combine_logits(logits: torch.Tensor) -> torch.Tensor:
+    """Per-head logits ``(B, H, K)`` → the classifier's ``(B, K)`` output, combined as evaluation combines heads.
+
+    One head: its logits, unchanged (an imported timm / Hugging Face classifier gives the source's own logits).
+    Several heads (LookupViT's two): ``log(mean_h softmax(logits_h))``, the log of the averaged probabilities, so
+    ``softmax`` of the output is exactly :func:`combine_probs` and ``argmax`` is evaluation's combined prediction.
+    (The mean of the heads' logits would rank classes differently.)
+    """
+    if logits.shape[1] == 1:
+        return logits[:, 0]
+    return torch.logsumexp(logits.float().log_softmax(dim=-1), dim=1) - math.log(logits.shape[1])

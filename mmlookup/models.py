@@ -22,9 +22,9 @@ from mmlookup.checkpoints import (
 from mmlookup.encoders.base import Encoder
 from mmlookup.encoders.reducing import vit_geometry
 from mmlookup.encoders.vit import VideoViT
-from mmlookup.heads import build_head, resolve_pool
+from mmlookup.heads import build_head, combine_logits, resolve_pool
 from mmlookup.hub import FolderMixin, register_folder_io
-from mmlookup.registry import create_encoder, resolve_checkpoint_args
+from mmlookup.registry import NO_HUB_WEIGHTS, check_encoder_arguments, create_encoder, resolve_checkpoint_args
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +33,20 @@ if TYPE_CHECKING:
 
 
 class VideoClassifier(nn.Module, FolderMixin):
-    """``encoder`` → ``head``; ``forward(video, grid=None)`` returns logits ``(B, H, K)`` (H heads).
+    """``encoder`` → ``head``; ``forward(video, grid=None)`` returns logits ``(B, K)``, as timm and transformers do.
+
+    With one head (ViT, EViT, ATS, ToMe, ``pool="shared"``) the output is that head's logits. LookupViT's two heads
+    (``pool="auto"``) are combined as evaluation combines them: the output is ``log`` of the mean of the two heads'
+    softmax probabilities (:func:`mmlookup.heads.combine_logits`), so ``softmax`` / ``argmax`` of it are evaluation's
+    combined probabilities and prediction. :meth:`forward_heads` gives the per-head logits ``(B, H, K)`` (training
+    sums a loss over them; evaluation reports each head's accuracy).
 
     ``save_pretrained(dir)`` / ``VideoClassifier.from_pretrained(dir)`` write and read a model folder
     (:mod:`mmlookup.hub`) that needs no recipe.
 
     Args:
         encoder: any registered encoder (the contract of ``mmlookup.encoders.base``).
-        head: a head from :mod:`mmlookup.heads`; its ``head_names`` name the rows of the logits.
+        head: a head from :mod:`mmlookup.heads`; its ``head_names`` name the rows of :meth:`forward_heads`.
         class_names: the classes in label order, when known (model folders store them as ``id2label``).
     """
 
@@ -54,12 +60,24 @@ class VideoClassifier(nn.Module, FolderMixin):
     def head_names(self) -> tuple[str, ...]:
         return tuple(self.head.head_names)
 
-    def forward(self, video: torch.Tensor, grid: tuple[int, int, int] | None = None, *,
+    def forward(self, video: torch.Tensor, grid: tuple[int, int, int] | None = None, *, heads: bool = False,
                 features: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Logits ``(B, H, K)``; with ``features=True`` also the heads' inputs ``(B, H, D)`` (distillation)."""
+        """Logits ``(B, K)``; ``heads=True``: per-head logits ``(B, H, K)`` (what :meth:`forward_heads` returns).
+
+        ``features=True`` also returns the heads' inputs ``(B, H, D)`` (feature distillation). Callers holding a
+        wrapped model (DDP, ``torch.compile``) pass ``heads=True`` through the wrapper's ``__call__``.
+        """
         out = self.encoder(video, grid=grid) if grid is not None else self.encoder(video)
         logits = self.head(out)
+        if not heads:
+            logits = combine_logits(logits)
         return (logits, self.head.features(out)) if features else logits
+
+    def forward_heads(self, video: torch.Tensor, grid: tuple[int, int, int] | None = None, *,
+                      features: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Per-head logits ``(B, H, K)``, rows named by :attr:`head_names` (``("compressed", "lookup")`` for
+        LookupViT's two heads, ``("main",)`` otherwise); ``features=True`` also returns the heads' inputs."""
+        return self(video, grid, heads=True, features=features)
 
     def no_weight_decay(self) -> set[str]:
         """Full parameter names (``encoder.``-prefixed) that the encoder exempts from weight decay."""
@@ -118,10 +136,14 @@ def create_classifier(
             clip geometry); ``None`` values keep the variant's defaults.
 
     Returns:
-        The :class:`VideoClassifier`; ``forward(video)`` returns logits ``(B, H, K)``.
+        The :class:`VideoClassifier`; ``forward(video)`` returns logits ``(B, K)`` (``forward_heads``: per head).
     """
+    if "pretrained" in encoder_kwargs:
+        raise ValueError(NO_HUB_WEIGHTS)
     if checkpoint is not None:
+        user_keys = {k for k, v in encoder_kwargs.items() if v is not None}
         name, encoder_kwargs = resolve_checkpoint_args(name, checkpoint, encoder_kwargs)
+        check_encoder_arguments(name, encoder_kwargs, user_keys, checkpoint)
     elif name is None:
         raise ValueError("create_classifier needs an encoder name or a checkpoint (an mmlookup model folder)")
     encoder = create_encoder(name, **encoder_kwargs)
@@ -297,15 +319,21 @@ def load_folder(folder: str | Path, *, map_location: str = "cpu", strict: bool =
     """Rebuild the encoder or classifier of a model folder and load its weights (no recipe needed)."""
     folder = Path(folder)
     cfg = read_model_folder_config(folder)
+    model = load_folder_config_model(cfg, read_class_names(folder))
+    load_folder_weights(model, folder, map_location=map_location, strict=strict)
+    return model.eval()
+
+
+def load_folder_config_model(cfg: dict[str, Any], class_names: list[str] | None = None) -> nn.Module:
+    """The encoder or classifier a model folder's ``config.json`` describes, with fresh weights."""
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg["encoder_kwargs"].items()}
     model: nn.Module = create_encoder(cfg["encoder"], **kwargs)
     if cfg["kind"] == "classifier":
         h = cfg["head"]
         head = build_head(model, h["pool"], h["num_classes"], h["dropout"], fc_norm=h.get("fc_norm", False),
                           fc_norm_eps=h.get("fc_norm_eps", 1e-6))
-        model = VideoClassifier(model, head, read_class_names(folder))
-    load_folder_weights(model, folder, map_location=map_location, strict=strict)
-    return model.eval()
+        model = VideoClassifier(model, head, class_names)
+    return model
 
 
 register_folder_io(folder_config, load_folder)

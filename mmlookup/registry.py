@@ -79,16 +79,42 @@ def create_encoder(
     """
     _import_families()
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if "pretrained" in kwargs:
+        raise ValueError(NO_HUB_WEIGHTS)
+    user_keys = set(kwargs)
     if checkpoint is not None:
         name, kwargs = resolve_checkpoint_args(name, checkpoint, kwargs)
     if name not in _ENCODERS:
         valid = ", ".join(sorted(_ENCODERS))
         raise ValueError(f"unknown encoder {name!r}; valid encoders: {valid}")
+    check_encoder_arguments(name, kwargs, user_keys, checkpoint)
     model = _ENCODERS[name](**kwargs)
     model.encoder_config = {"name": name, "kwargs": dict(kwargs)}
     if checkpoint is not None:
         load_checkpoint(model, checkpoint, checkpoint_format=checkpoint_format)
     return model
+
+
+NO_HUB_WEIGHTS = ("pretrained=True: mmlookup downloads no weights; pass checkpoint=PATH (a timm / torchvision / "
+                  "Hugging Face ViT file or folder, a VideoMAE / ViViT folder, a run or model folder), or train, "
+                  "distil (model.init_from) and export one (mmlookup export RUN OUT)")
+
+
+def check_encoder_arguments(name: str, kwargs: dict[str, Any], user_keys: set[str], checkpoint: Any) -> None:
+    """Arguments the encoder does not take are one line: the user's (with the valid ones), or a checkpoint config's
+    (another family's architecture: a LookupViT from a ViT / VideoMAE goes through ``model.init_from``)."""
+    unknown = sorted(set(kwargs) - set(encoder_arguments(name)))
+    if not unknown:
+        return
+    from_checkpoint = [k for k in unknown if k not in user_keys]
+    if checkpoint is not None and from_checkpoint:
+        how = ("a LookupViT starts from a ViT / VideoMAE through model.init_from (its blocks become the compressed "
+               "stream; docs/tasks/distillation.md), not checkpoint=") if name.startswith("lookupvit") else \
+              "build the family the checkpoint holds (vit, evit, ats, tome)"
+        raise ValueError(f"{name}: the checkpoint's config sets {', '.join(from_checkpoint)}, which {name} does not "
+                         f"take: {how}")
+    raise ValueError(f"{name} takes no argument {', '.join(map(repr, unknown))}; valid: "
+                     f"{', '.join(encoder_arguments(name))}")
 
 
 def resolve_checkpoint_args(name: str | None, checkpoint: Any, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:

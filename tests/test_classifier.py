@@ -35,8 +35,8 @@ def test_imported_classifier_gives_the_source_logits(kind, family):
     assert isinstance(model.head, ClsHead) and model.head.fc.out_features == 5
     with torch.no_grad():
         logits = model(img[:, :, None])
-    assert logits.shape == (2, 1, 5)
-    torch.testing.assert_close(logits[:, 0], ref, atol=1e-4, rtol=0)
+    assert logits.shape == (2, 5)
+    torch.testing.assert_close(logits, ref, atol=1e-4, rtol=0)
 
 
 def test_top_level_export_and_reduced_model_runs_on_a_clip():
@@ -45,7 +45,7 @@ def test_top_level_export_and_reduced_model_runs_on_a_clip():
                                        **{**OURS, "depth": 2}, keep_rate=0.5, reduce_layers=(1,)).eval()
     assert model.encoder.keep_rate == 0.5
     out = model(torch.randn(2, 3, 4, 32, 32))
-    assert out.shape == (2, 1, 5) and torch.isfinite(out).all()
+    assert out.shape == (2, 5) and torch.isfinite(out).all()
 
 
 def test_num_classes_required_without_a_head_and_new_head_when_it_differs(capsys):
@@ -141,7 +141,7 @@ def test_lookupvit_shared_head_switch(tmp_path):
     with torch.no_grad():
         out = model.encoder(x)
         expect = (out.compressed.mean(1) + out.tokens.mean(1)) @ model.head.fc.weight.T
-        torch.testing.assert_close(model(x)[:, 0], expect)
+        torch.testing.assert_close(model(x), expect)
     torch.save(model.state_dict(), tmp_path / "model.pth")
     again = create_classifier("lookupvit_nano", checkpoint=str(tmp_path / "model.pth"), verbose=False).eval()
     assert isinstance(again.head, SharedLookupHead)
@@ -188,7 +188,36 @@ def test_cls_token_gradient_does_not_swamp_the_rest_at_init(family):
     model = create_classifier(f"{family}_nano", 8, num_frames=8, img_size=32, verbose=False)
     assert isinstance(model.head, ClsHead)
     video = torch.randn(8, 3, 8, 32, 32, generator=torch.Generator().manual_seed(0))
-    torch.nn.functional.cross_entropy(model(video)[:, 0], torch.arange(8)).backward()
+    torch.nn.functional.cross_entropy(model(video), torch.arange(8)).backward()
     cls_grad = model.encoder.cls_token.grad.norm()
     patch_grad = model.encoder.patch_embed.proj.weight.grad.norm()
     assert cls_grad < 1.5 * patch_grad, (cls_grad, patch_grad)
+
+
+def test_classifiers_return_b_k_logits_combined_as_evaluation_combines_heads():
+    """(B, K) by default for every pooling; LookupViT's two heads give log(mean of the heads' probabilities), so
+    softmax / argmax of the output are evaluation's combined probabilities / prediction; forward_heads keeps them."""
+    from mmlookup.heads import combine_probs
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 3, 4, 32, 32)
+    for name, pool in (("lookupvit_nano", "auto"), ("lookupvit_nano", "shared"), ("vit_nano", "cls"),
+                       ("vit_nano", "mean")):
+        model = create_classifier(name, 6, pool=pool, num_frames=4, img_size=32, patch_size=8, verbose=False).eval()
+        with torch.no_grad():
+            out, heads = model(x), model.forward_heads(x)
+        assert out.shape == (3, 6) and heads.shape == (3, len(model.head_names), 6)
+        torch.testing.assert_close(out.softmax(-1), combine_probs(heads))
+        if heads.shape[1] == 1:
+            assert torch.equal(out, heads[:, 0])       # one head: its own logits
+    assert model.forward_heads(x, features=True)[1].shape == (3, 1, model.encoder.embed_dim)
+
+
+def test_hub_habits_are_one_line_errors_that_say_what_to_do():
+    for build in (lambda **kw: mmlookup.create_encoder("lookupvit_base", **kw),
+                  lambda **kw: mmlookup.create_classifier("lookupvit_nano", 3, **kw)):
+        with pytest.raises(ValueError, match="downloads no weights; pass checkpoint=PATH") as err:
+            build(pretrained=True)
+        assert "\n" not in str(err.value)
+        with pytest.raises(ValueError, match="takes no argument 'colour'; valid: .*num_frames"):
+            build(colour="red")

@@ -91,7 +91,7 @@ def test_hf_video_classifier_logits_match_the_source(tmp_path, source, family):
     assert model.encoder.encoder_config["name"] == f"{family}_base"
     assert model.head.pool == ("mean" if source == "videomae" else "cls")
     with torch.no_grad():
-        ours = model(clip)[:, 0]
+        ours = model(clip)
     torch.testing.assert_close(ours, _source_logits(src, clip), atol=1e-4, rtol=0)
 
 
@@ -140,7 +140,7 @@ def test_pytorch_model_bin_is_read_weights_only(tmp_path):
     model = create_classifier("vit", checkpoint=tmp_path).eval()
     clip = _clip()
     with torch.no_grad():
-        torch.testing.assert_close(model(clip)[:, 0], _source_logits(src, clip), atol=1e-4, rtol=0)
+        torch.testing.assert_close(model(clip), _source_logits(src, clip), atol=1e-4, rtol=0)
 
 
 def test_bare_family_name_takes_the_checkpoints_config(tmp_path):
@@ -166,7 +166,7 @@ def test_full_size_videomae_base_config(tmp_path):
     model = create_classifier("vit_base", checkpoint=tmp_path, num_frames=16, img_size=224, verbose=False).eval()
     clip = torch.randn(1, 3, 16, 224, 224, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        torch.testing.assert_close(model(clip)[:, 0], _source_logits(src, clip), atol=1e-4, rtol=0)
+        torch.testing.assert_close(model(clip), _source_logits(src, clip), atol=1e-4, rtol=0)
 
 
 def test_reducers_run_reduced_on_an_imported_videomae(tmp_path):
@@ -181,3 +181,10 @@ def test_reducers_run_reduced_on_an_imported_videomae(tmp_path):
             logits = model.head(out)
         assert logits.shape == (2, 1, 5) and torch.isfinite(logits).all()
         assert min(out.info["tokens_per_layer"]) < 32, family
+
+
+def test_lookupvit_from_a_videomae_folder_names_model_init_from(tmp_path):
+    videomae().save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="checkpoint's config sets act_layer.*model.init_from") as err:
+        create_classifier("lookupvit", checkpoint=tmp_path, verbose=False)
+    assert "\n" not in str(err.value)

@@ -68,8 +68,8 @@ def test_run_records_classes_and_predict_prints_names_and_writes_json(data, runs
     assert "1 input: 1 predicted (0 with notes), 0 unreadable" in printed
     # the same through the Python API
     api = Predictor.from_pretrained(runs["lookupvit"], top_k=3, verbose=False).predict(clip)
-    assert [x["label"] for x in api[0]] == [x["label"] for x in labels]
-    assert [x["score"] for x in api[0]] == pytest.approx([x["score"] for x in labels], abs=1e-6)
+    assert [x["label"] for x in api] == [x["label"] for x in labels]      # one path: one flat list, as a pipeline
+    assert [x["score"] for x in api] == pytest.approx([x["score"] for x in labels], abs=1e-6)
 
 
 def test_exported_folder_carries_id2label_and_predicts_the_same(data, runs, tmp_path):
@@ -120,7 +120,7 @@ def test_checkpoint_folder_and_runs_without_classes_json(data, runs, tmp_path):
     (old / "recipe.yaml").write_text(recipe)                # ... and its data no longer at hand
     nameless = Predictor.from_pretrained(old, verbose=False)
     assert nameless.classes == [f"class {i}" for i in range(len(classes))]
-    assert nameless.predict(clip)[0][0]["label"].startswith("class ")
+    assert nameless.predict(clip)[0]["label"].startswith("class ")
     with pytest.raises(InputError, match="a folder"):
         nameless.predict(data)
 
@@ -304,7 +304,7 @@ def test_views_and_batching_give_the_same_answer(runs, data):
     assert [x["score"] for r in a for x in r] == pytest.approx([x["score"] for r in b for x in r], abs=1e-5)
     views = Predictor.from_pretrained(runs["vit"], views="2x3", verbose=False)
     assert views.read(clips[0]).video.shape[0] == 6
-    assert len(views.predict(clips[0])[0]) == 5
+    assert len(views.predict(clips[0])) == 5
     with pytest.raises(ValueError, match="CLIPSxCROPS"):
         Predictor.from_pretrained(runs["vit"], views="2", verbose=False)
 
@@ -325,3 +325,89 @@ def test_a_checkpoint_name_the_run_does_not_have_is_one_line(data, runs, tmp_pat
     assert Predictor.from_pretrained(run, verbose=False).loaded.source == run / "checkpoints" / "best"
     named = Predictor.from_pretrained(run, checkpoint="step_00000002", verbose=False)
     assert named.loaded.source == run / "checkpoints" / "step_00000002"
+
+
+def test_tensor_users_get_the_evaluation_transform_and_one_line_errors(data, runs):
+    """data_config / create_transform turn decoded frames into exactly the views predict reads from the file, and
+    every wrong tensor is a one-line ValueError that says what to do."""
+    import mmlookup
+    from mmlookup.data.decode import read_clip
+    from mmlookup.data.sampling import sample_indices
+
+    assert {"Predictor", "data_config", "create_transform"} <= set(dir(mmlookup))
+    p = Predictor.from_pretrained(runs["vit"], verbose=False)
+    cfg = mmlookup.data_config(p)
+    assert cfg == mmlookup.data_config(runs["vit"]) and cfg["input_size"] == (3, 4, 32, 32)
+    clip = a_clip(data)
+    frames = read_clip(str(clip), lambda n: sample_indices(cfg["sampling"], n, cfg["num_frames"],
+                                                           cfg["frame_interval"], train=False, num_clips=1))
+    views = mmlookup.create_transform(cfg)(frames[0])                # (T, H, W, 3) uint8 -> (1, 3, T, H, W)
+    assert torch.equal(views, p.read(clip).video)
+    assert p.predict(views[0]) == p.predict(clip)                     # one clip tensor: one flat list
+    assert len(p.predict(views)) == 1 and len(p.predict([clip, clip])) == 2
+    good = views.expand(2, -1, -1, -1, -1)
+    bad = {"rank 4": good[0], "3 channels at axis -4 .*channels last": good.permute(0, 2, 3, 4, 1),
+           "takes 4 frames per clip, got 2": good[:, :, :2], "takes 32x32 frames, got 16x16": good[..., :16, :16],
+           "torch.uint8; the Predictor does not normalise": (good * 50).clamp(0, 255).to(torch.uint8),
+           "NaN or inf": good.clone().fill_(float("nan")), "raw 0-255 pixels": good * 60,
+           "empty batch": good[:0]}
+    for message, tensor in bad.items():
+        with pytest.raises(ValueError, match=message) as err:
+            p.probabilities(tensor)
+        assert "\n" not in str(err.value)
+    torch.testing.assert_close(p.probabilities(good.double()), p.probabilities(good))   # other floats are cast
+
+
+def test_export_onnx_and_predict_with_onnxruntime_give_the_default_backends_labels(data, runs, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "onnx"
+    assert main(["export", str(runs["lookupvit"]), str(out), "--format", "onnx", "--grid", "1x2x2"]) == 0
+    deploy = json.loads((out / "deploy.json").read_text())["onnx"]
+    assert deploy["setting"]["grid"] == [1, 2, 2] and deploy["input_shape"][0] == "batch"
+    pre = json.loads((out / "preprocessor_config.json").read_text())
+    assert pre["num_frames"] == 4 and pre["crop_size"] == {"height": 32, "width": 32}
+    assert json.loads((out / "config.json").read_text())["id2label"]
+    clips = sorted((data / "videos").rglob("*.mp4"))[:4]
+    results = {}
+    for backend in ("pytorch", "onnxruntime"):
+        capsys.readouterr()
+        js = tmp_path / f"{backend}.json"
+        setting = ["--grid", "1x2x2"] if backend == "pytorch" else []       # the graph was exported at 1x2x2
+        assert main(["predict", str(out), *map(str, clips), *setting, "--json", str(js), "--backend", backend]) == 0
+        results[backend] = json.loads(js.read_text())["results"]
+    for a, b in zip(results["pytorch"], results["onnxruntime"]):
+        assert [x["label"] for x in a["labels"]] == [x["label"] for x in b["labels"]]
+        assert [x["score"] for x in a["labels"]] == pytest.approx([x["score"] for x in b["labels"]], abs=1e-5)
+    p = Predictor.from_pretrained(out, backend="onnxruntime", verbose=False)
+    assert p.grid == (1, 2, 2) and "onnxruntime" in p.describe()
+    with pytest.raises(ValueError, match="exported with"):
+        p.configure(grid="2x2x2")
+    with pytest.raises(ValueError, match="needs a folder with model.onnx"):
+        Predictor.from_pretrained(runs["lookupvit"], backend="onnxruntime", verbose=False)
+    with pytest.raises(SystemExit) as err:
+        main(["export", str(runs["lookupvit"]), str(tmp_path / "x"), "--keep-rate", "0.5", "--format", "onnx"])
+    assert err.value.code == 2 and "--keep-rate is for evit models" in capsys.readouterr().err
+
+
+def test_exported_folder_loads_in_transformers_with_the_clis_labels(data, runs, tmp_path, capsys, monkeypatch):
+    """AutoModelForVideoClassification and pipeline("video-classification") with trust_remote_code, offline, give
+    the top-1 label and score of mmlookup predict (the folder carries model_type, auto_map, the modeling and
+    processing files and the video preprocessor config)."""
+    transformers = pytest.importorskip("transformers")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = export_run(runs["lookupvit"], tmp_path / "hf")
+    cfg = json.loads((folder / "config.json").read_text())
+    assert cfg["model_type"] == "mmlookup" and "AutoModelForVideoClassification" in cfg["auto_map"]
+    clip = a_clip(data)
+    out = tmp_path / "cli.json"
+    assert main(["predict", str(folder), str(clip), "--json", str(out)]) == 0
+    cli = json.loads(out.read_text())["results"][0]["labels"][0]
+    pipe = transformers.pipeline("video-classification", model=str(folder), trust_remote_code=True)
+    top = pipe(str(clip))[0]
+    assert top["label"] == cli["label"] and abs(top["score"] - cli["score"]) <= 1e-4
+    model = transformers.AutoModelForVideoClassification.from_pretrained(str(folder), trust_remote_code=True)
+    views = Predictor.from_pretrained(folder, verbose=False).read(clip).video
+    with torch.no_grad():
+        probs = model(pixel_values=views[None]).logits.softmax(-1)[0]
+    assert model.config.id2label[int(probs.argmax())] == cli["label"]
+    assert abs(float(probs.max()) - cli["score"]) <= 1e-4

@@ -117,7 +117,7 @@ def main(argv: list[str]) -> None:
         x, y = xtr[idx], ytr[idx]
         grid = sample_grid(grids, step, cfg["seed"])
         model.train()
-        logits = model(x, grid) if grid else model(x)
+        logits = model(x, grid, heads=True) if grid else model(x, heads=True)
         if logits.shape[1] == 2 and cfg["hw"] != 1.0:  # compressed head weighted by hw
             loss = (F.cross_entropy(logits[:, 0], y, label_smoothing=cfg["ls"]) * cfg["hw"]
                     + F.cross_entropy(logits[:, 1], y, label_smoothing=cfg["ls"]))
@@ -138,7 +138,7 @@ def main(argv: list[str]) -> None:
         for gr in grids or (None,):
             correct, heads = 0, None
             for i in range(0, len(yva), 100):
-                lo = model(xva[i:i + 100], gr) if gr else model(xva[i:i + 100])
+                lo = model(xva[i:i + 100], gr, heads=True) if gr else model(xva[i:i + 100], heads=True)
                 correct += (combine_probs(lo).argmax(-1) == yva[i:i + 100]).sum().item()
                 hc = (lo.argmax(-1) == yva[i:i + 100, None]).sum(0)
                 heads = hc if heads is None else heads + hc

@@ -67,7 +67,7 @@ GRIDS = ((1, 2, 2), (1, 3, 3), (1, 4, 4))
 
 
 def build(row: str, num_classes: int, seed: int):
-    """The classifier of ``row``: ``model(x (B, C, 1, H, W), grid) -> logits (B, H, K)`` and its eval grids."""
+    """The classifier of ``row``: ``model(x (B, C, 1, H, W), grid) -> logits (B, K)`` and its eval grids."""
     import torch
     from torch import nn
 
@@ -123,7 +123,6 @@ def train(row: str, seed: int, data: Path, out: Path, steps: int, batch_size: in
     from mmlookup.engine.loop import head_loss
     from mmlookup.engine.optim import param_groups, set_lr
     from mmlookup.engine.schedule import lr_factor, sample_grid
-    from mmlookup.heads import combine_probs
 
     torch.set_num_threads(1)
     recipe = image_recipe(data, out, seed)
@@ -142,7 +141,7 @@ def train(row: str, seed: int, data: Path, out: Path, steps: int, batch_size: in
                 break
             x, y = batch.video, batch.label
             set_lr(opt, lr * lr_factor(step, steps, warm, o.min_lr / lr))
-            loss = head_loss(model(x, sample_grid(grids, step, seed)), y, recipe.train.label_smoothing)
+            loss = head_loss(model(x, sample_grid(grids, step, seed), heads=True), y, recipe.train.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -155,7 +154,7 @@ def train(row: str, seed: int, data: Path, out: Path, steps: int, batch_size: in
             correct = total = 0
             for batch in torch.utils.data.DataLoader(val_set, batch_size=128, collate_fn=collate_clips):
                 x, y = batch.video, batch.label
-                correct += int((combine_probs(model(x, grid)).argmax(-1) == y).sum())
+                correct += int((model(x, grid).argmax(-1) == y).sum())
                 total += len(y)
             top1["x".join(map(str, grid))] = 100 * correct / total
     if row.startswith("peer"):  # its own head included (128 x 8 MACs); ours count the encoder only

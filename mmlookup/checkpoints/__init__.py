@@ -67,6 +67,7 @@ from mmlookup.checkpoints.ours import (
 )
 from mmlookup.checkpoints.read import (
     checkpoint_config,
+    classifier_classes,
     detect_format,
     read_state_dict,
     tensor_shapes,
@@ -80,7 +81,8 @@ from mmlookup.checkpoints.torchvision import read_torchvision
 __all__ = [
     "ARCH_KEYS", "BEST", "CLASSES_FILE", "Checkpoint", "FOLDER_VERSION", "FORMATS", "HF_ACTIVATIONS", "HF_VIDEO_MODELS",
     "HF_VIDEO_TYPES", "LoadReport", "READERS", "STATE_FILE", "SourceMeta", "SourceParts", "StateDict", "WEIGHTS",
-    "apply_checkpoint_config", "checkpoint_config", "detect_format", "find_recipe", "fit_to_model",
+    "apply_checkpoint_config", "checkpoint_config", "classifier_classes", "detect_format", "find_recipe",
+    "fit_to_model",
     "head_num_classes", "hf_video_encoder_kwargs", "hf_video_to_native", "id2label_names", "image_to_native",
     "is_model_folder", "label_maps", "latest_checkpoint", "load_checkpoint", "load_folder_weights", "read_checkpoint",
     "read_class_names", "read_hf", "read_mmlookup", "read_model_folder_config", "read_state_dict", "read_timm",

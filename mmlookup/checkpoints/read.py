@@ -112,6 +112,16 @@ def tensor_shapes(file: str | Path) -> dict[str, tuple[int, ...]]:
         return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
 
 
+def classifier_classes(weights: str | Path) -> int:
+    """Classes of the classification head in a classifier's ``model.safetensors`` (``head.fc`` or LookupViT's
+    ``head.fc_lookup``), from the header only."""
+    shapes = tensor_shapes(weights)
+    for key in ("head.fc.weight", "head.fc_lookup.weight"):
+        if key in shapes:
+            return int(shapes[key][0])
+    raise ValueError(f"{weights} has no classification head (head.fc / head.fc_lookup)")
+
+
 def weight_shapes(file: str | Path) -> dict[str, tuple[int, ...]]:
     """Name → shape of every tensor in a weights file without reading its data: a safetensors header, or a torch
     file memory-mapped. A missing, cut-short or corrupt file is one line naming it (``ValueError``)."""

@@ -12,7 +12,9 @@ At the sampling layers (default every layer from ``depth/4`` on: 3..11 of 12):
    textbook inverse CDF); with it, ``stochastic=True`` shifts the points by one random offset per clip in training
    (stratified sampling). Inference is always deterministic;
 3. drop duplicates, so the number of kept tokens adapts per clip (at most ``min(K, N − 1)``); kept tokens stay
-   in input order after CLS;
+   in input order after CLS. For export (ONNX, ``torch.export``) the count is fixed instead: ``min(K, N − 1)``
+   slots with the duplicates as masked padding (:func:`~mmlookup.encoders.token_ops.fixed_token_shapes`; the same
+   logits);
 4. run the attention only for the kept queries (``SDPA(q_sel, K, V)`` over all real keys) and the residual from
    ``x[sel]``; a ragged batch is padded to its longest clip with ``EncoderOutput.mask`` marking real tokens,
    padded keys are masked in every later attention, and norms, projections and MLPs skip padded rows.
@@ -33,7 +35,15 @@ import torch
 
 from mmlookup.encoders.common import size_kwargs
 from mmlookup.encoders.reducing import BlockState, ReducingBlock, ReducingViT, check_layers, default_layers
-from mmlookup.encoders.token_ops import SAMPLERS, ats_scores, ats_select, gather_tokens, query_attention, with_cls
+from mmlookup.encoders.token_ops import (
+    SAMPLERS,
+    ats_scores,
+    ats_select,
+    fixed_shapes,
+    gather_tokens,
+    query_attention,
+    with_cls,
+)
 from mmlookup.registry import register_encoder
 
 Budget = int | float | None
@@ -84,7 +94,7 @@ class ATSBlock(ReducingBlock):
             out = gather_tokens(out, sel)
         x = gather_tokens(x, sel) + self.drop_path(out)
         pos = gather_tokens(pos, sel).masked_fill(~keep, -1)
-        new_mask = None if bool(keep.all()) else keep
+        new_mask = keep if fixed_shapes() or not bool(keep.all()) else None
         if new_mask is not None:
             x = x * new_mask.unsqueeze(-1).to(x.dtype)
         return self.mlp_residual(x, new_mask), new_mask, pos, weights

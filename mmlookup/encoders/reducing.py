@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from mmlookup.encoders.base import EncoderOutput
-from mmlookup.encoders.token_ops import apply_to_real, real_counts
+from mmlookup.encoders.token_ops import apply_to_real, fixed_shapes, real_counts
 from mmlookup.encoders.vit import VideoViT
 from mmlookup.layers.attention import explicit_attention, key_padding_bias, qkv_bias_of, use_fused_attn
 from mmlookup.layers.block import Block
@@ -127,7 +127,7 @@ class ReducingViT(VideoViT):
         info = {
             "grid": token_grid,
             "num_prefix_tokens": self.num_prefix_tokens,
-            "tokens_per_layer": per_layer.mean(dim=1).tolist(),             # batch mean of tokens at each MLP
+            "tokens_per_layer": per_layer.mean(dim=1) if fixed_shapes() else per_layer.mean(dim=1).tolist(),
             "tokens_per_sample": per_layer.t(),                             # (B, depth)
             "kept_indices": pos if mask is None else pos.masked_fill(~mask, -1),
         }

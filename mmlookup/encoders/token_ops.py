@@ -9,17 +9,52 @@ them from 0. Functions taking ``prefix`` also serve CLS-less encoders (``prefix=
 A checkpoint without CLS (VideoMAE) has no such row, so :func:`query_attention` uses the attention that the *mean
 query* pays, ``softmax(q̄ Kᵀ/√d)`` with ``q̄`` the mean of the real tokens' queries per head: one row, cost
 ``N·D``, like the CLS row, and, like it, a single global query whose attention says which tokens the layer reads.
+
+**Fixed token shapes (export).** ATS's kept-token count depends on the clip, which a static graph (ONNX,
+``torch.export``) cannot express. Under :func:`fixed_token_shapes` (and whenever ``torch.export`` traces) every
+sampling layer keeps ``min(K, N)`` slots (``K`` sample points, ``N`` input patches): the distinct picks first, the
+rest masked padding, so the tokens, mask and logits are those of the ragged computation; only the padded rows cost
+work. ``searchsorted`` becomes a count of smaller CDF values and row-wise layers run on every row, padding zeroed;
+the encoders' ``info["tokens_per_layer"]`` is then a tensor (no ``.tolist()`` in a traced graph).
 """
 from __future__ import annotations
 
 import math
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import torch
 
 from mmlookup.layers.attention import key_padding_bias
 
 # ---- shared -------------------------------------------------------------------------------------------------
+
+_FIXED_SHAPES = False
+
+
+@contextmanager
+def fixed_token_shapes(enabled: bool = True) -> Iterator[None]:
+    """Within the block, token counts depend on the input's shape only (see the module docstring)."""
+    global _FIXED_SHAPES
+    previous, _FIXED_SHAPES = _FIXED_SHAPES, enabled
+    try:
+        yield
+    finally:
+        _FIXED_SHAPES = previous
+
+
+def fixed_shapes() -> bool:
+    """True under :func:`fixed_token_shapes` or while ``torch.export`` traces."""
+    return _FIXED_SHAPES or torch.compiler.is_exporting()
+
+
+def searchsorted_left(sorted_seq: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """``torch.searchsorted(sorted_seq, values, right=False)`` for rows ``(B, N)`` / ``(B, K)``; with fixed shapes,
+    as the number of entries ``< value`` (the same index for a sorted row; ``(B, K, N)`` work, exportable)."""
+    if not fixed_shapes():
+        return torch.searchsorted(sorted_seq.contiguous(), values.contiguous(), right=False)
+    return (sorted_seq[:, None, :] < values[:, :, None]).sum(dim=-1)
+
 
 def cls_attention(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """The CLS row of the attention, ``softmax(q_cls Kᵀ / √d)``, without forming the ``N × N`` matrix.
@@ -74,7 +109,11 @@ def apply_to_real(
     ``fn`` maps ``(..., D_in) → (..., D_out)`` per token (a LayerNorm, a linear layer, an MLP); padded rows of a
     ragged batch then cost nothing.
     """
-    if mask is None or bool(mask.all()):
+    if mask is None:
+        return fn(x)
+    if fixed_shapes():                                        # every row: no data-dependent shape
+        return fn(x) * mask.unsqueeze(-1).to(x.dtype)
+    if bool(mask.all()):
         return fn(x)
     y = fn(x[mask])
     out = y.new_zeros(*mask.shape, y.shape[-1])
@@ -199,13 +238,13 @@ def inverse_transform_sample(scores: torch.Tensor, points: torch.Tensor) -> torc
     sorted_scores, order = torch.sort(scores, dim=1, stable=True)
     cdf = sorted_scores.cumsum(dim=1)
     cdf = cdf / cdf[:, -1:].clamp_min(torch.finfo(cdf.dtype).tiny)     # exact 1 at the end despite rounding
-    pos = torch.searchsorted(cdf.contiguous(), points.to(cdf.dtype).contiguous(), right=False)
+    pos = searchsorted_left(cdf, points.to(cdf.dtype))
     pos = pos.clamp_max(scores.shape[1] - 1)
     return torch.gather(order, 1, pos)
 
 
 def unique_picks(picks: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Distinct picked indices per row, ascending, padded to the longest row.
+    """Distinct picked indices per row, ascending, padded to the longest row (fixed shapes: to ``min(K, n)``).
 
     Args:
         picks: ``(B, K)`` indices in ``0..n-1`` with repeats.
@@ -217,7 +256,7 @@ def unique_picks(picks: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tenso
     b = picks.shape[0]
     chosen = torch.zeros(b, n, dtype=torch.bool, device=picks.device).scatter_(1, picks, True)
     counts = chosen.sum(dim=1)
-    width = int(counts.max()) if b else 0
+    width = min(picks.shape[1], n) if fixed_shapes() else (int(counts.max()) if b else 0)
     order = torch.argsort((~chosen).to(torch.int8), dim=1, stable=True)[:, :width]   # chosen first, in index order
     valid = torch.arange(width, device=picks.device)[None, :] < counts[:, None]
     return order.masked_fill(~valid, 0), valid
@@ -263,13 +302,13 @@ def nearest_cdf_sample(scores: torch.Tensor, num_samples: int) -> torch.Tensor:
         steps = torch.arange(num_samples, dtype=cdf.dtype, device=cdf.device) / (num_samples - 1)
         points = y0 + (1.0 - y0) * steps
     norm = norm.contiguous()
-    hi = torch.searchsorted(norm, points.contiguous(), right=False)           # first ĉ ≥ y
+    hi = searchsorted_left(norm, points)                                       # first ĉ ≥ y
     lo = (hi - 1).clamp_min(0)
     hi = hi.clamp_max(n - 1)
     d_lo = points - torch.gather(norm, 1, lo)
     d_hi = torch.gather(norm, 1, hi) - points
     pick = torch.where((hi > lo) & (d_lo <= d_hi), lo, hi)
-    first = torch.searchsorted(norm, torch.gather(norm, 1, pick).contiguous(), right=False)  # earliest equal ĉ
+    first = searchsorted_left(norm, torch.gather(norm, 1, pick))              # earliest equal ĉ
     return torch.gather(order, 1, first)
 
 
@@ -322,4 +361,5 @@ def real_counts(mask: torch.Tensor | None, batch: int, n: int) -> torch.Tensor:
     """Real tokens per sample ``(B,)`` (float)."""
     if mask is None:
         return torch.full((batch,), float(n))
-    return mask.sum(dim=1).float().cpu()
+    counts = mask.sum(dim=1).float()
+    return counts if fixed_shapes() else counts.cpu()

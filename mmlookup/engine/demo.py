@@ -1,9 +1,10 @@
 """``mmlookup demo``: the README's main job, on a CPU in minutes.
 
 Generates the synthetic dataset when it is absent, trains the synthetic LookupViT recipe, evaluates it at every
-compressed grid, and prints accuracy (combined and per head), GMACs per view and the evaluated / unreadable
-counts. ``--all-encoders`` adds the other families' synthetic recipes; ``--quick`` runs a ~1 minute smoke
-variant that stops before the model learns (near chance).
+compressed grid, and prints top-1 / top-5 (the demo LookupViT has one shared head, ``model.pool=shared``; a
+two-head LookupViT also gets each head's top-1), GMACs per view and the evaluated / unreadable counts.
+``--all-encoders`` adds the other families' synthetic recipes; ``--quick`` runs a ~1 minute smoke variant that
+stops before the model learns (near chance).
 """
 from __future__ import annotations
 

@@ -224,11 +224,11 @@ class Distiller:
         """The distillation loss of one micro-batch (call inside the student's autocast)."""
         cfg = self.cfg
         if cfg.kind == "feature":
-            logits, features = model(video, grid, features=True)
+            logits, features = model(video, grid, heads=True, features=True)
             teacher = self._teacher_features(video)
             return distill_loss("feature", logits, ce_fn(logits, target), teacher, alpha=cfg.alpha,
                                 features=features, projector=self.projector)
-        logits = model(video, grid)
+        logits = model(video, grid, heads=True)
         teacher = self._teacher_logits(video, keys, keep)
         return distill_loss(cfg.kind, logits, ce_fn(logits, target), teacher, alpha=cfg.alpha, tau=cfg.tau)
 
@@ -239,14 +239,14 @@ class Distiller:
             cached = self.cache.lookup(keys, video.device)
             if cached is not None:
                 return cached
-        logits = self.teacher(video).float().mean(dim=1)
+        logits = self.teacher(video, heads=True).float().mean(dim=1)  # mean of the heads' logits
         if self.cache is not None and keys is not None:
             return self.cache.put(keys, logits, keep if keep is not None else torch.ones(len(keys), dtype=torch.bool))
         return logits
 
     @torch.no_grad()
     def _teacher_features(self, video: torch.Tensor) -> torch.Tensor:
-        _, features = self.teacher(video, features=True)
+        _, features = self.teacher(video, heads=True, features=True)
         return features.float().mean(dim=1)
 
 

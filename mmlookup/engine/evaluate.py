@@ -101,7 +101,7 @@ def evaluate(model: nn.Module, loader: torch.utils.data.DataLoader, accelerator:
         per_grid = []
         for grid in grid_list:
             with accelerator.autocast():
-                logits = model(flat, grid) if grid is not None else model(flat)
+                logits = model(flat, grid, heads=True) if grid is not None else model(flat, heads=True)
             probs = logits.float().softmax(-1).unflatten(0, (-1, views)).mean(1)  # (B, H, K)
             scores = torch.cat([probs.mean(1, keepdim=True), probs], dim=1)  # combined first, then heads
             per_grid.append(scores.topk(k, dim=-1).indices)  # (B, 1 + H, k)

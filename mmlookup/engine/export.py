@@ -1,9 +1,13 @@
-"""``mmlookup export RUN OUT_DIR``: a run's best checkpoint as a model folder with a model card.
+"""``mmlookup export RUN OUT_DIR [--format folder|onnx|pt2]``: a run's best checkpoint as a model folder with a
+model card, and optionally a deployable graph beside it.
 
 The folder (``config.json`` + ``model.safetensors``, :mod:`mmlookup.hub`) loads with no recipe at hand
 (``VideoClassifier.from_pretrained(OUT_DIR)`` or ``create_classifier(checkpoint=OUT_DIR)``); beside it go the
-run's resolved ``recipe.yaml`` and a ``README.md`` card: recipe, data, accuracy per grid from the run's evaluation
-reports, GMACs per view, and the commands that reproduce and re-evaluate it.
+run's resolved ``recipe.yaml``, ``preprocessor_config.json`` (:func:`mmlookup.data_config` of the run, with the
+Hugging Face image-processor keys) and a ``README.md`` card: recipe, data, accuracy per grid from the run's
+evaluation reports, GMACs per view, and the commands that reproduce and re-evaluate it. ``--format onnx`` / ``pt2``
+add ``model.onnx`` / ``model.pt2`` at one compute setting (``--grid``, ``--keep-rate``, ``--r``, ``--budget``; default
+the run's) and ``deploy.json`` describing the graph (:mod:`mmlookup.engine.graph_export`).
 """
 from __future__ import annotations
 
@@ -11,9 +15,11 @@ import argparse
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
-from mmlookup.checkpoints import read_class_names, tensor_shapes
+from mmlookup.checkpoints import classifier_classes, read_class_names
 from mmlookup.config import Recipe, derive, load_recipe
+from mmlookup.hf import write_remote_code
 
 CARD = """---
 library_name: mmlookup
@@ -46,14 +52,31 @@ mmlookup eval recipe.yaml --checkpoint {run}/checkpoints/best
 """
 
 
-def export_run(run: str | Path, out: str | Path, checkpoint: str | None = None) -> Path:
+SETTING_FAMILIES = {"grid": "lookupvit", "keep_rate": "evit", "r": "tome", "budget": "ats"}
+
+
+def export_run(run: str | Path, out: str | Path, checkpoint: str | None = None, fmt: str = "folder",
+               setting: dict[str, Any] | None = None) -> Path:
     """Write ``run``'s checkpoint ``checkpoint`` (a name under ``RUN/checkpoints``; default ``best``, else the
-    newest: :func:`~mmlookup.checkpoints.run_checkpoint`) to ``out`` as a model folder; return ``out``."""
+    newest: :func:`~mmlookup.checkpoints.run_checkpoint`) to ``out`` as a model folder; return ``out``.
+
+    ``fmt`` ``"onnx"`` / ``"pt2"`` also writes the graph at ``setting`` (``grid``, ``keep_rate``, ``r``,
+    ``budget``: the family's knob; default the run's own setting).
+    """
     from mmlookup.checkpoints import run_checkpoint
     from mmlookup.engine.checkpoint import load_weights
+    from mmlookup.engine.graph_export import FORMATS, need_deploy_extra, write_graph
     from mmlookup.engine.sweep import latest_sweep
     from mmlookup.models import build_model
 
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
+    setting = {k: v for k, v in (setting or {}).items() if v is not None}
+    if setting and fmt == "folder":
+        raise ValueError(f"--{next(iter(setting)).replace('_', '-')} sets the graph's setting: use it with "
+                         "--format onnx or pt2")
+    if fmt == "onnx":
+        need_deploy_extra("mmlookup export --format onnx")
     run, out = Path(run), Path(out)
     recipe_file = run / "recipe.yaml"
     if not recipe_file.is_file():
@@ -64,7 +87,12 @@ def export_run(run: str | Path, out: str | Path, checkpoint: str | None = None) 
         raise FileNotFoundError(f"{ckpt / 'model.safetensors'} not found: the checkpoint has no weights")
     # the run's weights replace any import or teacher initialisation (a distilled run exports without its teacher)
     recipe = derive(load_recipe(recipe_file), {"model.pretrained": "", "model.init_from": ""})
-    num_classes = _num_classes(ckpt / "model.safetensors")
+    family = recipe.model.encoder.split("_")[0]
+    for key in setting:
+        if SETTING_FAMILIES.get(key) != family:
+            raise ValueError(f"--{key.replace('_', '-')} is for {SETTING_FAMILIES.get(key, '?')} models; this run is "
+                             f"{recipe.model.encoder}")
+    num_classes = classifier_classes(ckpt / "model.safetensors")
     model = build_model(recipe, num_classes)
     use_ema = recipe.eval.use_ema and (ckpt / "ema.safetensors").is_file()
     state = load_weights(model, ckpt, use_ema=use_ema)
@@ -80,8 +108,34 @@ def export_run(run: str | Path, out: str | Path, checkpoint: str | None = None) 
         data=_data_section(recipe), accuracy=_accuracy_section(run), cost=_cost_section(model.encoder, recipe),
     )
     (out / "README.md").write_text(card)
+    write_preprocessor_config(out, recipe)
+    write_remote_code(out)                                      # transformers: AutoModel / pipeline, trust_remote_code
     print(f"exported {ckpt} ({'EMA ' if use_ema else ''}step {state.step}) -> {out}")
+    if fmt != "folder":
+        from mmlookup.inference.budget import _set_knob
+
+        grid = setting.pop("grid", None)
+        _set_knob(model.encoder, setting)
+        graph = write_graph(model.eval(), out, fmt, grid=tuple(grid) if grid else None)
+        print(f"graph ({fmt}, dynamic batch axis) -> {graph}")
     return out
+
+
+def write_preprocessor_config(out: Path, recipe: Recipe) -> Path:
+    """``preprocessor_config.json``: :func:`mmlookup.data_config` of the run plus the Hugging Face image-processor
+    keys (``image_mean``, ``image_std``, ``size.shortest_edge``, ``crop_size``, ``rescale_factor``)."""
+    from mmlookup.inference.preprocess import data_config
+    from mmlookup.inference.source import _preprocess_of
+
+    cfg = data_config({k: v for k, v in vars(_preprocess_of(recipe)).items()})
+    hf = {"do_resize": True, "size": {"shortest_edge": cfg["short_side"]}, "do_center_crop": True,
+          "crop_size": {"height": cfg["img_size"], "width": cfg["img_size"]}, "do_rescale": True,
+          "rescale_factor": 1 / 255, "do_normalize": True, "image_mean": list(cfg["mean"]),
+          "image_std": list(cfg["std"])}
+    path = out / "preprocessor_config.json"
+    path.write_text(json.dumps({**hf, **{k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}},
+                               indent=1))
+    return path
 
 
 def _run_classes(run: Path, recipe: Recipe, num_classes: int) -> list[str] | None:
@@ -96,14 +150,6 @@ def _run_classes(run: Path, recipe: Recipe, num_classes: int) -> list[str] | Non
         print(f"note: no class names for {run} (no classes.json, annotations not found): the folder's config.json "
               "gets no id2label, so predictions will name classes by index")
     return names
-
-
-def _num_classes(weights: Path) -> int:
-    shapes = tensor_shapes(weights)
-    for key in ("head.fc.weight", "head.fc_lookup.weight"):
-        if key in shapes:
-            return int(shapes[key][0])
-    raise ValueError(f"{weights} has no classification head (head.fc / head.fc_lookup)")
 
 
 def _data_section(recipe: Recipe) -> str:
@@ -149,17 +195,33 @@ def _cost_section(encoder, recipe: Recipe) -> str:
 
 
 def export_main(argv: list[str]) -> int:
-    """``mmlookup export RUN OUT_DIR [--checkpoint best]``."""
+    """``mmlookup export RUN OUT_DIR [--checkpoint NAME] [--format folder|onnx|pt2] [--grid ...]``."""
+    from mmlookup.encoders.common import parse_grid
+    from mmlookup.inference.cli import parse_budget
+
     parser = argparse.ArgumentParser(prog="mmlookup export", description="Write a run's checkpoint (best, else the "
                                      "newest; --checkpoint NAME for another) as a model folder (config.json + "
-                                     "model.safetensors + README.md model card).")
+                                     "model.safetensors + preprocessor_config.json + README.md model card); "
+                                     "--format onnx / pt2 adds model.onnx / model.pt2 (dynamic batch axis, "
+                                     "normalised clips in, (B, K) logits out) and deploy.json.")
     parser.add_argument("run", help="run folder (train.output_dir)")
     parser.add_argument("out", help="output folder")
     parser.add_argument("--checkpoint", default=None, metavar="NAME", help="one of RUN's checkpoints (best, step_N; "
                         "default: best, else the newest)")
+    parser.add_argument("--format", default="folder", choices=("folder", "onnx", "pt2"),
+                        help="folder: the model folder only; onnx: + model.onnx (needs mmlookup[deploy]); pt2: + "
+                             "torch.export's model.pt2")
+    parser.add_argument("--grid", help="LookupViT: the graph's compressed grid TxHxW (default: the run's first)")
+    parser.add_argument("--keep-rate", type=float, help="EViT: the graph's keep rate (default: the run's)")
+    parser.add_argument("--r", type=int, help="ToMe: the graph's merges per layer (default: the run's)")
+    parser.add_argument("--budget", help="ATS: the graph's budget, int, fraction or 'all' (default: the run's; "
+                        "exported with a fixed min(budget, tokens) slots per sampling layer, duplicates masked)")
     args = parser.parse_args(argv)
     try:
-        export_run(args.run, args.out, args.checkpoint)
+        setting = {"grid": parse_grid(args.grid) if args.grid else None, "keep_rate": args.keep_rate, "r": args.r}
+        if args.budget is not None:
+            setting["budget"] = parse_budget(args.budget)
+        export_run(args.run, args.out, args.checkpoint, args.format, setting)
     except (FileNotFoundError, ValueError) as e:
         parser.error(str(e))
     return 0

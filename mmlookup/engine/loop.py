@@ -159,7 +159,7 @@ def train_one_epoch(run: TrainLoop, epoch: int) -> tuple[float, int]:
             sync = acc.no_sync(model) if micro < accum - 1 else nullcontext()
             with sync, acc.autocast():
                 if run.distill is None:
-                    loss = head_loss(model(video, grid), target, cfg.label_smoothing)
+                    loss = head_loss(model(video, grid, heads=True), target, cfg.label_smoothing)
                 else:  # the teacher sees the same (mixed) clip, in the same precision, without gradients
                     aug = augmentation_epoch(epoch, run.recipe.distill.cache_views)
                     keys = [(int(i), aug) for i in batch.index]

@@ -175,7 +175,7 @@ def score_set(model: nn.Module, dataset: VideoClassificationDataset, recipe: Rec
         preds, msps = [], []
         for grid in grids:
             with acc.autocast():
-                logits = model(flat, grid) if grid is not None else model(flat)
+                logits = model(flat, grid, heads=True) if grid is not None else model(flat, heads=True)
             logits = logits.float().log_softmax(-1).unflatten(0, (-1, views)).exp().mean(1).log()  # view average
             p, s = subset_top1(logits, sub)
             preds.append(p)

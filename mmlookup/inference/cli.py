@@ -20,10 +20,12 @@ examples:
   mmlookup predict runs/demo/lookupvit long.mp4 --timeline --smooth 3 --json runs/timeline.json --plot runs/timeline.png
   mmlookup predict runs/demo/lookupvit long.mp4 --timeline --cascade 1x2x2,2x2x2,2x4x4 --confidence 0.3
   mmlookup predict runs/demo/lookupvit long.mp4 --timeline --cascade 1x2x2,2x2x2,2x4x4 --gmacs-budget 0.035
+  mmlookup predict exported_onnx/ clip.mp4 --backend onnxruntime           # mmlookup export RUN OUT --format onnx
 """
 
 
-def _budget(text: str):
+def parse_budget(text: str):
+    """An ATS budget from the command line: ``all`` (None), a fraction (``0.5``) or an int."""
     if text == "all":
         return None
     return float(text) if "." in text else int(text)
@@ -39,11 +41,15 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    help="test views, e.g. 1x1 or 2x3 (default: the recipe's test protocol)")
     p.add_argument("--checkpoint", default=None, metavar="NAME", help="one of a run folder's checkpoints (best, "
                    "step_N; default: best, else the newest)")
+    p.add_argument("--backend", default="pytorch", choices=("pytorch", "onnxruntime"),
+                   help="pytorch (default) or onnxruntime: a folder's model.onnx (mmlookup export RUN OUT --format "
+                        "onnx; needs mmlookup[deploy]), at the setting it was exported with")
     g = p.add_argument_group("compute setting (one of)")
     g.add_argument("--grid", default=None, help="LookupViT compressed grid TxHxW (default: the run's first)")
     g.add_argument("--keep-rate", type=float, default=None, help="EViT keep rate")
     g.add_argument("--r", type=int, default=None, help="ToMe merges per layer")
-    g.add_argument("--budget", type=_budget, default=argparse.SUPPRESS, help="ATS budget: an int, a fraction, or 'all'")
+    g.add_argument("--budget", type=parse_budget, default=argparse.SUPPRESS,
+                   help="ATS budget: an int, a fraction, or 'all'")
     g.add_argument("--gmacs-budget", type=float, default=None, metavar="X",
                    help="choose the most accurate setting with at most X GMACs per view")
     g.add_argument("--latency-budget", type=float, default=None, metavar="MS",
@@ -56,7 +62,8 @@ def predictor_from_args(args: argparse.Namespace):
     return Predictor.from_pretrained(
         args.model, checkpoint=args.checkpoint, device=args.device, dtype=args.dtype, batch_size=args.batch_size,
         top_k=getattr(args, "top_k", 5), views=args.views, grid=args.grid, keep_rate=args.keep_rate, r=args.r,
-        budget=getattr(args, "budget", "unset"), gmacs_budget=args.gmacs_budget, latency_budget=args.latency_budget)
+        budget=getattr(args, "budget", "unset"), gmacs_budget=args.gmacs_budget, latency_budget=args.latency_budget,
+        backend=args.backend)
 
 
 def predict_main(argv: list[str]) -> int:

@@ -2,12 +2,13 @@
 
     from mmlookup import Predictor
     predictor = Predictor.from_pretrained("runs/demo/lookupvit", gmacs_budget=0.05)
-    predictor.predict("clip.mp4")            # [[{"label": "rotating clockwise", "score": 0.93}, ...]]
+    predictor.predict("clip.mp4")            # [{"label": "rotating clockwise", "score": 0.93}, ...]
     predictor.predict(["a.mp4", "b.jpg"])    # one list per input (Hugging Face pipelines' shape)
     probs = predictor.probabilities(clips)   # batched tensors (B, C, T, H, W), normalised: (B, classes)
 
-``mmlookup predict`` and ``mmlookup app`` are thin layers over it. Views are averaged as softmax probabilities
-and LookupViT's two heads are averaged, exactly as evaluation does (DESIGN §4).
+``mmlookup predict`` and ``mmlookup app`` are thin layers over it. Views are averaged as softmax probabilities;
+the classifier's ``(B, K)`` logits already combine a two-head LookupViT's heads as evaluation does (the mean of
+their probabilities, DESIGN §4).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import torch
 from mmlookup.devices import resolve_device
 from mmlookup.inference.budget import Setting, apply, choose_by_gmacs, choose_by_latency, current_setting
 from mmlookup.inference.inputs import InputError, InputItem, Views, expand_inputs, read_views
+from mmlookup.inference.preprocess import check_clips
 from mmlookup.inference.source import Grid, LoadedModel, describe, load_for_inference, set_dtype
 from mmlookup.words import plural
 
@@ -77,7 +79,7 @@ class Predictor:
                  batch_size: int = 8, top_k: int = 5, views: str | tuple[int, int] | None = None,
                  grid: Grid | str | None = None, keep_rate: float | None = None, r: int | None = None,
                  budget: Any = "unset", gmacs_budget: float | None = None, latency_budget: float | None = None,
-                 verbose: bool = True) -> None:
+                 verbose: bool = True, backend: str = "pytorch") -> None:
         if batch_size < 1 or top_k < 1:
             raise ValueError(f"batch_size and top_k must be >= 1, got {batch_size} and {top_k}")
         if gmacs_budget is not None and latency_budget is not None:
@@ -92,6 +94,11 @@ class Predictor:
         self.latency_ms: float | None = None
         self.model = loaded.model
         self.grid: Grid | None = None
+        self.backend, self._ort = backend, None
+        if backend == "onnxruntime":
+            self._ort = self._open_onnx(loaded, dtype)
+        elif backend != "pytorch":
+            raise ValueError(f"unknown backend {backend!r}; valid: pytorch, onnxruntime")
         self.configure(grid=grid, keep_rate=keep_rate, r=r, budget=budget, gmacs_budget=gmacs_budget,
                        latency_budget=latency_budget)
 
@@ -103,7 +110,9 @@ class Predictor:
         ``batch_size`` (views per forward pass), ``top_k``, ``views`` (``"CLIPSxCROPS"``; default the recipe's
         test protocol), ``grid`` (LookupViT), ``keep_rate`` (EViT), ``r`` (ToMe), ``budget`` (ATS),
         ``gmacs_budget`` / ``latency_budget`` (choose the setting: :mod:`mmlookup.inference.budget`),
-        ``checkpoint`` (a run's checkpoint name; default ``best``, else the newest), ``verbose``.
+        ``checkpoint`` (a run's checkpoint name; default ``best``, else the newest), ``verbose``, ``backend``
+        (``pytorch`` or ``onnxruntime``: the folder's ``model.onnx`` from ``mmlookup export RUN OUT --format onnx``,
+        float32, at the setting it was exported with; the same outputs as the PyTorch backend to float tolerance).
         """
         checkpoint = options.pop("checkpoint", None)
         return cls(load_for_inference(model, checkpoint=checkpoint), **options)
@@ -119,6 +128,15 @@ class Predictor:
         manual = {k: v for k, v in (("grid", grid), ("keep_rate", keep_rate), ("r", r)) if v is not None}
         if budget != "unset":
             manual["budget"] = budget
+        if self._ort is not None:
+            if manual or gmacs_budget is not None or latency_budget is not None:
+                raise ValueError(f"the ONNX graph runs at the setting it was exported with ({self._ort.setting}); "
+                                 "re-export with mmlookup export --format onnx --grid/--keep-rate/--r/--budget, or "
+                                 "use --backend pytorch")
+            exported = self._ort.setting.get("grid")
+            self.setting = current_setting(loaded, grid=tuple(exported) if exported else None)
+            self.grid = self.setting.grid
+            return self.setting
         if manual and (gmacs_budget is not None or latency_budget is not None):
             raise ValueError(f"--{next(iter(manual)).replace('_', '-')} fixes the setting; a compute budget "
                              "chooses it: give one or the other")
@@ -151,6 +169,22 @@ class Predictor:
         self.setting = setting
         return setting
 
+    def _open_onnx(self, loaded: LoadedModel, dtype: str) -> Any:
+        """The onnxruntime session of a model folder's ``model.onnx``; the PyTorch model is set to the graph's
+        setting so that descriptions and input checks match what runs."""
+        from mmlookup.inference.budget import _set_knob
+        from mmlookup.inference.ort import OrtClassifier
+
+        if loaded.kind != "model folder":
+            raise ValueError(f"backend onnxruntime needs a folder with model.onnx, {loaded.source} is a {loaded.kind}: "
+                             f"mmlookup export RUN OUT --format onnx")
+        if dtype not in ("float32", "fp32"):
+            raise ValueError(f"backend onnxruntime runs the float32 graph; --dtype {dtype} is for backend pytorch")
+        session = OrtClassifier(loaded.source, device=self.device.type)
+        _set_knob(loaded.model.encoder, {k: v for k, v in session.setting.items() if k in ("keep_rate", "r",
+                                                                                             "budget")})
+        return session
+
     def _say(self, text: str) -> None:
         if self.verbose:
             print(text)
@@ -158,8 +192,9 @@ class Predictor:
     def describe(self) -> str:
         """What runs: the model line, the views and the compute setting."""
         p = self.loaded.preprocess
+        backend = "; onnxruntime (model.onnx)" if self._ort is not None else ""
         return (f"{describe(self.loaded)}; views {p.num_clips}x{p.num_crops}; setting {self.setting.describe()}; "
-                f"{self.device}, {str(self.dtype).replace('torch.', '')}")
+                f"{self.device}, {str(self.dtype).replace('torch.', '')}{backend}")
 
     @property
     def classes(self) -> list[str]:
@@ -170,18 +205,27 @@ class Predictor:
     @torch.inference_mode()
     def probabilities(self, clips: torch.Tensor) -> torch.Tensor:
         """Class probabilities ``(B, K)`` of normalised clips ``(B, C, T, H, W)`` or views ``(B, V, C, T, H, W)``
-        (views averaged), in batches of ``batch_size`` views; heads averaged as in evaluation."""
+        (views averaged), in batches of ``batch_size`` views; softmax of the classifier's ``(B, K)`` logits.
+
+        Tensors are not normalised for you (``uint8`` is refused): :func:`mmlookup.create_transform` turns decoded
+        frames into this input. A wrong rank, channel axis, frame count or size, dtype, an empty batch or NaN / inf
+        values are a one-line ``ValueError`` (:func:`~mmlookup.inference.preprocess.check_clips`).
+        """
+        enc = self.model.encoder
+        size = enc.img_size[0] if isinstance(enc.img_size, (tuple, list)) else enc.img_size
+        clips = check_clips(clips, int(enc.num_frames), int(size))
         if clips.ndim == 5:
             clips = clips[:, None]
-        if clips.ndim != 6:
-            raise ValueError(f"expected clips (B, C, T, H, W) or views (B, V, C, T, H, W), got {tuple(clips.shape)}")
         b, v = clips.shape[:2]
         flat = clips.flatten(0, 1)
         out = []
         for i in range(0, len(flat), self.batch_size):
             x = flat[i:i + self.batch_size].to(self.device, self.dtype)
-            logits = self.model(x, self.grid) if self.grid is not None else self.model(x)
-            out.append(logits.float().softmax(-1).mean(1).cpu())            # (n, K): heads averaged
+            if self._ort is not None:
+                logits = self._ort(x)                                    # (n, K) from model.onnx
+            else:
+                logits = self.model(x, self.grid) if self.grid is not None else self.model(x)  # (n, K), heads combined
+            out.append(logits.float().softmax(-1).cpu())
         return torch.cat(out).unflatten(0, (b, v)).mean(1)
 
     def top(self, probs: torch.Tensor, k: int | None = None) -> list[list[Label]]:
@@ -198,16 +242,21 @@ class Predictor:
         return read_views(str(path), self.loaded.preprocess)
 
     def predict(self, inputs: str | Path | torch.Tensor | Sequence[str | Path], top_k: int | None = None
-                ) -> list[list[Label]]:
-        """Top-k ``[{"label", "score"}]`` per input: file paths (one or many) or a clip tensor (see
-        :meth:`probabilities`).
+                ) -> list[Label] | list[list[Label]]:
+        """Top-k ``[{"label", "score"}]``, as a Hugging Face pipeline returns them: one path (or one clip tensor
+        ``(C, T, H, W)``) gives one flat list; a list of paths or a batch ``(B, C, T, H, W)`` / views
+        ``(B, V, C, T, H, W)`` gives one list per input (see :meth:`probabilities` for tensors).
 
         Raises:
             InputError: a path that cannot be read (``predict_files`` reports and goes on instead).
+            ValueError: a tensor that is not this model's input.
         """
         if isinstance(inputs, torch.Tensor):
+            if inputs.ndim == 4:
+                return self.top(self.probabilities(inputs[None]), top_k)[0]
             return self.top(self.probabilities(inputs), top_k)
-        paths = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+        single = isinstance(inputs, (str, Path))
+        paths = [inputs] if single else list(inputs)
         for path in paths:
             if Path(path).is_dir():
                 raise InputError(str(path), "a folder: predict takes files (predict_files expands folders)")
@@ -215,7 +264,8 @@ class Predictor:
         for r in results:
             if r.error is not None:
                 raise InputError(r.path, r.error)
-        return [r.labels for r in results]
+        labels = [r.labels for r in results]
+        return labels[0] if single else labels
 
     def predict_files(self, inputs: Iterable[str | Path], *, top_k: int | None = None, progress: bool = True,
                       expand: bool = True) -> list[FileResult]:

@@ -111,10 +111,9 @@ def _preprocess_of(recipe) -> Preprocess:
 
 
 def _load_run(run: Path, ckpt: Path) -> LoadedModel:
-    from mmlookup.checkpoints import read_class_names
+    from mmlookup.checkpoints import classifier_classes, read_class_names
     from mmlookup.config import derive
     from mmlookup.engine.checkpoint import check_checkpoint, load_weights
-    from mmlookup.engine.export import _num_classes
     from mmlookup.engine.setup import classes_from_recipe
     from mmlookup.engine.sweep import latest_sweep
     from mmlookup.models import build_model
@@ -126,7 +125,7 @@ def _load_run(run: Path, ckpt: Path) -> LoadedModel:
     use_ema = recipe.eval.use_ema and (ckpt / "ema.safetensors").is_file()
     check_checkpoint(ckpt, use_ema=use_ema, recipe=recipe)  # another encoder's weights: one line naming both
     recipe = derive(recipe, {"model.pretrained": "", "model.init_from": ""})  # the run's weights replace any import
-    num_classes = _num_classes(ckpt / "model.safetensors")
+    num_classes = classifier_classes(ckpt / "model.safetensors")
     model = build_model(recipe, num_classes)
     load_weights(model, ckpt, use_ema=use_ema)
     recorded = read_class_names(run)

@@ -82,8 +82,14 @@ class PosEmbed3d(nn.Module):
         elif kind == "learned_joint":
             self.pos_embed = nn.Parameter(_trunc_normal((1, t * h * w, embed_dim), init_std))
         else:
-            table = sinusoid_table(t * h * w, embed_dim) if kind == "sincos" else sincos_3d_table(self.grid, embed_dim)
-            self.register_buffer("table", table, persistent=False)
+            self.register_buffer("table", self.fixed_table(embed_dim), persistent=False)
+
+    def fixed_table(self, embed_dim: int | None = None) -> torch.Tensor:
+        """The fixed (``sincos`` / ``sincos_3d``) table of this grid: the non-persistent buffer, recomputed
+        (loaders that leave non-persistent buffers empty, such as transformers' ``from_pretrained``, call it)."""
+        dim = int(embed_dim if embed_dim is not None else self.table.shape[-1])
+        t, h, w = self.grid
+        return sinusoid_table(t * h * w, dim) if self.kind == "sincos" else sincos_3d_table(self.grid, dim)
 
     def forward(self, grid: Grid3) -> torch.Tensor:
         grid = tuple(int(g) for g in grid)

@@ -7,6 +7,7 @@ grid to the same constant, and works for every grid size — the property multi-
 """
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import torch
@@ -15,23 +16,28 @@ Grid = tuple[int, ...]
 
 
 @lru_cache(maxsize=256)
-def _resample_matrix_f64(n_in: int, n_out: int) -> torch.Tensor:
+def _resample_rows(n_in: int, n_out: int) -> tuple[tuple[float, ...], ...]:
+    """The matrix as Python floats (float64): cached as plain numbers, never as a tensor, so a tensor made while
+    ``torch.export`` / ``torch.compile`` trace (a fake tensor) cannot leak into the cache and later eager calls."""
     if n_in < 1 or n_out < 1:
         raise ValueError(f"grid sizes must be positive, got {n_in} -> {n_out}")
     if n_in == n_out:
-        return torch.eye(n_in, dtype=torch.float64)
+        return tuple(tuple(1.0 if i == j else 0.0 for j in range(n_in)) for i in range(n_out))
     scale = n_out / n_in
     kernel_scale = min(scale, 1.0)  # stretch the kernel only when downsampling (anti-aliasing)
-    centres = (torch.arange(n_out, dtype=torch.float64) + 0.5) / scale - 0.5  # output centres in input coordinates
-    src = torch.arange(n_in, dtype=torch.float64)
-    dist = (src[None, :] - centres[:, None]) * kernel_scale
-    w = (1.0 - dist.abs()).clamp_min(0.0)
-    return w / w.sum(dim=1, keepdim=True)
+    rows = []
+    for o in range(n_out):
+        centre = (o + 0.5) / scale - 0.5                                  # output centre in input coordinates
+        w = [max(1.0 - abs((i - centre) * kernel_scale), 0.0) for i in range(n_in)]
+        total = math.fsum(w)
+        rows.append(tuple(v / total for v in w))
+    return tuple(rows)
 
 
 def resample_matrix(n_in: int, n_out: int, *, dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
     """The ``(n_out, n_in)`` 1-D resampling matrix; each row sums to 1."""
-    return _resample_matrix_f64(int(n_in), int(n_out)).to(dtype=dtype, device=device)
+    rows = _resample_rows(int(n_in), int(n_out))
+    return torch.tensor(rows, dtype=torch.float64).to(dtype=dtype, device=device)
 
 
 def resize_grid(x: torch.Tensor, in_grid: Grid, out_grid: Grid) -> torch.Tensor:
