@@ -167,7 +167,7 @@ def test_real_files_short_missing_and_not_a_video(folder, tmp_path):
     write_long_video(short, LongVideoCfg(seconds=1.5, size=32))                     # 18 frames < one 29-frame window
     r = p.predict_timeline(short, progress=False)
     assert len(r.starts) == 1 and len(r.segments) == 1 and "shorter than one window" in r.notes[0]
-    assert r.segments[0].label == p.predict(str(short))[0][0]["label"]      # the same answer as a clip
+    assert r.segments[0].label == p.predict(str(short))[0]["label"]        # the same answer as a clip
     from mmlookup.inference.inputs import InputError
 
     with pytest.raises(InputError, match="missing file"):

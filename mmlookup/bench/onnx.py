@@ -8,7 +8,7 @@ drifts hit both alike). Both use the same number of threads; onnxruntime's threa
 would steal the cores from the PyTorch run timed next). The table gives ms per clip (median of the rounds)
 and the ratio PyTorch / onnxruntime (> 1: onnxruntime is faster).
 
-    mmlookup bench-onnx --size tiny --frames 8 --img-size 112 --threads 2 --repeats 5 --out docs/onnx_bench.md
+    mmlookup bench-onnx --size tiny --frames 8 --img-size 112 --threads 2 --repeats 5 --out runs/onnx_bench.md
 """
 from __future__ import annotations
 
