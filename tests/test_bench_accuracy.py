@@ -45,9 +45,10 @@ def test_every_family_gets_the_same_data_clip_and_schedule_and_keeps_its_own_set
         assert (r.data.root, r.data.frame_interval, r.data.flip) == ("/d/k400", 1, False)
         assert r.optim.lr == recipes["vit"].optim.lr and r.train.output_dir == "/r"
     assert recipes["evit"].model.keep_rate == 0.7 and recipes["evit"].train.keep_rate_ramp_epochs > 0
-    look = recipes["lookupvit"].model  # from scratch: lucidrains' choices and one shared head (issue 18)
-    assert recipes["vit"].train.clip_grad == 0.0 and look.pool == "shared" and look.encoder_kwargs["stem_norm"]
-    assert all(recipes[f].model.pool == "auto" for f in ("vit", "evit", "ats", "tome"))
+    look = recipes["lookupvit"].model  # the tuning protocol's choice (issue 26): sin-cos, torch init, two heads
+    assert recipes["vit"].train.clip_grad == 1.0 and look.pool == "auto" and look.encoder_kwargs["pos_embed"] == (
+        "sincos_3d")
+    assert all(recipes[f].model.pool == "cls" for f in ("vit", "evit", "ats", "tome"))
     assert len(recipes["lookupvit"].model.grids) >= 3 and recipes["vit"].model.grids == ()
     assert _recipe(RowSpec("lookupvit", "lookupvit"), task="image").model.grids == ((1, 2, 2), (1, 3, 3), (1, 4, 4))
     # --set first, then the row's own overrides

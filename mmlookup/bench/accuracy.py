@@ -110,9 +110,10 @@ def bench_recipe(row: RowSpec, seed: int, *, task: str, data: Path, run_dir: Pat
         "train.seed": seed, "train.output_dir": str(run_dir), "train.num_workers": 0, "train.eval_every": 0,
         "train.checkpoint_every": 1000, "train.checkpoint_every_minutes": 5.0, "train.keep_last": 1,
         "train.tensorboard": False, "train.log_every": 20,
-        "optim.warmup_epochs": base.optim.warmup_epochs * frac,
-        "train.keep_rate_warmup_epochs": base.train.keep_rate_warmup_epochs * frac,
-        "train.keep_rate_ramp_epochs": base.train.keep_rate_ramp_epochs * frac,
+        # rounded, so a recipe's warm-up and the same fraction written as an override give one recipe (one hash)
+        "optim.warmup_epochs": round(base.optim.warmup_epochs * frac, 6),
+        "train.keep_rate_warmup_epochs": round(base.train.keep_rate_warmup_epochs * frac, 6),
+        "train.keep_rate_ramp_epochs": round(base.train.keep_rate_ramp_epochs * frac, 6),
         "eval.batch_size": schedule.eval_batch_size, "eval.num_workers": 0, "eval.num_clips": 1, "eval.num_crops": 1,
     }
     if task == "video":
