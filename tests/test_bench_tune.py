@@ -24,7 +24,7 @@ def test_l8_is_a_balanced_two_level_orthogonal_array():
 def _recipe(family, levels):
     fam = load_recipe(f"synthetic/{family}.py")
     over = trial_overrides(family, levels, fam.model.encoder_kwargs, SCHEDULES["video"].epochs)
-    return bench_recipe(RowSpec("t", family, over), 0, task="video", data=Path("/d"), run_dir=Path("/r"),
+    return bench_recipe(RowSpec("t", family, over), 0, task="video", data=Path("/d"), run_dir=Path("/r"), tuned=False,
                         schedule=SCHEDULES["video"])
 
 

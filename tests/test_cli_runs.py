@@ -153,10 +153,10 @@ def test_resume_refuses_a_changed_recipe_and_keeps_history(data, tmp_path, capsy
     capsys.readouterr()
     assert main(["train", *changed]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and "optim.lr: 0.0003 -> 0.001" in lines[0] and "--allow-recipe-change" in lines[0]
+    assert len(lines) == 1 and "optim.lr: 0.0005 -> 0.001" in lines[0] and "--allow-recipe-change" in lines[0]
     assert main(["train", *changed, "--allow-recipe-change"]) == 0
     history = sorted((run / "recipe_history").glob("*.yaml"))
-    assert len(history) == 1 and "lr: 0.0003" in history[0].read_text()
+    assert len(history) == 1 and "lr: 0.0005" in history[0].read_text()
     assert "lr: 0.001" in (run / "recipe.yaml").read_text()
     assert _logged_steps(run) == [1, 2, 3, 4]
 

@@ -55,7 +55,7 @@ def test_resume_lets_every_path_change_and_compares_the_rest(tmp_path, monkeypat
                                                 "caption.cache_dir=/tmp/cache", "eval.batch_size=3"])
     assert find_resume(moved, "auto") == ckpt
     changed = load_recipe("synthetic/lookupvit", [*sets, "optim.lr=1e-3", "data.root=/new/place"])
-    with pytest.raises(ValueError, match=r"optim\.lr: 0\.0003 -> 0\.001\. ") as err:
+    with pytest.raises(ValueError, match=r"optim\.lr: 0\.0005 -> 0\.001\. ") as err:
         find_resume(changed, "auto")
     assert "data.root" not in str(err.value)  # only the computation's keys are listed
     weights = load_recipe("synthetic/lookupvit", [*sets, "model.pretrained=other.safetensors"])

@@ -92,9 +92,13 @@ def parse_row(text: str) -> RowSpec:
 
 
 def bench_recipe(row: RowSpec, seed: int, *, task: str, data: Path, run_dir: Path, schedule: Schedule,
-                 sets: tuple[str, ...] = ()) -> Recipe:
-    """The family's synthetic recipe on the benchmark: data, clip and schedule replaced, then ``sets`` and the
-    row's overrides applied (in that order).
+                 sets: tuple[str, ...] = (), tuned: bool = True) -> Recipe:
+    """The family's synthetic recipe on the benchmark: data, clip and schedule replaced, then the family's tuned
+    configuration (``tuned``, video only: what ``--tune`` chose, :data:`mmlookup.bench.tune.TUNED_LEVELS`), ``sets``
+    and the row's overrides applied (in that order).
+
+    The demo recipes keep their own settings: the motion16 choice cost the 600-step demo 15-30 points (LookupViT
+    69.8 / 52.1 at 2x2x2 for seeds 0 / 1 against 83.3 / 84.4 with its recipe; docs/benchmarks.md).
 
     Video: 8 frames (interval 1) of the 64x64 clips decoded at 32x32, tubelet 2x8x8 -> 4x4x4 = 64 tokens (the
     demo's clip geometry and token count: the same 64 tokens cut as 2x16x16 tubelets of the 64x64 frames left every
@@ -131,7 +135,12 @@ def bench_recipe(row: RowSpec, seed: int, *, task: str, data: Path, run_dir: Pat
     else:
         raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
     try:
-        return apply_overrides(derive(base, changes), list(sets) + list(row.overrides)).validate()
+        first: tuple[str, ...] = ()
+        if tuned and task == "video":
+            from mmlookup.bench.tune import trial_overrides, tuned_levels
+
+            first = trial_overrides(row.family, tuned_levels(row.family), base.model.encoder_kwargs, schedule.epochs)
+        return apply_overrides(derive(base, changes), list(first) + list(sets) + list(row.overrides)).validate()
     except (KeyError, TypeError) as e:  # a bad --set / --rows key or value: one line (ValueError) from the CLI
         raise ValueError(f"row {row.label!r}: {e.args[0] if isinstance(e, KeyError) else e}") from None
 
@@ -332,6 +341,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=2, help="runs trained at the same time, each in its own process "
                    "(default 2: on 2 cores two 1-thread runs train faster than one 2-thread run)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: CPU count / jobs)")
+    p.add_argument("--untuned", action="store_true", help="train each family's synthetic recipe as it is, not the "
+                   "configuration the tuning protocol chose (mmlookup.bench.tune.TUNED_LEVELS)")
     p.add_argument("--training-free", action="append", default=[], metavar="ROW",
                    help="also evaluate each seed of this ViT row training-free as EViT / ATS / ToMe at the sweep's "
                    "default rates (mmlookup sweep; rows 'ROW→evit' ... in the table and on the frontier)")
@@ -403,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     for spec in specs:
         for seed in seeds:
             recipe = bench_recipe(spec, seed, task=args.task, data=data.resolve(), run_dir=Path("."),
-                                  schedule=schedule, sets=tuple(args.set))
+                                  schedule=schedule, sets=tuple(args.set), tuned=not args.untuned)
             run_dir = out / "runs" / run_key(spec, recipe) / f"seed{seed}"
             plan.append((spec, seed, derive(recipe, {"train.output_dir": str(run_dir)})))
     start, load_start = time.perf_counter(), os.getloadavg()[0]

@@ -86,6 +86,18 @@ L8: tuple[tuple[int, ...], ...] = (
 )
 
 
+#: The configuration each family's search chose on motion16 video (levels of :data:`FACTORS`), which
+#: ``mmlookup bench --accuracy`` trains by default (``--untuned``: the family recipe as it is). Measured 2026-12-08
+#: with ``mmlookup bench --accuracy --tune --families vit lookupvit --tune-epochs 4`` (docs/benchmarks.md, "Equal
+#: footing"): both chose trial 3, sin-cos positions, PyTorch's init, no stem norm, CLS / two heads, LR 3e-4, 20%
+#: warm-up, clipping at 1.0. EViT, ATS and ToMe are built on the ViT and take its levels until their own search runs.
+TUNED_LEVELS: dict[str, tuple[int, ...]] = {"vit": (0, 1, 1, 0, 0, 1, 1), "lookupvit": (0, 1, 1, 0, 0, 1, 1)}
+
+
+def tuned_levels(family: str) -> tuple[int, ...]:
+    return TUNED_LEVELS.get(family, TUNED_LEVELS["vit"])
+
+
 def family_kind(family: str) -> str:
     return "lookupvit" if family == "lookupvit" else "vit"
 
@@ -179,7 +191,7 @@ def tune(args: Any, data: Path, out: Path, sets: tuple[str, ...]) -> int:
         fam = load_recipe(f"synthetic/{family}.py")
         spec = RowSpec(label, family, trial_overrides(family, levels, fam.model.encoder_kwargs, schedule.epochs))
         recipe = bench_recipe(spec, 0, task=args.task, data=data.resolve(), run_dir=Path("."), schedule=schedule,
-                              sets=sets)
+                              sets=sets, tuned=False)  # a trial starts from the family recipe as it is
         return spec, 0, derive(recipe, {"train.output_dir": str(trial_dir / run_key(spec, recipe))})
 
     def run(plan: list) -> list[dict[str, Any]]:
