@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mmlookup.bench.accuracy import SCHEDULES, RowSpec, bench_recipe
-from mmlookup.bench.tune import FACTORS, L8, guess_levels, holdout_indices, main_effects, trial_overrides
+from mmlookup.bench.search_space import FACTORS, L8, guess_levels, holdout_indices, main_effects, trial_overrides
 from mmlookup.cli import main as cli_main
 from mmlookup.config import load_recipe
 
