@@ -31,9 +31,9 @@ def test_parse_row_label_family_and_overrides_with_commas_inside_values():
         parse_row("vit:clip_grad")
 
 
-def _recipe(row, seed=0, sets=(), task="video"):
+def _recipe(row, seed=0, sets=(), task="video", tuned=True):
     return bench_recipe(row, seed, task=task, data=Path("/d"), run_dir=Path("/r"), schedule=SCHEDULES[task],
-                        sets=sets)
+                        sets=sets, tuned=tuned)
 
 
 def test_every_family_gets_the_same_data_clip_and_schedule_and_keeps_its_own_settings():
@@ -43,11 +43,20 @@ def test_every_family_gets_the_same_data_clip_and_schedule_and_keeps_its_own_set
         assert r.data.short_side == 32  # the 64x64 clips are decoded at the model's input size
         assert (r.train.epochs, r.train.batch_size) == (SCHEDULES["video"].epochs, SCHEDULES["video"].batch_size)
         assert (r.data.root, r.data.frame_interval, r.data.flip) == ("/d/k400", 1, False)
-        assert r.optim.lr == recipes["vit"].optim.lr and r.train.output_dir == "/r"
+        assert r.train.output_dir == "/r"
     assert recipes["evit"].model.keep_rate == 0.7 and recipes["evit"].train.keep_rate_ramp_epochs > 0
-    look = recipes["lookupvit"].model  # from scratch: lucidrains' choices and one shared head (issue 18)
-    assert recipes["vit"].train.clip_grad == 0.0 and look.pool == "shared" and look.encoder_kwargs["stem_norm"]
-    assert all(recipes[f].model.pool == "auto" for f in ("vit", "evit", "ats", "tome"))
+    # the tuning protocol's choice (issue 26), the same for every family; its own parts stay the recipe's
+    for f, r in recipes.items():
+        kw = r.model.encoder_kwargs
+        assert (kw["pos_embed"], kw["weight_init"], kw["stem_norm"]) == ("sincos_3d", "torch", False)
+        assert (r.optim.lr, r.train.clip_grad) == (3e-4, 1.0)
+        assert r.optim.warmup_epochs == pytest.approx(0.2 * SCHEDULES["video"].epochs)
+        assert r.model.pool == ("auto" if f == "lookupvit" else "cls")
+    assert recipes["lookupvit"].model.encoder_kwargs["lookup_post_norm"]
+    assert recipes["ats"].model.encoder_kwargs["budget"] == 0.5 and recipes["tome"].model.encoder_kwargs["r"] == 8
+    untuned = _recipe(RowSpec("lookupvit", "lookupvit"), tuned=False).model  # --untuned: the demo recipe as it is
+    assert untuned.pool == "shared" and untuned.encoder_kwargs["stem_norm"]
+    assert _recipe(RowSpec("vit", "vit"), tuned=False).train.clip_grad == 0.0
     assert len(recipes["lookupvit"].model.grids) >= 3 and recipes["vit"].model.grids == ()
     assert _recipe(RowSpec("lookupvit", "lookupvit"), task="image").model.grids == ((1, 2, 2), (1, 3, 3), (1, 4, 4))
     # --set first, then the row's own overrides

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mmlookup.bench.accuracy import SCHEDULES, RowSpec, bench_recipe
-from mmlookup.bench.tune import FACTORS, L8, guess_levels, holdout_indices, main_effects, trial_overrides
+from mmlookup.bench.search_space import FACTORS, L8, guess_levels, holdout_indices, main_effects, trial_overrides
 from mmlookup.cli import main as cli_main
 from mmlookup.config import load_recipe
 
@@ -24,7 +24,7 @@ def test_l8_is_a_balanced_two_level_orthogonal_array():
 def _recipe(family, levels):
     fam = load_recipe(f"synthetic/{family}.py")
     over = trial_overrides(family, levels, fam.model.encoder_kwargs, SCHEDULES["video"].epochs)
-    return bench_recipe(RowSpec("t", family, over), 0, task="video", data=Path("/d"), run_dir=Path("/r"),
+    return bench_recipe(RowSpec("t", family, over), 0, task="video", data=Path("/d"), run_dir=Path("/r"), tuned=False,
                         schedule=SCHEDULES["video"])
 
 

@@ -343,8 +343,9 @@ def test_table_tool_plans_valid_commands_and_renders_mean_std(tmp_path):
             sets = [cmd[j + 1] for j in range(len(cmd)) if cmd[j] == "--set"]
             recipe = load_recipe(cmd[i + 1], sets)  # every planned run is a recipe the CLI accepts
             assert recipe.train.seed == 1 or cmd[i] == "eval"
-            if row in ("init", "soft", "hard", "feature"):  # initialised from the ViT: the paper's layout
-                assert recipe.model.pool == "auto" and recipe.model.encoder_kwargs == {"pos_init_std": 0.2}
+            if row in ("init", "soft", "hard", "feature"):  # initialised from the ViT: the distillation recipe's layout
+                layout = load_recipe("synthetic/lookupvit_distill").model
+                assert (recipe.model.pool, recipe.model.encoder_kwargs) == (layout.pool, layout.encoder_kwargs)
     for seed, (t, s) in enumerate(((80.0, 60.0), (70.0, 70.0))):
         for row, v in (("teacher", t), ("soft", s)):
             run = tmp_path / f"{row}_s{seed}"

@@ -46,8 +46,11 @@ def commands(row: str, seed: int, out: Path, epochs: int) -> list[list[str]]:
     if row == "scratch":
         return [[*mm, "train", "synthetic/lookupvit", *student]]
     if row == "init":  # the distillation recipe's layout (the paper's, so every ViT tensor has its place)
+        from mmlookup.config import load_recipe
+
+        layout = load_recipe("synthetic/lookupvit_distill").model
         return [[*mm, "train", "synthetic/lookupvit", *student, "--set", f"model.init_from={teacher}",
-                 "--set", "model.encoder_kwargs={'pos_init_std': 0.2}", "--set", "model.pool=auto"]]
+                 "--set", f"model.encoder_kwargs={layout.encoder_kwargs!r}", "--set", f"model.pool={layout.pool}"]]
     if row in ("soft", "hard", "feature"):
         every = ["--set", "train.eval_every=1"] if row == "soft" else []
         return [[*mm, "train", "synthetic/lookupvit_distill", *student, *every, "--set", f"distill.teacher={teacher}",

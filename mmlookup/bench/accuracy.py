@@ -92,9 +92,13 @@ def parse_row(text: str) -> RowSpec:
 
 
 def bench_recipe(row: RowSpec, seed: int, *, task: str, data: Path, run_dir: Path, schedule: Schedule,
-                 sets: tuple[str, ...] = ()) -> Recipe:
-    """The family's synthetic recipe on the benchmark: data, clip and schedule replaced, then ``sets`` and the
-    row's overrides applied (in that order).
+                 sets: tuple[str, ...] = (), tuned: bool = True) -> Recipe:
+    """The family's synthetic recipe on the benchmark: data, clip and schedule replaced, then the family's tuned
+    configuration (``tuned``, video only: what ``--tune`` chose, :data:`~mmlookup.bench.search_space.TUNED_LEVELS`),
+    ``sets`` and the row's overrides applied (in that order).
+
+    The demo recipes keep their own settings: the motion16 choice cost the 600-step demo 15-30 points (LookupViT
+    69.8 / 52.1 at 2x2x2 for seeds 0 / 1 against 83.3 / 84.4 with its recipe; docs/benchmarks.md).
 
     Video: 8 frames (interval 1) of the 64x64 clips decoded at 32x32, tubelet 2x8x8 -> 4x4x4 = 64 tokens (the
     demo's clip geometry and token count: the same 64 tokens cut as 2x16x16 tubelets of the 64x64 frames left every
@@ -110,9 +114,10 @@ def bench_recipe(row: RowSpec, seed: int, *, task: str, data: Path, run_dir: Pat
         "train.seed": seed, "train.output_dir": str(run_dir), "train.num_workers": 0, "train.eval_every": 0,
         "train.checkpoint_every": 1000, "train.checkpoint_every_minutes": 5.0, "train.keep_last": 1,
         "train.tensorboard": False, "train.log_every": 20,
-        "optim.warmup_epochs": base.optim.warmup_epochs * frac,
-        "train.keep_rate_warmup_epochs": base.train.keep_rate_warmup_epochs * frac,
-        "train.keep_rate_ramp_epochs": base.train.keep_rate_ramp_epochs * frac,
+        # rounded, so a recipe's warm-up and the same fraction written as an override give one recipe (one hash)
+        "optim.warmup_epochs": round(base.optim.warmup_epochs * frac, 6),
+        "train.keep_rate_warmup_epochs": round(base.train.keep_rate_warmup_epochs * frac, 6),
+        "train.keep_rate_ramp_epochs": round(base.train.keep_rate_ramp_epochs * frac, 6),
         "eval.batch_size": schedule.eval_batch_size, "eval.num_workers": 0, "eval.num_clips": 1, "eval.num_crops": 1,
     }
     if task == "video":
@@ -130,7 +135,12 @@ def bench_recipe(row: RowSpec, seed: int, *, task: str, data: Path, run_dir: Pat
     else:
         raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
     try:
-        return apply_overrides(derive(base, changes), list(sets) + list(row.overrides)).validate()
+        first: tuple[str, ...] = ()
+        if tuned and task == "video":
+            from mmlookup.bench.search_space import trial_overrides, tuned_levels
+
+            first = trial_overrides(row.family, tuned_levels(row.family), base.model.encoder_kwargs, schedule.epochs)
+        return apply_overrides(derive(base, changes), list(first) + list(sets) + list(row.overrides)).validate()
     except (KeyError, TypeError) as e:  # a bad --set / --rows key or value: one line (ValueError) from the CLI
         raise ValueError(f"row {row.label!r}: {e.args[0] if isinstance(e, KeyError) else e}") from None
 
@@ -310,7 +320,7 @@ def plot(rows: list[dict[str, Any]], out: Path, title: str) -> Path | None:
         return None
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
+def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="mmlookup bench --accuracy", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=TASKS, default="video", help="motion16 videos (default) or its image variant")
@@ -331,6 +341,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=2, help="runs trained at the same time, each in its own process "
                    "(default 2: on 2 cores two 1-thread runs train faster than one 2-thread run)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: CPU count / jobs)")
+    p.add_argument("--untuned", action="store_true", help="train each family's synthetic recipe as it is, not the "
+                   "configuration the tuning protocol chose (mmlookup.bench.search_space.TUNED_LEVELS)")
     p.add_argument("--training-free", action="append", default=[], metavar="ROW",
                    help="also evaluate each seed of this ViT row training-free as EViT / ATS / ToMe at the sweep's "
                    "default rates (mmlookup sweep; rows 'ROW→evit' ... in the table and on the frontier)")
@@ -362,19 +374,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--worker"]:
         return _worker(Path(argv[1]))
-    args = _parse(argv)
+    args = parse_args(argv)
     suffix = "_quick" if args.quick else ""
     data = Path(args.data or f"data/motion16{suffix}")
-    out = Path(args.out or f"runs/{'tune' if args.tune else 'accuracy'}_{args.task}{suffix}").resolve()
-    if args.tune:
-        if args.rows:
-            raise ValueError("--tune searches the families' configurations; --rows are for the training runs")
-        for f in args.families or []:
-            if f not in FAMILIES:
-                raise ValueError(f"unknown family {f!r}; valid: {', '.join(FAMILIES)}")
-        from mmlookup.bench.tune import tune
-
-        return tune(args, data, out, tuple(args.set))
+    if args.tune:  # mmlookup bench routes --tune to mmlookup.bench.tune, which parses with this parser
+        raise ValueError("--tune runs through `mmlookup bench --accuracy --tune` (mmlookup.bench.tune.main)")
+    out = Path(args.out or f"runs/accuracy_{args.task}{suffix}").resolve()
     families = args.families if args.families is not None else (["vit", "lookupvit"] if args.quick
                                                                  else list(FAMILIES))
     for f in families:
@@ -402,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     for spec in specs:
         for seed in seeds:
             recipe = bench_recipe(spec, seed, task=args.task, data=data.resolve(), run_dir=Path("."),
-                                  schedule=schedule, sets=tuple(args.set))
+                                  schedule=schedule, sets=tuple(args.set), tuned=not args.untuned)
             run_dir = out / "runs" / run_key(spec, recipe) / f"seed{seed}"
             plan.append((spec, seed, derive(recipe, {"train.output_dir": str(run_dir)})))
     start, load_start = time.perf_counter(), os.getloadavg()[0]
@@ -511,7 +516,7 @@ def _datasets(recipe: Recipe, cache: Path, task: str, progress: bool = True,
     if split is None:
         val = build_dataset(recipe, False)
         return train_c, cached(val, cache_path(val, cache, f"{task}_val"), progress=progress)
-    from mmlookup.bench.tune import holdout_indices
+    from mmlookup.bench.search_space import holdout_indices
 
     as_val = build_dataset(derive(recipe, {"data.val_annotations": recipe.data.train_annotations}), False)
     as_val_c = cached(as_val, cache_path(as_val, cache, f"{task}_train"), progress=progress)  # the same frames

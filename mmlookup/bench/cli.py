@@ -348,6 +348,9 @@ def format_rows(rows: list[BenchRow], fmt: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # --accuracy first: it has a --data option of its own
+    if "--accuracy" in argv and "--tune" in argv:  # the tuning protocol, on the accuracy benchmark's options
+        argv.remove("--accuracy")
+        return int(importlib.import_module("mmlookup.bench.tune").main(argv) or 0)
     for flag, module in (("--accuracy", "mmlookup.bench.accuracy"), ("--data", "mmlookup.bench.data"),
                          ("--caption", "mmlookup.bench.caption"), ("--train", "mmlookup.bench.train")):
         if flag in argv:

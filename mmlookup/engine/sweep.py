@@ -170,6 +170,18 @@ def _geometry(recipe) -> dict[str, Any]:
     return dict(num_frames=m.num_frames, img_size=m.img_size, tubelet_size=m.tubelet_size, patch_size=m.patch_size)
 
 
+def vit_architecture(encoder_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The entries of a ViT-family run's ``encoder_kwargs`` that :class:`~mmlookup.encoders.vit.VideoViT` itself
+    takes (architecture: ``pos_embed``, ``stem_norm``, ``qkv_bias``...), so EViT / ATS / ToMe built on the run's
+    weights have its architecture; a reducer's own rates (``keep_rate``, ``budget``, ``r``...) are left out."""
+    import inspect
+
+    from mmlookup.encoders.vit import VideoViT
+
+    accepted = set(inspect.signature(VideoViT.__init__).parameters) - {"self"}
+    return {k: v for k, v in encoder_kwargs.items() if k in accepted}
+
+
 def build_variant(recipe, variant: Variant, num_classes: int, checkpoint: str) -> torch.nn.Module:
     """The classifier of ``variant`` (:func:`mmlookup.models.create_classifier`) carrying the checkpoint's weights."""
     from mmlookup.engine.checkpoint import load_weights
@@ -179,6 +191,8 @@ def build_variant(recipe, variant: Variant, num_classes: int, checkpoint: str) -
     kwargs = dict(_geometry(recipe), **variant.kwargs)
     if variant.encoder == m.encoder:
         kwargs = {**m.encoder_kwargs, **kwargs}
+    elif variant.family != "lookupvit":  # the run's ViT architecture (positions, stem, init...), not its rates
+        kwargs = {**vit_architecture(m.encoder_kwargs), **kwargs}
     if variant.grid is not None:
         kwargs["grid"] = variant.grid
     model = create_classifier(variant.encoder, num_classes, pool=m.pool, head_dropout=m.head_dropout, verbose=False,
