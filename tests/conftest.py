@@ -14,13 +14,18 @@ from torch.utils.data import Dataset
 
 
 @pytest.fixture(scope="session")
-def synth_k400(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny synthetic set (seed 0): 16 train / 8 val real mp4 clips of 8 classes, 8 frames of 32x32."""
+def synth_tiny(tmp_path_factory: pytest.TempPathFactory):
+    """The whole tiny synthetic set, seed 0 (``SyntheticPaths``: K400, SSv2, COCO, ImageNet and MSR-VTT parts)."""
     from mmlookup.data.synthetic import SynthSizes, generate
 
-    root = tmp_path_factory.mktemp("synth_tiny")
-    generate(str(root), sizes=SynthSizes.tiny(), workers=2, progress=False)
-    return root / "k400"
+    return generate(str(tmp_path_factory.mktemp("synth_tiny")), seed=0, sizes=SynthSizes.tiny(), workers=2,
+                    progress=False)
+
+
+@pytest.fixture(scope="session")
+def synth_k400(synth_tiny) -> Path:
+    """Its K400 part: 16 train / 8 val real mp4 clips of 8 classes, 8 frames of 32x32."""
+    return Path(synth_tiny.k400_root)
 
 
 @pytest.fixture(scope="session")

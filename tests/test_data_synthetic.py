@@ -31,8 +31,8 @@ TINY = SynthSizes.tiny()
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return generate(str(tmp_path_factory.mktemp("synth_a")), seed=3, sizes=TINY, workers=2, progress=False)
+def tiny(synth_tiny):
+    return synth_tiny                               # seed 0, shared by the session (tests/conftest.py); read only
 
 
 def _annotation_files(root):
@@ -48,7 +48,7 @@ def _decoded(path):
 
 
 def test_same_seed_same_files_and_frames(tiny, tmp_path):
-    again = generate(str(tmp_path / "b"), seed=3, sizes=TINY, workers=1, progress=False)
+    again = generate(str(tmp_path / "b"), seed=0, sizes=TINY, workers=1, progress=False)
     files = _annotation_files(tiny.root)
     assert files == _annotation_files(again.root) and len(files) == 16  # 11 + ImageNet x2, marker, MSR-VTT x2
     for rel in files:
