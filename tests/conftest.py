@@ -12,6 +12,24 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
+# Made before the first test when any collected test needs them: until a test loads decord, generate() renders in
+# forked workers of this process; afterwards it must start a fresh interpreter (seconds each: PyAV encoding is unsafe
+# beside decord's libraries). Test modules therefore import decord only inside the tests that decode with it.
+_MADE_FIRST = ("synth_tiny", "motion16_quick")
+_made_first_key = pytest.StashKey[list]()
+
+
+@pytest.hookimpl(trylast=True)  # after -m / -k have deselected what will not run
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    needed = {name for item in items for name in getattr(item, "fixturenames", ())}
+    config.stash[_made_first_key] = [name for name in _MADE_FIRST if name in needed]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _data_made_before_decord(request: pytest.FixtureRequest) -> None:
+    for name in request.config.stash.get(_made_first_key, []):
+        request.getfixturevalue(name)
+
 
 @pytest.fixture(scope="session")
 def synth_tiny(tmp_path_factory: pytest.TempPathFactory):

@@ -9,7 +9,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import decord
 import numpy as np
 import pytest
 from PIL import Image
@@ -43,6 +42,8 @@ def _annotation_files(root):
 def _decoded(path):
     if path.endswith(".jpg"):
         return np.asarray(Image.open(path))
+    import decord  # here, not at import: once decord is loaded, every generate() starts a fresh interpreter
+
     vr = decord.VideoReader(path, num_threads=1)
     return vr.get_batch(list(range(len(vr)))).asnumpy()
 
