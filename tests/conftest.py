@@ -2,7 +2,9 @@
 
 Generating data costs a fresh interpreter once decord is loaded (``mmlookup.data.synthetic._write_all``), and
 training a run costs seconds; before these were shared, each module made its own identical copy. Tests treat what
-these fixtures return as read-only: a test that changes a file works on its own copy (``shutil.copytree``).
+the shared sets and runs as read-only: a test that changes a file works on its own copy (``shutil.copytree``).
+``motion16_small``, ``synth_msrvtt`` and ``synth_imagenet`` belong to one module each (their module may change
+them); they are session fixtures only so that they too are made before decord is loaded (see ``_MADE_FIRST``).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from torch.utils.data import Dataset
 # Made before the first test when any collected test needs them: until a test loads decord, generate() renders in
 # forked workers of this process; afterwards it must start a fresh interpreter (seconds each: PyAV encoding is unsafe
 # beside decord's libraries). Test modules therefore import decord only inside the tests that decode with it.
-_MADE_FIRST = ("synth_tiny", "motion16_quick")
+_MADE_FIRST = ("synth_tiny", "motion16_quick", "motion16_small", "synth_msrvtt", "synth_imagenet")
 _made_first_key = pytest.StashKey[list]()
 
 
@@ -122,3 +124,36 @@ def motion16_quick(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ensure_data(data, Namespace(quick=True, data_seed=0))
     assert motion16_complete(data, 0, Motion16Sizes.quick())
     return data
+
+
+@pytest.fixture(scope="session")
+def motion16_small(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """test_motion16's set: seed 5, 2 train / 1 val clips and stills per class."""
+    from mmlookup.data.motion16 import Motion16Sizes, generate_motion16
+
+    sizes = Motion16Sizes(train_per_class=2, val_per_class=1, image_train_per_class=2, image_val_per_class=1)
+    return generate_motion16(str(tmp_path_factory.mktemp("m16") / "a"), seed=5, sizes=sizes, workers=2,
+                             progress=False)
+
+
+@pytest.fixture(scope="session")
+def synth_msrvtt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """test_caption_msrvtt's set (seed 1): only the caption clips (10 train, 3 val) and their MSR-VTT copy."""
+    from mmlookup.data.synthetic import SynthSizes, generate
+
+    root = tmp_path_factory.mktemp("synth_msrvtt")
+    sizes = SynthSizes(train_per_class=0, val_per_class=0, ssv2_train_per_class=0, ssv2_val_per_class=0, frames=8,
+                       size=32, caption_videos_train=10, caption_videos_val=3, images_train=0, images_val=0)
+    generate(str(root), seed=1, sizes=sizes, workers=1, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def synth_imagenet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """test_imagenet_robustness's stills: ``generate_imagenet`` at the tiny sizes (seed 0); returns the folder that
+    holds ``imagenet/``."""
+    from mmlookup.data.synthetic import SynthSizes, generate_imagenet
+
+    base = tmp_path_factory.mktemp("imagenet")
+    generate_imagenet(str(base), sizes=SynthSizes.tiny(), workers=1, progress=False)
+    return base

@@ -29,9 +29,9 @@ SIZES = Motion16Sizes(train_per_class=2, val_per_class=1, image_train_per_class=
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return generate_motion16(str(tmp_path_factory.mktemp("m16") / "a"), seed=5, sizes=SIZES, workers=2,
-                             progress=False)
+def data(motion16_small):
+    assert motion16_complete(motion16_small, 5, SIZES)       # made by tests/conftest.py before decord is loaded
+    return motion16_small
 
 
 def _rows(path):
