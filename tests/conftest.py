@@ -16,15 +16,24 @@ from torch.utils.data import Dataset
 
 # Made before the first test when any collected test needs them: until a test loads decord, generate() renders in
 # forked workers of this process; afterwards it must start a fresh interpreter (seconds each: PyAV encoding is unsafe
-# beside decord's libraries). Test modules therefore import decord only inside the tests that decode with it.
+# beside decord's libraries). Test modules therefore import decord only inside the tests that decode with it, and
+# tests that generate data themselves are marked ``before_decord`` and run first.
 _MADE_FIRST = ("synth_tiny", "motion16_quick", "motion16_small", "synth_msrvtt", "synth_imagenet")
 _made_first_key = pytest.StashKey[list]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "before_decord(decodes=False): the test generates data itself; it runs "
+                            "before any other test (which may load decord), those that decode last (tests/conftest.py)")
 
 
 @pytest.hookimpl(trylast=True)  # after -m / -k have deselected what will not run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     needed = {name for item in items for name in getattr(item, "fixturenames", ())}
     config.stash[_made_first_key] = [name for name in _MADE_FIRST if name in needed]
+    marked = [i for i in items if i.get_closest_marker("before_decord")]
+    marked.sort(key=lambda i: bool(i.get_closest_marker("before_decord").kwargs.get("decodes")))  # stable
+    items[:] = marked + [i for i in items if not i.get_closest_marker("before_decord")]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -48,8 +48,10 @@ def _decoded(path):
     return vr.get_batch(list(range(len(vr)))).asnumpy()
 
 
+@pytest.mark.before_decord(decodes=True)                # generates twice, then loads decord to compare frames
 def test_same_seed_same_files_and_frames(tiny, tmp_path):
     again = generate(str(tmp_path / "b"), seed=0, sizes=TINY, workers=1, progress=False)
+    other = generate(str(tmp_path / "c"), seed=4, sizes=TINY, workers=1, progress=False)
     files = _annotation_files(tiny.root)
     assert files == _annotation_files(again.root) and len(files) == 16  # 11 + ImageNet x2, marker, MSR-VTT x2
     for rel in files:
@@ -60,7 +62,6 @@ def test_same_seed_same_files_and_frames(tiny, tmp_path):
     assert len(media) == 8 * 3 * 2 + 6 + 10 + 6  # + the MSR-VTT copies of the caption clips
     for rel in media:
         assert np.array_equal(_decoded(os.path.join(tiny.root, rel)), _decoded(os.path.join(again.root, rel))), rel
-    other = generate(str(tmp_path / "c"), seed=4, sizes=TINY, workers=1, progress=False)
     with open(tiny.k400_train, "rb") as a, open(other.k400_train, "rb") as b:
         assert a.read() != b.read()
 
@@ -194,6 +195,7 @@ def test_bad_sizes_rejected(tmp_path):
         generate(str(tmp_path), sizes=replace(TINY, num_classes=9), progress=False)
 
 
+@pytest.mark.before_decord                               # ensure_synthetic() generates the set again
 def test_interrupted_generation_is_redone_not_used(tmp_path):
     # a real generation killed (-9) half-way leaves no annotation file and no marker in the output folder, so the
     # next ensure_synthetic() writes the whole set instead of training on a set with videos missing

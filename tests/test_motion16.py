@@ -61,6 +61,7 @@ def test_sixteen_balanced_classes_in_the_k400_and_imagenet_layouts(data):
     assert images.num_classes == 8 and len(images) == 8
 
 
+@pytest.mark.before_decord
 def test_same_seed_same_files_other_seed_other_files(data, tmp_path):
     # the module's set (seed 5) is the first of the three: each generation here starts an interpreter once decord
     # is loaded, so a third one would cost seconds and test nothing more
