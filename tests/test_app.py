@@ -24,7 +24,6 @@ import numpy as np
 import pytest
 
 from mmlookup.cli import main
-from mmlookup.data.synthetic import SynthSizes, generate
 
 gr = pytest.importorskip("gradio", reason="the app needs the optional extra mmlookup[app]")
 
@@ -34,17 +33,13 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synth")
-    generate(str(root), sizes=SynthSizes.tiny(), workers=1, progress=False)
-    return root / "k400"
+def data(synth_k400) -> Path:
+    return synth_k400                                       # the session's tiny synthetic set (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
-def run(data, tmp_path_factory) -> Path:
-    from test_predict import train_run
-
-    return train_run(data, tmp_path_factory.mktemp("runs") / "lookupvit", "lookupvit")
+def run(synth_runs) -> Path:
+    return synth_runs("lookupvit")                          # the run test_predict uses too (tests/conftest.py)
 
 
 def a_clip(data: Path) -> Path:

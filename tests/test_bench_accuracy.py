@@ -1,6 +1,7 @@
 """`mmlookup bench --accuracy`: row parsing, the shared schedule, aggregation over seeds, the plot's error bars, and
 the quick variant end to end (train, write the table / JSON / plot, skip finished runs when run again)."""
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -104,10 +105,17 @@ def test_plot_draws_an_error_bar_per_row_with_several_seeds(tmp_path, monkeypatc
     assert bars == [[pytest.approx(1.0)]]  # vit has a spread; tome's single seed has none
 
 
-def test_quick_variant_end_to_end_and_finished_runs_are_not_trained_again(tmp_path, capsys):
-    args = ["bench", "--accuracy", "--quick", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out")]
+@pytest.fixture(scope="module")
+def quick(motion16_quick, tmp_path_factory) -> tuple[list[str], Path]:
+    """The quick variant's arguments and output folder, run once (vit + lookupvit) for the tests below."""
+    out = tmp_path_factory.mktemp("bench_quick") / "out"
+    args = ["bench", "--accuracy", "--quick", "--data", str(motion16_quick), "--out", str(out)]
     assert cli_main(args) == 0
-    out = tmp_path / "out"
+    return args, out
+
+
+def test_quick_variant_end_to_end_and_finished_runs_are_not_trained_again(quick, capsys):
+    args, out = quick
     summary = json.loads((out / "accuracy.json").read_text())
     assert [r["row"] for r in summary["runs"]] == ["vit", "lookupvit"]
     assert all(r["num_val"] == 64 and r["num_classes"] == 16 and r["steps"] == 24 for r in summary["runs"])
@@ -158,9 +166,12 @@ def test_pareto_front_marks_rows_no_other_row_beats_at_no_more_gmacs(tmp_path, m
     assert "| ★ |" in markdown(agg)
 
 
-def test_training_free_rows_from_each_seed_of_a_vit_row(tmp_path, capsys):
+def test_training_free_rows_from_each_seed_of_a_vit_row(quick, tmp_path, capsys):
+    # in a copy of the quick variant's output: its vit run is done before (not trained again, as the test above
+    # shows), and the training-free rows are evaluated from that run's checkpoint
+    shutil.copytree(quick[1], tmp_path / "out")
     args = ["bench", "--accuracy", "--quick", "--families", "vit", "--training-free", "vit", "--data",
-            str(tmp_path / "data"), "--out", str(tmp_path / "out")]
+            quick[0][quick[0].index("--data") + 1], "--out", str(tmp_path / "out")]
     assert cli_main(args) == 0
     summary = json.loads((tmp_path / "out" / "accuracy.json").read_text())
     rows = {(r["row"], r["grid"]): r for r in summary["rows"]}

@@ -65,8 +65,8 @@ def test_holdout_is_stratified_disjoint_and_deterministic():
         holdout_indices(labels, 1)
 
 
-def test_quick_search_end_to_end_scores_on_training_clips_and_continues(tmp_path, capsys):
-    args = ["bench", "--accuracy", "--tune", "--quick", "--data", str(tmp_path / "data"), "--out",
+def test_quick_search_end_to_end_scores_on_training_clips_and_continues(motion16_quick, tmp_path, capsys):
+    args = ["bench", "--accuracy", "--tune", "--quick", "--data", str(motion16_quick), "--out",
             str(tmp_path / "out")]
     assert cli_main(args) == 0
     report = json.loads((tmp_path / "out" / "tune.json").read_text())

@@ -13,6 +13,7 @@ pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="pycocoeval
 
 from mmlookup.captioning.cli import eval_captions_main  # noqa: E402
 from mmlookup.metrics.caption import (  # noqa: E402
+    _meteor,
     evaluate_results_file,
     load_results,
     score_captions,
@@ -80,7 +81,11 @@ def test_hand_example_equals_direct_pycocoevalcap() -> None:
     res = tok.tokenize({k: [{"caption": v}] for k, v in HAND_HYPS.items()})
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     direct = {f"Bleu_{i + 1}": b for i, b in enumerate(bleu)}
-    direct["METEOR"], _ = Meteor().compute_score(gts, res)
+    # pycocoevalcap's own scorer, called directly; the instance is the process's one Meteor() (each instance starts
+    # a JVM that loads a 62 MB paraphrase table: a second one cost this test ~15 s and tests nothing more)
+    meteor = _meteor()
+    assert type(meteor) is Meteor
+    direct["METEOR"], _ = meteor.compute_score(gts, res)
     direct["ROUGE_L"], _ = Rouge().compute_score(gts, res)
     direct["CIDEr"], _ = Cider().compute_score(gts, res)
 

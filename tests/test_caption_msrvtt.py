@@ -15,7 +15,6 @@ pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="caption ev
 from mmlookup.captioning.cli import caption_main, eval_captions_main  # noqa: E402
 from mmlookup.captioning.train import fit  # noqa: E402
 from mmlookup.config import load_recipe  # noqa: E402
-from mmlookup.data.synthetic import SynthSizes, generate  # noqa: E402
 from tests.test_caption_train import _classification_checkpoint  # noqa: E402
 
 FAST = ["caption.decoder_width=32", "caption.decoder_layers=1", "caption.decoder_heads=2", "caption.num_beams=2",
@@ -24,12 +23,10 @@ FAST = ["caption.decoder_width=32", "caption.decoder_layers=1", "caption.decoder
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("synth_msrvtt")
-    sizes = SynthSizes(train_per_class=0, val_per_class=0, ssv2_train_per_class=0, ssv2_val_per_class=0, frames=8,
-                       size=32, caption_videos_train=10, caption_videos_val=3, images_train=0, images_val=0)
-    generate(str(root), seed=1, sizes=sizes, workers=1, progress=False)
-    return root
+def data(synth_msrvtt: Path) -> Path:
+    """Seed 1, only the caption clips (10 train, 3 val) and their MSR-VTT copy: made by tests/conftest.py before
+    decord is loaded."""
+    return synth_msrvtt
 
 
 def _recipe(data: Path, run: Path, *extra: str):

@@ -21,8 +21,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mmlookup.data.synthetic import SynthSizes, generate
-
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
        "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -37,11 +35,9 @@ def _mmlookup() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    """16 train / 8 val real mp4 clips (8 classes, 8 frames of 32x32)."""
-    root = tmp_path_factory.mktemp("synth")
-    generate(str(root), sizes=SynthSizes.tiny(), workers=2, progress=False)
-    return root / "k400"
+def data(synth_k400) -> Path:
+    """16 train / 8 val real mp4 clips (8 classes, 8 frames of 32x32): the session's set (tests/conftest.py)."""
+    return synth_k400
 
 
 def _args(data: Path, out: Path, *extra: str) -> list[str]:

@@ -87,6 +87,7 @@ def test_stats(k400_with_bad_files, capsys):
     assert "frames     min 1" in out and "max 6" in out and "80x64: 2" in out
 
 
+@pytest.mark.before_decord                               # `mmlookup data synth` generates twice
 def test_synth_command(tmp_path, capsys):
     out_dir = tmp_path / "syn"
     rc = main(["synth", str(out_dir), "--tiny", "--num-classes", "2", "--images-train", "2", "--images-val", "2",

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mmlookup.config import load_recipe
-from mmlookup.data.synthetic import IMAGENET_WNIDS, SynthSizes, generate_imagenet
+from mmlookup.data.synthetic import IMAGENET_WNIDS
 from mmlookup.engine.cli import eval_main
 from mmlookup.engine.fit import fit, run_eval
 from mmlookup.engine.robustness import find_corruptions, subset_top1
@@ -19,9 +19,9 @@ FAST = ["model.img_size=32", "data.short_side=36", "train.batch_size=3", "train.
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    base = tmp_path_factory.mktemp("imagenet")
-    root = generate_imagenet(str(base), sizes=SynthSizes.tiny(), workers=1, progress=False)
+def run(synth_imagenet):
+    base = synth_imagenet                     # generate_imagenet at the tiny sizes, made by tests/conftest.py
+    root = str(base / "imagenet")
     wnid = IMAGENET_WNIDS["red"]
     good = open(os.path.join(root, "train", wnid, f"{wnid}_0.JPEG"), "rb").read()
     with open(os.path.join(root, "train", wnid, "broken.JPEG"), "wb") as f:

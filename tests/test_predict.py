@@ -1,7 +1,8 @@
 """``mmlookup predict`` / ``Predictor``: class names that travel, real files in, bad inputs counted, budgets.
 
-Runs are trained for a few steps on a tiny synthetic set of real mp4 files written here (nothing from ``runs/``
-or ``data/``); the VideoMAE folder is a random-weight ``transformers`` model saved with ``save_pretrained``.
+Runs are trained for a few steps on a tiny synthetic set of real mp4 files written by the tests (session fixtures
+in ``tests/conftest.py``, nothing from ``runs/`` or ``data/``); the VideoMAE folder is a random-weight
+``transformers`` model saved with ``save_pretrained``.
 """
 from __future__ import annotations
 
@@ -16,10 +17,7 @@ import torch
 
 from mmlookup import Predictor
 from mmlookup.cli import main
-from mmlookup.config import load_recipe
-from mmlookup.data.synthetic import SynthSizes, generate
 from mmlookup.engine.export import export_run
-from mmlookup.engine.fit import fit
 from mmlookup.inference.budget import ats_max_gmacs, choose_by_gmacs
 from mmlookup.inference.inputs import InputError
 from mmlookup.models import create_classifier
@@ -28,24 +26,14 @@ GEOMETRY = dict(num_frames=4, img_size=32, patch_size=8)
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synth")
-    generate(str(root), sizes=SynthSizes.tiny(), workers=1, progress=False)
-    return root / "k400"
-
-
-def train_run(data: Path, out: Path, family: str) -> Path:
-    sets = [f"data.root={data}", f"train.output_dir={out}", "data.synthetic=False", "model.num_frames=4",
-            "data.frame_interval=2", "train.batch_size=4", "train.epochs=1", "train.max_steps=2",
-            "train.num_workers=0", "eval.num_workers=0", "train.tensorboard=false"]
-    fit(load_recipe(f"synthetic/{family}", sets))
-    return out
+def data(synth_k400) -> Path:
+    return synth_k400                                       # the session's tiny synthetic set (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
-def runs(data, tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("runs")
-    return {f: train_run(data, root / f, f) for f in ("lookupvit", "vit")}
+def runs(synth_runs) -> dict[str, Path]:
+    """2-step runs of the synthetic lookupvit and vit recipes, shared with test_app (tests/conftest.py)."""
+    return {f: synth_runs(f) for f in ("lookupvit", "vit")}
 
 
 def a_clip(data: Path) -> Path:
@@ -208,12 +196,20 @@ def test_bad_inputs_are_reported_and_counted_never_skipped(data, runs, tmp_path,
         Predictor.from_pretrained(runs["vit"], verbose=False).predict(folder / "text.mp4")
 
 
-def test_wrong_model_is_one_line_rc_2(tmp_path):
+def test_wrong_model_is_one_line_rc_2(tmp_path, capsys):
+    # the console script prints nothing but the one line (no import noise, no traceback): one real process
+    proc = subprocess.run([sys.executable, "-m", "mmlookup", "predict", str(tmp_path / "nope"), "x.mp4"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("mmlookup predict: error: ")
+    # both wrong models (missing, a folder that is no model) through the same entry point, in-process: a second
+    # interpreter start (about 5 s) would test no more
     for model in (str(tmp_path / "nope"), str(tmp_path)):
-        proc = subprocess.run([sys.executable, "-m", "mmlookup", "predict", model, "x.mp4"], capture_output=True,
-                              text=True, timeout=120)
-        assert proc.returncode == 2, proc.stderr
-        assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("mmlookup predict: error: ")
+        capsys.readouterr()
+        assert main(["predict", model, "x.mp4"]) == 2
+        captured = capsys.readouterr()
+        assert captured.err.count("\n") == 1 and captured.err.startswith("mmlookup predict: error: "), captured
+        assert captured.out == ""
 
 
 def _folder(tmp_path: Path, name: str, **kwargs) -> Path:

@@ -8,9 +8,7 @@ import torch
 from torch.utils.data import Dataset
 
 from mmlookup.cli import main
-from mmlookup.config import Recipe, apply_overrides
 from mmlookup.data import ClipSample
-from mmlookup.engine.fit import build_accelerator, fit
 from mmlookup.engine.sweep import parse_rates, plan_variants, run_sweep
 from mmlookup.viz.load import read_run_recipe
 
@@ -29,21 +27,10 @@ class Clips(Dataset):
         return ClipSample(video=self.video[i], label=i % 3, index=i, replaced=0)
 
 
-def _train(root, encoder: str):
-    grids = ["model.grids=[(1,2,2),(2,2,2)]"] if encoder.startswith("lookupvit") else []
-    recipe = apply_overrides(Recipe(name=encoder), [
-        f"model.encoder={encoder}", "model.num_frames=4", "model.img_size=32", "model.patch_size=8", *grids,
-        "train.epochs=1", "train.max_steps=1", "train.batch_size=4", "train.num_workers=0", "train.precision=no",
-        "train.tensorboard=false", f"train.output_dir={root / encoder}", "eval.batch_size=6",
-        "eval.num_workers=0"]).validate()
-    fit(recipe, accelerator=build_accelerator(recipe), datasets=(Clips(4), Clips(6)))
-    return root / encoder
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    return {"vit": _train(root, "vit_nano"), "lookupvit": _train(root, "lookupvit_nano")}
+def runs(random_clip_runs):
+    """One-step vit_nano and lookupvit_nano runs on random clips, shared with test_viz_cli (tests/conftest.py)."""
+    return random_clip_runs
 
 
 def test_sweep_of_a_vit_checkpoint_writes_table_json_and_plot(runs, tmp_path):

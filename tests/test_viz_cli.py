@@ -5,48 +5,19 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
-from torch.utils.data import Dataset
 
 from mmlookup.cli import main
-from mmlookup.config import Recipe, apply_overrides
-from mmlookup.data import ClipSample
-from mmlookup.engine.fit import build_accelerator, fit
 from mmlookup.viz.draw import Layout
 
 GRIDS = ((1, 2, 2), (2, 2, 2))
 
 
-class Clips(Dataset):
-    """Random ``(3, 4, 32, 32)`` clips with labels ``i % 3`` (the engine only needs the shapes here)."""
-
-    def __init__(self, n: int) -> None:
-        self.video = torch.randn(n, 3, 4, 32, 32, generator=torch.Generator().manual_seed(n))
-        self.num_classes = 3
-
-    def __len__(self) -> int:
-        return len(self.video)
-
-    def __getitem__(self, i: int) -> ClipSample:
-        return ClipSample(video=self.video[i], label=i % 3, index=i, replaced=0)
-
-
-def _train(root, encoder: str, *extra: str):
-    grids = [f"model.grids={list(GRIDS)}"] if encoder.startswith("lookupvit") else []
-    recipe = apply_overrides(Recipe(name=encoder), [
-        f"model.encoder={encoder}", "model.num_frames=4", "model.img_size=32", "model.patch_size=8", *grids,
-        "train.epochs=1", "train.max_steps=1", "train.batch_size=4", "train.num_workers=0", "train.precision=no",
-        "train.tensorboard=false", f"train.output_dir={root / encoder}", "eval.batch_size=6",
-        "eval.num_workers=0", *extra]).validate()
-    fit(recipe, accelerator=build_accelerator(recipe), datasets=(Clips(4), Clips(6)))
-    return root / encoder
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    return {"lookupvit": _train(root, "lookupvit_nano"), "vit": _train(root, "vit_nano")}
+def runs(random_clip_runs):
+    """One-step lookupvit_nano (grids ``GRIDS``) and vit_nano runs on random ``(3, 4, 32, 32)`` clips with labels
+    ``i % 3``, shared with test_sweep (tests/conftest.py)."""
+    return random_clip_runs
 
 
 @pytest.fixture(scope="module")
