@@ -300,6 +300,13 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return render_table(head, lines, "md")
 
 
+def _setting_label(grid: str | None) -> str:
+    """A LookupViT grid as ``grid 2x2x2``; a training-free rate (``keep 0.7``, ``r 8``) as it is."""
+    if not grid:
+        return ""
+    return f"grid {grid}" if re.fullmatch(r"\d+x\d+x\d+", grid) else grid
+
+
 def plot(rows: list[dict[str, Any]], out: Path, title: str) -> Path | None:
     """Top-1 against GMACs/view with error bars (std over seeds); ``None`` when matplotlib is missing."""
     try:
@@ -307,7 +314,7 @@ def plot(rows: list[dict[str, Any]], out: Path, title: str) -> Path | None:
         from mmlookup.viz.runs import Point
     except ImportError:
         return None
-    points = [(Point(run=r["row"], encoder=r["row"], setting=f"grid {r['grid']}" if r["grid"] else "",
+    points = [(Point(run=r["row"], encoder=r["row"], setting=_setting_label(r["grid"]),
                      metric="top-1 (%)", value=r["top1_mean"], gmacs=r["gmacs"], clips_per_s=None,
                      samples=r["num_val"], chance=100.0 / r["num_classes"] if r["num_classes"] else None,
                      std=r["top1_std"]), front) for r, front in zip(rows, pareto(rows)) if r["gmacs"] is not None]
