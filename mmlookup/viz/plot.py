@@ -79,6 +79,11 @@ def plot_points(points: list[Point], out: str | Path, *, title: str = "", throug
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
+    return save_figure(plt, fig, out, dpi)
+
+
+def save_figure(plt, fig, out: str | Path, dpi: int) -> Path:
+    """Lay out ``fig``, write it to ``out`` (folders made), close it; return the path."""
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from mmlookup.viz.deps import pyplot
+from mmlookup.viz.plot import save_figure
 
 
 def plot_timeline(result: Any, out: str | Path, *, truth: Any = None, title: str = "", dpi: int = 110) -> Path:
@@ -56,9 +57,4 @@ def plot_timeline(result: Any, out: str | Path, *, truth: Any = None, title: str
     smooth = f", smoothed over {result.smooth} windows" if result.smooth > 1 else ""
     fig.suptitle(title or f"{Path(result.path).name}: {len(result.segments)} segments, windows of "
                  f"{result.window} frames every {result.stride}{smooth}", fontsize=10)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    return out
+    return save_figure(plt, fig, out, dpi)
